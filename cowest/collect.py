@@ -1,0 +1,139 @@
+"""Preference collection over a task file (Algorithm 1's loop), resumable through the store."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+
+from tqdm.auto import tqdm
+
+from cowest.graph import CollabContext, build_graph
+from cowest.nodes.calls import CALLS_MADE
+from cowest.nodes.models import check_specs
+from cowest.nodes.pair_collector import split_of_state
+from cowest.settings import Settings
+from cowest.storage import get_store
+from cowest.tasks import Example, get_task
+
+
+@dataclass
+class CollectOptions:
+    task: str
+    data: str
+    limit: int | None = None
+    offset: int = 0
+    samples: int = 4
+    run: str | None = None  # default: derived from the options, so the same command resumes
+    round: int = 1
+    weak: str = "smollm2"
+    strong: str | None = None
+    judge: str = "llm"
+    judge_model: str | None = None
+    format: str = "cot"
+    temperature: float = 1.0
+    top_p: float = 0.9
+    max_new_tokens: int = 256
+    db: str | None = None
+    concurrency: int = 4
+    retry_failed: bool = False
+
+    def context(self, settings: Settings) -> CollabContext:
+        return CollabContext(
+            mode="collect", task=self.task, weak=self.weak, strong=self.strong or "", judge=self.judge,
+            judge_model=self.judge_model or "", samples=self.samples, format=self.format,
+            temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens,
+            db=self.db or settings.db, run=self.run_name(settings), round=self.round, retry_failed=self.retry_failed,
+        )
+
+    def run_name(self, settings: Settings) -> str:
+        if self.run:
+            return self.run
+        ident = {k: v for k, v in asdict(self).items() if k not in ("run", "round", "db", "concurrency", "retry_failed", "weak")}
+        ident["data"] = os.path.abspath(self.data)
+        ident["strong"] = self.strong or settings.default_strong()
+        digest = hashlib.sha1(repr(sorted(ident.items())).encode()).hexdigest()[:8]
+        return f"{self.task}-{digest}"
+
+
+@dataclass
+class CollectSummary:
+    run: str
+    round: int
+    db: str
+    queries: int = 0
+    skipped_rows: int = 0
+    drafts: int = 0
+    positives: int = 0
+    negatives: int = 0
+    pairs: int = 0
+    solo_top: int = 0
+    failed_queries: int = 0
+    failed_calls: int = 0
+    calls_made: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def collect(opts: CollectOptions, settings: Settings | None = None, progress: bool = True) -> CollectSummary:
+    """Run the collect graph over the task file; every call lands in the store, and a rerun of the
+    same options makes no model call that is already stored."""
+    settings = settings or Settings.from_env()
+    start = time.perf_counter()
+    task = get_task(opts.task)
+    loaded = task.load(opts.data, limit=opts.limit, offset=opts.offset)
+    ctx = opts.context(settings)
+    check_specs([ctx.weak, ctx.strong] + ([ctx.judge_model] if ctx.judge == "llm" else []), settings)
+    store = get_store(ctx.db)
+    run_id = store.ensure_run(ctx.run, opts.task, data_path=os.path.abspath(opts.data), config=_public_config(ctx))
+    for ex in loaded.examples:
+        store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line)
+
+    graph = build_graph()
+    before = Counter(CALLS_MADE)
+    summary = CollectSummary(run=ctx.run, round=ctx.round, db=ctx.db, queries=len(loaded.examples),
+                             skipped_rows=len(loaded.skipped))
+    query_pks = {q.qid: pk for pk, q in store.queries_of(run_id).items()}
+    bar = tqdm(total=len(loaded.examples), desc=f"collect {ctx.run} r{ctx.round}", unit="query", disable=not progress)
+    with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
+        futures = {pool.submit(graph.invoke, graph_input(ex), context=ctx): ex for ex in loaded.examples}
+        for fut in as_completed(futures):
+            ex = futures[fut]
+            try:
+                _tally(summary, fut.result())
+                store.set_query_error(query_pks[ex.id], None)
+            except Exception as exc:  # one query's failure must not stop the run
+                summary.failed_queries += 1
+                summary.errors.append(f"{ex.id}: {type(exc).__name__}: {exc}")
+                store.set_query_error(query_pks[ex.id], f"{type(exc).__name__}: {exc}")
+            bar.update(1)
+            bar.set_postfix(pairs=summary.pairs)
+    bar.close()
+    summary.calls_made = {k: v for k, v in (CALLS_MADE - before).items() if v}
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def graph_input(ex: Example) -> dict:
+    return {"query": ex.query, "query_id": ex.id, "gold": ex.gold, "answers": list(ex.answers),
+            "options": list(ex.options)}
+
+
+def _tally(summary: CollectSummary, state: dict) -> None:
+    split = split_of_state(state)
+    summary.drafts += len(state.get("drafts", []))
+    summary.positives += len(split.positives)
+    summary.negatives += len(split.negatives)
+    summary.pairs += len(state.get("pairs", []))
+    summary.solo_top += bool(state.get("solo_top"))
+    steps = [state.get("solo") or {}] + state.get("drafts", []) + state.get("refinements", [])
+    summary.failed_calls += sum(bool(s.get("error")) + bool(s.get("judge_error")) for s in steps)
+
+
+def _public_config(ctx: CollabContext) -> dict:
+    """The run's settings as stored: model specs and knobs, never a key or a password."""
+    cfg = asdict(ctx)
+    cfg.pop("db", None)
+    return cfg

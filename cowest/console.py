@@ -1,0 +1,45 @@
+"""Plain-text tables and summaries for the terminal."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    rows = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    out = [line(list(headers)), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
+    return str(v)
+
+
+def _numeric(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def collect_summary(s) -> str:
+    calls = ", ".join(f"{role} {n}" for role, n in sorted(s.calls_made.items())) or "none (all reused from the store)"
+    lines = [
+        f"run {s.run}  round {s.round}  store {s.db}",
+        table(["queries", "skipped rows", "drafts", "positives", "negatives", "pairs", "solo top (skipped)",
+               "failed queries", "failed calls"],
+              [[s.queries, s.skipped_rows, s.drafts, s.positives, s.negatives, s.pairs, s.solo_top,
+                s.failed_queries, s.failed_calls]]),
+        f"model calls made this time: {calls}",
+        f"took {s.seconds:.1f} s",
+    ]
+    if s.errors:
+        lines.append("first errors:\n  " + "\n  ".join(s.errors[:5]))
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""Process-wide settings read from the environment (flags override them per command)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_DB = "sqlite:///cowest.db"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = DEFAULT_DB
+    openai_base_url: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)  # never printed, never stored
+    openai_model: str = DEFAULT_OPENAI_MODEL
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            db=os.environ.get("COWEST_DB") or DEFAULT_DB,
+            openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
+            openai_model=os.environ.get("COWEST_OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
+        )
+
+    @property
+    def has_remote(self) -> bool:
+        return bool(self.openai_base_url or self.openai_api_key)
+
+    def default_strong(self) -> str:
+        """The strong model and judge default: the configured API when there is one, else the
+        bundled small model."""
+        return f"openai:{self.openai_model}" if self.has_remote else "smollm2"

@@ -1,0 +1,61 @@
+"""The collaboration graph: the only place edges are defined.
+
+    infer:    START -> weak_draft -> strong_refine -> [judge, when a gold answer is given] -> END
+    collect:  START -> strong_solo -> judge -> weak_draft -> strong_refine -> judge -> pair_collector -> END
+
+One graph serves both modes; `CollabContext.mode` picks the path. The solo answer is judged before
+any refinement so that a query whose z already has the top score skips its refine and judge calls.
+"""
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import get_runtime
+
+from cowest.nodes import judge, pair_collector, strong_refine, strong_solo, weak_draft
+
+from .context import CollabContext
+from .state import CollabInput, CollabState
+
+
+def _mode() -> str:
+    return get_runtime(CollabContext).context.mode
+
+
+def _has_gold(state: CollabState) -> bool:
+    return bool(state.get("gold") or state.get("answers"))
+
+
+def after_start(state: CollabState) -> str:
+    return "strong_solo" if _mode() == "collect" else "weak_draft"
+
+
+def after_refine(state: CollabState) -> str:
+    unjudged = [r for r in state.get("refinements", []) if r.get("score") is None and not r.get("error")]
+    if _mode() == "collect":
+        return "judge" if unjudged and _has_gold(state) else "pair_collector"
+    return "judge" if unjudged and _has_gold(state) else END
+
+
+def after_judge(state: CollabState) -> str:
+    if _mode() != "collect":
+        return END
+    return "weak_draft" if not state.get("drafts") else "pair_collector"
+
+
+def build_graph(checkpointer=None, cache=None):
+    """The compiled collaboration graph. Pass a checkpointer to persist thread state (the CLI and
+    apps may; `langgraph dev` refuses one)."""
+    g = StateGraph(CollabState, context_schema=CollabContext, input_schema=CollabInput)
+    g.add_node("weak_draft", weak_draft)
+    g.add_node("strong_solo", strong_solo)
+    g.add_node("strong_refine", strong_refine)
+    g.add_node("judge", judge)
+    g.add_node("pair_collector", pair_collector)
+
+    g.add_conditional_edges(START, after_start, ["strong_solo", "weak_draft"])
+    g.add_edge("strong_solo", "judge")
+    g.add_edge("weak_draft", "strong_refine")
+    g.add_conditional_edges("strong_refine", after_refine, ["judge", "pair_collector", END])
+    g.add_conditional_edges("judge", after_judge, ["weak_draft", "pair_collector", END])
+    g.add_edge("pair_collector", END)
+    return g.compile(checkpointer=checkpointer, cache=cache, name="cowest")

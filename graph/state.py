@@ -1,0 +1,54 @@
+"""The graph's state: one query, its drafts, refinements, scores and pairs."""
+from __future__ import annotations
+
+from typing import Annotated, TypedDict
+
+
+class Step(TypedDict, total=False):
+    """One model output as it moves through the graph. Refinement i refines draft i."""
+
+    index: int  # sample index (0 for the solo answer)
+    call_id: int | None  # its row in the store (None when nothing is stored)
+    text: str | None
+    answer: str | None  # parsed into the task's canonical form
+    error: str | None
+    score: float | None  # the judge's score, once judged
+    judge_call_id: int | None
+    judge_error: str | None
+
+
+class PairOut(TypedDict):
+    index: int
+    chosen: int  # sample index of the chosen draft
+    rejected: int
+    chosen_call_id: int | None
+    rejected_call_id: int | None
+
+
+def merge_steps(old: list[Step] | None, new: list[Step] | None) -> list[Step]:
+    """Merge by sample index: a later update of a step (its score, say) replaces it, so branches
+    that work on different samples combine without losing any."""
+    merged = {s["index"]: s for s in old or []}
+    for step in new or []:
+        merged[step["index"]] = {**merged.get(step["index"], {}), **step}
+    return [merged[i] for i in sorted(merged)]
+
+
+class CollabInput(TypedDict, total=False):
+    """What a caller gives: the query, and the gold answer when it should be judged."""
+
+    query: str
+    query_id: str  # the data's own id; a hash of the query when missing
+    gold: str | None  # gold answer as the judge sees it
+    answers: list[str]  # acceptable answers for the exact judge (defaults to [gold])
+    options: list[str]  # option texts of a multiple-choice query
+
+
+class CollabState(CollabInput, total=False):
+    solo: Step | None
+    solo_top: bool  # the solo answer has the top score: no draft can beat it
+    drafts: Annotated[list[Step], merge_steps]
+    refinements: Annotated[list[Step], merge_steps]
+    pairs: list[PairOut]
+    answer: str | None  # the collaboration's final answer (infer mode)
+    output: str | None  # its full text

@@ -1,0 +1,92 @@
+"""judge: score the solo answer and each refinement against the gold answer.
+
+`llm`: a chat model applies the 1/3/6/10 rubric; an output that is not an integer 1-10 is asked
+for once more, then recorded as a failed judgment (never given a score). `exact`: 10 when the
+parsed answer matches the gold under the task's normalisation, else 1; no model is called.
+"""
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from cowest.graph.context import TOP_SCORE, CollabContext
+from cowest.graph.state import CollabState, Step
+from cowest.tasks import get_task
+
+from .calls import InvalidOutput, Job, run_jobs
+from .models import Sampling
+from .parsing import example_of, parse_score
+from .prompts import judge_prompt
+from .recording import CallLog
+
+LOW_SCORE = 1
+_JUDGE_TOKENS = 8
+# A greedy retry of a local model repeats itself word for word; a little temperature gives the
+# one retry a chance.
+_RETRY = Sampling(temperature=0.7, top_p=0.95, max_new_tokens=_JUDGE_TOKENS)
+
+
+def judge(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
+    ctx = runtime.context
+    if not state.get("gold") and not state.get("answers"):
+        return {}  # nothing to judge against
+    log = CallLog.open(state, ctx)
+    targets: list[tuple[str, Step]] = []
+    solo = state.get("solo")
+    if solo and _unjudged(solo):
+        targets.append(("solo", solo))
+    targets += [("refinements", r) for r in state.get("refinements", []) if _unjudged(r)]
+    if not targets:
+        return {}
+    scored = _judge_exact(ctx, log, state, targets) if ctx.judge == "exact" else _judge_llm(ctx, log, state, targets)
+    update: dict = {}
+    for (field, step), verdict in zip(targets, scored):
+        merged = {**step, "score": verdict.get("score"), "judge_call_id": verdict.get("call_id"),
+                  "judge_error": verdict.get("error")}
+        if field == "solo":
+            update["solo"] = merged
+        else:
+            update.setdefault("refinements", []).append(merged)
+    return update
+
+
+def _unjudged(step: Step) -> bool:
+    return step.get("score") is None and not step.get("judge_error") and not step.get("error") and step.get("text") is not None
+
+
+def _judge_key(log: CallLog, ctx: CollabContext, field: str, step: Step) -> str:
+    # A solo judgment is keyed like its target, without the round, so every round reuses it.
+    return log.key("judge", step["index"], field, ctx.judge_name, step.get("call_id"), step.get("text"),
+                   per_round=(field != "solo"))
+
+
+def _judge_llm(ctx, log, state, targets) -> list[Step]:
+    gold = state.get("gold") or "; ".join(state.get("answers") or [])
+    jobs = [Job(i, _judge_key(log, ctx, field, step), judge_prompt(gold, step["text"]), parent_id=step.get("call_id"))
+            for i, (field, step) in enumerate(targets)]
+    steps = run_jobs(log, "judge", ctx.judge_spec, jobs, Sampling(max_new_tokens=_JUDGE_TOKENS), _score_fields,
+                     retry_sampling=_RETRY)
+    return [{"score": steps[i].get("score"), "call_id": steps[i].get("call_id"), "error": steps[i].get("error")}
+            for i in range(len(targets))]
+
+
+def _score_fields(text: str) -> dict:
+    score = parse_score(text)
+    if score is None:
+        raise InvalidOutput(f"judge output is not an integer 1-10: {text[:80]!r}")
+    return {"score": float(score)}
+
+
+def _judge_exact(ctx, log, state, targets) -> list[Step]:
+    task, example = get_task(ctx.task), example_of(state)
+    verdicts = []
+    for field, step in targets:
+        key = _judge_key(log, ctx, field, step)
+        found = log.lookup([key]).get(key)
+        if found is not None:
+            verdicts.append({"score": found.score, "call_id": found.id, "error": found.error})
+            continue
+        score = float(TOP_SCORE if task.is_correct(step.get("answer"), example) else LOW_SCORE)
+        call_id = log.record(key, role="judge", sample_index=step["index"], parent_id=step.get("call_id"),
+                             model="exact", answer=step.get("answer"), score=score)
+        verdicts.append({"score": score, "call_id": call_id, "error": None})
+    return verdicts

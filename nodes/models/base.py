@@ -1,0 +1,40 @@
+"""The one interface every model offers the nodes: chat prompts in, generations out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+Messages = list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "content": ...}]
+
+
+class ModelCallError(RuntimeError):
+    """A model call that failed for good (after the client's own retries)."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings. temperature 0 means greedy."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+
+@dataclass
+class Generation:
+    text: str
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float | None = None  # a batched call's wall time, shared equally by its outputs
+
+
+class ChatModel(Protocol):
+    spec: str  # the spec string as recorded in the store (no secrets)
+
+    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = Sampling()) -> list[list[Generation]]:
+        """`n` generations for each prompt, in prompt order."""
+        ...

@@ -1,0 +1,38 @@
+"""Model specs to loaded models, cached per process so a base model loads once."""
+from __future__ import annotations
+
+import threading
+
+from cowest.settings import Settings
+
+from .base import ChatModel
+from .local import LocalBase, LocalChatModel
+from .remote import RemoteChatModel
+from .spec import ModelSpec
+
+_lock = threading.Lock()
+_bases: dict[str, LocalBase] = {}
+_remotes: dict[tuple, RemoteChatModel] = {}
+
+
+def get_model(spec: str | ModelSpec, settings: Settings | None = None) -> ChatModel:
+    """The model for `spec`. Local bases are loaded once and shared by all their adapters."""
+    spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
+    settings = settings or Settings.from_env()
+    with _lock:
+        if spec.provider == "huggingface":
+            base = _bases.get(spec.model)
+            if base is None:
+                base = _bases[spec.model] = LocalBase(spec.model)
+            return LocalChatModel(base, spec)
+        key = (spec.model, settings.openai_base_url, settings.openai_api_key)
+        if key not in _remotes:
+            _remotes[key] = RemoteChatModel(spec, settings.openai_base_url, settings.openai_api_key)
+        return _remotes[key]
+
+
+def clear_models() -> None:
+    """Forget every loaded model (tests, or to free memory between jobs)."""
+    with _lock:
+        _bases.clear()
+        _remotes.clear()

@@ -1,0 +1,52 @@
+"""pair_collector: Algorithm 1's preference pairs from the judged drafts of one query."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langgraph.runtime import Runtime
+
+from cowest.graph.context import CollabContext
+from cowest.graph.state import CollabState, PairOut
+
+from .recording import CallLog
+
+
+@dataclass
+class Split:
+    positives: list[int]  # sample indices whose collaborative score beat the solo score
+    negatives: list[int]
+    pairs: list[tuple[int, int]]  # (positive, negative) sample indices
+
+
+def split_drafts(solo_score: float | None, scores: list[tuple[int, float | None]]) -> Split:
+    """Algorithm 1: Δ = E(y*) − E(z); Δ > 0 is a positive, Δ ≤ 0 a negative; pair the j-th
+    positive with the j-th negative for j < min(|Y+|, |Y-|). Drafts with no score (a failed
+    refinement or judgment) take no side; with no solo score there is nothing to compare to."""
+    if solo_score is None:
+        return Split([], [], [])
+    positives = [i for i, s in scores if s is not None and s > solo_score]
+    negatives = [i for i, s in scores if s is not None and s <= solo_score]
+    return Split(positives, negatives, list(zip(positives, negatives)))
+
+
+def split_of_state(state: CollabState) -> Split:
+    solo = state.get("solo") or {}
+    drafts = [d for d in state.get("drafts", []) if d.get("text") is not None and not d.get("error")]
+    if state.get("solo_top"):
+        # Refinement was skipped: every draft is a negative (no score can exceed the top one).
+        return split_drafts(solo.get("score"), [(d["index"], solo.get("score")) for d in drafts])
+    scores = {r["index"]: r.get("score") for r in state.get("refinements", [])}
+    return split_drafts(solo.get("score"), [(d["index"], scores.get(d["index"])) for d in drafts])
+
+
+def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
+    ctx = runtime.context
+    split = split_of_state(state)
+    call_ids = {d["index"]: d.get("call_id") for d in state.get("drafts", [])}
+    pairs = [PairOut(index=j, chosen=p, rejected=n, chosen_call_id=call_ids.get(p), rejected_call_id=call_ids.get(n))
+             for j, (p, n) in enumerate(split.pairs)]
+    log = CallLog.open(state, ctx)
+    if log.store is not None and pairs:
+        log.store.save_pairs(log.run_id, ctx.round, log.query_pk,
+                             [(p["chosen_call_id"], p["rejected_call_id"]) for p in pairs])
+    return {"pairs": pairs}

@@ -1,0 +1,72 @@
+"""Every prompt, in our words, following the structure of the CoWeSt paper (its Figure 7)."""
+from __future__ import annotations
+
+from .models import Messages
+
+DRAFT_FORMATS = ("direct", "knowledge", "cot")
+
+_FORMAT_RULES = {
+    "cot": (
+        "Explanation:\n<one paragraph that works through the question step by step>\n"
+        "Answer:\n<the final answer in a few words, as short as possible>"
+    ),
+    "knowledge": (
+        "Knowledge:\n<one paragraph of the domain facts that settle the question>\n"
+        "Answer:\n<the final answer in a few words, as short as possible>"
+    ),
+    "direct": "Answer:\n<the final answer in a few words, as short as possible>",
+}
+
+
+def _format_rule(fmt: str) -> str:
+    return ("Reply in exactly this format and write nothing else:\n\n" + _FORMAT_RULES[fmt])
+
+
+def weak_draft_prompt(query: str, fmt: str = "cot") -> Messages:
+    """The weak model's draft: explain, then answer (or answer alone for `direct`)."""
+    if fmt not in _FORMAT_RULES:
+        raise ValueError(f"unknown draft format {fmt!r}; choose one of: {', '.join(DRAFT_FORMATS)}")
+    ask = {
+        "cot": "Explain your reasoning and then give the final result.",
+        "knowledge": "State the domain knowledge that matters here and then give the final result.",
+        "direct": "Give the final result.",
+    }[fmt]
+    return [{"role": "user", "content": f"{query}\n\n{ask} {_format_rule(fmt)}"}]
+
+
+def strong_solo_prompt(query: str) -> Messages:
+    """The strong model alone, with a chain-of-thought prompt (z in Algorithm 1)."""
+    return [{"role": "user", "content": (
+        f"{query}\n\nExplain your reasoning and then give the final result. {_format_rule('cot')}")}]
+
+
+def strong_refine_prompt(query: str, draft: str) -> Messages:
+    """The strong model given the weak model's draft (y* in Algorithms 1 and 2)."""
+    return [{"role": "user", "content": (
+        "Below are a question and the answer a domain expert model wrote for it. Build on the "
+        "expert's answer where you judge it helpful and correct; where it is not, answer from your "
+        "own knowledge instead.\n\n"
+        f"Question:\n{query}\n\n"
+        f"Expert model's answer:\n{draft}\n\n"
+        f"{_format_rule('cot')}"
+    )}]
+
+
+JUDGE_RUBRIC = (
+    "1 = the answer and the explanation contain major errors\n"
+    "3 = the answer is partly correct and the explanation has minor errors\n"
+    "6 = the answer differs slightly from the ground truth but means the same, and the explanation is sound\n"
+    "10 = the answer is exactly the ground truth and the explanation is sound"
+)
+
+
+def judge_prompt(gold: str, output: str) -> Messages:
+    """The evaluator: score an output against the ground truth on the 1/3/6/10 rubric."""
+    return [{"role": "user", "content": (
+        "Compare a model's output (its explanation and its answer) with the ground truth and score "
+        "how correct it is, from 1 to 10, using this rubric:\n"
+        f"{JUDGE_RUBRIC}\n\n"
+        f"Ground truth:\n{gold}\n\n"
+        f"Model output:\n{output}\n\n"
+        "Reply with a single integer from 1 to 10 and nothing else."
+    )}]

@@ -1,0 +1,35 @@
+"""strong_refine: the strong model reads the query and each draft and writes the final answer."""
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from cowest.graph.context import TOP_SCORE, CollabContext
+from cowest.graph.state import CollabState
+
+from .calls import Job, run_jobs
+from .parsing import answer_fields
+from .prompts import strong_refine_prompt
+from .recording import CallLog
+
+
+def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
+    ctx = runtime.context
+    if ctx.mode == "collect":
+        solo_score = (state.get("solo") or {}).get("score")
+        if solo_score is None:
+            return {}  # z failed or was not judged: no draft can be compared, spend nothing
+        if solo_score >= TOP_SCORE:
+            return {"solo_top": True}  # no draft can beat a top-scored z: save the strong calls
+    log = CallLog.open(state, ctx)
+    spec, sampling = ctx.strong_spec, ctx.greedy()
+    jobs = [
+        Job(d["index"], log.key("strong_refine", d["index"], spec, sampling, d.get("call_id"), d["text"]),
+            strong_refine_prompt(state["query"], d["text"]), parent_id=d.get("call_id"))
+        for d in state.get("drafts", []) if d.get("text") is not None and not d.get("error")
+    ]
+    steps = run_jobs(log, "strong_refine", spec, jobs, sampling, answer_fields(ctx.task, state))
+    refinements = [steps[i] for i in sorted(steps)]
+    update: dict = {"refinements": refinements}
+    if ctx.mode == "infer" and refinements:
+        update.update(answer=refinements[0].get("answer"), output=refinements[0].get("text"))
+    return update

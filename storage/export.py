@@ -1,0 +1,64 @@
+"""Exports: preference pairs in TRL's conversational format, and raw call traces."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .store import TraceStore
+
+
+def preference_rows(store: TraceStore, run: str, round: int | None = None) -> list[dict]:
+    """One row per pair: `prompt` (the weak model's prompt messages), `chosen` and `rejected` (one
+    assistant message each), plus the ids that trace it back to its query and its two draft rows."""
+    run_id = store.run_id(run)
+    calls = {c.id: c for c in store.calls_of(run_id)}
+    queries = store.queries_of(run_id)
+    rows = []
+    for pair in store.pairs_of(run_id, round):
+        chosen, rejected = calls[pair.chosen_id], calls[pair.rejected_id]
+        rows.append({
+            "prompt": chosen.prompt,
+            "chosen": [{"role": "assistant", "content": chosen.output or ""}],
+            "rejected": [{"role": "assistant", "content": rejected.output or ""}],
+            "query_id": queries[pair.query_id].qid,
+            "round": pair.round,
+            "pair_id": pair.id,
+            "chosen_call_id": chosen.id,
+            "rejected_call_id": rejected.id,
+        })
+    return rows
+
+
+def export_pairs(store: TraceStore, run: str, out_dir: str | Path, round: int | None = None) -> Path:
+    """Write `out_dir/train.jsonl`, a folder `trl dpo --dataset_name out_dir` trains on."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "train.jsonl"
+    _write_jsonl(path, preference_rows(store, run, round))
+    return path
+
+
+def trace_rows(store: TraceStore, run: str) -> list[dict]:
+    run_id = store.run_id(run)
+    queries = store.queries_of(run_id)
+    return [{
+        "id": c.id, "role": c.role, "query_id": queries[c.query_id].qid, "round": c.round,
+        "sample_index": c.sample_index, "parent_id": c.parent_id, "model": c.model, "adapter": c.adapter,
+        "answer": c.answer, "score": c.score, "error": c.error, "tokens_in": c.tokens_in,
+        "tokens_out": c.tokens_out, "latency_s": c.latency_s, "prompt": c.prompt, "output": c.output,
+    } for c in store.calls_of(run_id)]
+
+
+def export_traces(store: TraceStore, run: str, out_file: str | Path) -> Path:
+    path = Path(out_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(path, trace_rows(store, run))
+    return path
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")  # never leave a half-written file behind
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,78 @@
+"""The SQL schema: runs, queries, every model call, preference pairs."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    task: Mapped[str] = mapped_column(String(50))
+    data_path: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict] = mapped_column(JSON, default=dict)  # flags of the run; never a secret
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Query(Base):
+    __tablename__ = "queries"
+    __table_args__ = (UniqueConstraint("run_id", "qid"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    qid: Mapped[str] = mapped_column(String(200))  # the data's own id
+    line: Mapped[int | None] = mapped_column(Integer)
+    query: Mapped[str] = mapped_column(Text)  # the framed text the models saw
+    gold: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # set when the query's graph run failed
+
+
+class Call(Base):
+    """One model call (or one exact-match judgment). `key` makes every write idempotent."""
+
+    __tablename__ = "calls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))  # weak_draft | strong_solo | strong_refine | judge
+    sample_index: Mapped[int] = mapped_column(Integer, default=0)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    model: Mapped[str] = mapped_column(Text)
+    adapter: Mapped[str | None] = mapped_column(Text)
+    prompt: Mapped[list | None] = mapped_column(JSON)
+    output: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    tokens_in: Mapped[int | None] = mapped_column(Integer)
+    tokens_out: Mapped[int | None] = mapped_column(Integer)
+    latency_s: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Pair(Base):
+    """A preference pair: two weak drafts of one query, the chosen one's refinement beat the
+    strong model alone and the rejected one's did not."""
+
+    __tablename__ = "pairs"
+    __table_args__ = (UniqueConstraint("run_id", "round", "query_id", "idx"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"))
+    idx: Mapped[int] = mapped_column(Integer)  # j in Algorithm 1
+    chosen_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
+    rejected_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
+    created_at: Mapped[datetime] = mapped_column(default=_now)

@@ -1,0 +1,208 @@
+"""The trace store: idempotent writes of runs, queries, calls and pairs over any SQLAlchemy URL."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .schema import Base, Call, Pair, Query, Run
+
+
+class StoreError(RuntimeError):
+    """A database that cannot be opened or a run that does not fit the stored one."""
+
+
+def call_key(*parts: Any) -> str:
+    """The idempotency key of a call: a hash of what identifies it (run, round, query, role,
+    sample index, model...)."""
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+
+
+@dataclass
+class RunCounts:
+    name: str
+    task: str
+    queries: int
+    calls: int
+    pairs: int
+    failures: int
+    rounds: list[int]
+
+
+class TraceStore:
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            self.engine = _engine(url)
+            Base.metadata.create_all(self.engine)
+        except ModuleNotFoundError as exc:
+            raise StoreError(f"no driver for {_safe(url)}: {exc} (for PostgreSQL: pip install 'cowest[postgres]')") from None
+        except (ArgumentError, OperationalError, ValueError) as exc:
+            raise StoreError(f"cannot open database {_safe(url)}: {str(exc).splitlines()[0]}") from None
+        self.session = sessionmaker(self.engine, expire_on_commit=False)
+        self._lock = threading.Lock()  # serialises get-or-create races inside one process
+
+    # -- runs and queries ------------------------------------------------------------------------
+    def ensure_run(self, name: str, task: str, data_path: str | None = None, config: dict | None = None) -> int:
+        with self._lock, self.session() as s:
+            run = s.scalar(select(Run).where(Run.name == name))
+            if run is None:
+                run = Run(name=name, task=task, data_path=data_path, config=config or {})
+                s.add(run)
+                s.commit()
+            elif run.task != task:
+                raise StoreError(f"run {name!r} is a {run.task} run; pick another --run name for {task}")
+            return run.id
+
+    def run_id(self, name: str) -> int:
+        with self.session() as s:
+            rid = s.scalar(select(Run.id).where(Run.name == name))
+        if rid is None:
+            raise StoreError(f"no run named {name!r} in {_safe(self.url)} (see `cowest runs`)")
+        return rid
+
+    def ensure_query(self, run_id: int, qid: str, query: str, gold: str | None, line: int | None = None) -> int:
+        with self._lock, self.session() as s:
+            row = s.scalar(select(Query).where(Query.run_id == run_id, Query.qid == qid))
+            if row is None:
+                row = Query(run_id=run_id, qid=qid, query=query, gold=gold, line=line)
+                s.add(row)
+                s.commit()
+            return row.id
+
+    def set_query_error(self, query_pk: int, error: str | None) -> None:
+        with self.session() as s:
+            row = s.get(Query, query_pk)
+            if row is not None and row.error != error:
+                row.error = error
+                s.commit()
+
+    # -- calls ----------------------------------------------------------------------------------
+    def find_calls(self, keys: Iterable[str]) -> dict[str, Call]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        with self.session() as s:
+            return {c.key: c for c in s.scalars(select(Call).where(Call.key.in_(keys)))}
+
+    def save_call(self, call: Call) -> Call:
+        """Insert `call`, or overwrite the row with the same key (a retried failure)."""
+        with self._lock, self.session() as s:
+            existing = s.scalar(select(Call).where(Call.key == call.key))
+            if existing is None:
+                s.add(call)
+                try:
+                    s.commit()
+                except IntegrityError:  # another process wrote the same key first: theirs stands
+                    s.rollback()
+                    return s.scalar(select(Call).where(Call.key == call.key))
+                return call
+            for col in Call.__table__.columns.keys():
+                if col not in ("id", "key", "created_at"):
+                    setattr(existing, col, getattr(call, col))
+            s.commit()
+            return existing
+
+    # -- pairs ----------------------------------------------------------------------------------
+    def save_pairs(self, run_id: int, round: int, query_pk: int, pairs: list[tuple[int, int]]) -> list[int]:
+        """Record the (chosen, rejected) draft-call ids of one query; rewriting the same pairs adds nothing."""
+        ids = []
+        with self._lock, self.session() as s:
+            for idx, (chosen, rejected) in enumerate(pairs):
+                row = s.scalar(select(Pair).where(Pair.run_id == run_id, Pair.round == round,
+                                                  Pair.query_id == query_pk, Pair.idx == idx))
+                if row is None:
+                    row = Pair(run_id=run_id, round=round, query_id=query_pk, idx=idx,
+                               chosen_id=chosen, rejected_id=rejected)
+                    s.add(row)
+                else:
+                    row.chosen_id, row.rejected_id = chosen, rejected
+                s.flush()
+                ids.append(row.id)
+            s.commit()
+        return ids
+
+    # -- reading --------------------------------------------------------------------------------
+    def run_counts(self) -> list[RunCounts]:
+        out = []
+        with self.session() as s:
+            for run in s.scalars(select(Run).order_by(Run.id)):
+                n_calls = s.scalar(select(func.count()).select_from(Call).where(Call.run_id == run.id))
+                failed_calls = s.scalar(select(func.count()).select_from(Call).where(
+                    Call.run_id == run.id, Call.error.is_not(None)))
+                failed_queries = s.scalar(select(func.count()).select_from(Query).where(
+                    Query.run_id == run.id, Query.error.is_not(None)))
+                rounds = sorted(s.scalars(select(Call.round).where(Call.run_id == run.id).distinct()))
+                out.append(RunCounts(
+                    name=run.name, task=run.task,
+                    queries=s.scalar(select(func.count()).select_from(Query).where(Query.run_id == run.id)),
+                    calls=n_calls,
+                    pairs=s.scalar(select(func.count()).select_from(Pair).where(Pair.run_id == run.id)),
+                    failures=failed_calls + failed_queries,
+                    rounds=rounds,
+                ))
+        return out
+
+    def calls_of(self, run_id: int, round: int | None = None) -> list[Call]:
+        with self.session() as s:
+            q = select(Call).where(Call.run_id == run_id)
+            if round is not None:
+                q = q.where(Call.round == round)
+            return list(s.scalars(q.order_by(Call.id)))
+
+    def pairs_of(self, run_id: int, round: int | None = None) -> list[Pair]:
+        with self.session() as s:
+            q = select(Pair).where(Pair.run_id == run_id)
+            if round is not None:
+                q = q.where(Pair.round == round)
+            return list(s.scalars(q.order_by(Pair.id)))
+
+    def queries_of(self, run_id: int) -> dict[int, Query]:
+        with self.session() as s:
+            return {q.id: q for q in s.scalars(select(Query).where(Query.run_id == run_id))}
+
+    def count_calls(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(Call))
+
+
+def _engine(url: str):
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # WAL: readers never block the writer
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _safe(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
+
+
+_stores: dict[str, TraceStore] = {}
+_stores_lock = threading.Lock()
+
+
+def get_store(url: str) -> TraceStore:
+    """One TraceStore per URL per process."""
+    with _stores_lock:
+        if url not in _stores:
+            _stores[url] = TraceStore(url)
+        return _stores[url]

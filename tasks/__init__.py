@@ -1,0 +1,21 @@
+"""Task families: loaders, query framing, answer parsing."""
+from __future__ import annotations
+
+from .base import DataError, Example, LoadResult, Task
+from .ifqa import IfQA
+from .medmcqa import MedMCQA
+from .open_qa import OpenQA
+from .prosocial import Prosocial
+
+TASKS: dict[str, type[Task]] = {"ifqa": IfQA, "medmcqa": MedMCQA, "prosocial": Prosocial, "open": OpenQA}
+
+
+def get_task(name: str) -> Task:
+    """A fresh task object by name; ValueError naming the known tasks otherwise."""
+    try:
+        return TASKS[name]()
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}") from None
+
+
+__all__ = ["DataError", "Example", "LoadResult", "Task", "TASKS", "get_task", "IfQA", "MedMCQA", "OpenQA", "Prosocial"]

@@ -1,0 +1,112 @@
+"""What every task provides: loading rows, framing the query, parsing and matching answers."""
+from __future__ import annotations
+
+import json
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+
+class DataError(ValueError):
+    """A data file that cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One query of a task, framed for the models, with everything needed to grade it."""
+
+    id: str
+    query: str  # the text the models see (question plus its context or options)
+    gold: str  # the gold answer as the judge is shown it
+    answers: tuple[str, ...]  # every acceptable answer (IfQA has several)
+    explanation: str | None = None  # a gold explanation, when the data has one (MedMCQA `exp`)
+    options: tuple[str, ...] = ()  # option texts of a multiple-choice query, in letter order
+    line: int = 0  # 1-based line (or array index + 1) in the source file
+
+
+@dataclass
+class LoadResult:
+    examples: list[Example]
+    skipped: list[str] = field(default_factory=list)  # "file:line: why" for each skipped row
+
+
+class Task(ABC):
+    """A task family. Subclasses say how to read a row and how to judge an answer."""
+
+    name: str
+    labels: tuple[str, ...] | None = None  # the label set of a classification task
+
+    # -- loading -------------------------------------------------------------------------------
+    def load(self, path: str | Path, limit: int | None = None, offset: int = 0) -> LoadResult:
+        """Read `path` (JSON array or JSON Lines). Malformed rows raise DataError; rows with an
+        empty question are skipped with a warning and listed in `skipped`."""
+        rows = list(_read_rows(Path(path)))
+        self.prepare(rows)
+        result = LoadResult(examples=[])
+        for line, row in rows[offset:]:
+            if limit is not None and len(result.examples) >= limit:
+                break
+            try:
+                example = self.parse_row(row, line)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise DataError(f"{path}:{line}: malformed {self.name} row ({_why(exc)})") from None
+            if example is None:
+                msg = f"{path}:{line}: empty question, skipped"
+                warnings.warn(msg, stacklevel=2)
+                result.skipped.append(msg)
+                continue
+            result.examples.append(example)
+        return result
+
+    def prepare(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """Look at the whole file before parsing rows (e.g. to tell a file's conventions)."""
+
+    @abstractmethod
+    def parse_row(self, row: dict[str, Any], line: int) -> Example | None:
+        """One raw row to an Example; None for a row with an empty question."""
+
+    # -- answers -------------------------------------------------------------------------------
+    @abstractmethod
+    def parse_answer(self, text: str | None, example: Example | None = None) -> str | None:
+        """The answer in a model output (already cut to its Answer: part), in the task's
+        canonical form, or None when nothing usable is there. `example` gives the query's own
+        options, where a task has them."""
+
+    @abstractmethod
+    def is_correct(self, answer: str | None, example: Example) -> bool:
+        """Whether a parsed answer matches the gold under the task's normalisation."""
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc) or type(exc).__name__
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line, row) from a JSON array or a JSON Lines file."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        for i, row in enumerate(rows, start=1):
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{i}: row {i} is not a JSON object")
+            yield i, row
+        return
+    for i, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{i}: not a JSON object")
+        yield i, row
