@@ -1,6 +1,6 @@
 """The collaboration graph, its state and its run context."""
 from .builder import build_graph
-from .context import CollabContext
+from .context import CollabContext, CollectContext
 from .state import CollabInput, CollabState, PairOut, Step
 
-__all__ = ["CollabContext", "CollabInput", "CollabState", "PairOut", "Step", "build_graph"]
+__all__ = ["CollectContext", "CollabContext", "CollabInput", "CollabState", "PairOut", "Step", "build_graph"]

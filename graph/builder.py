@@ -42,10 +42,11 @@ def after_judge(state: CollabState) -> str:
     return "weak_draft" if not state.get("drafts") else "pair_collector"
 
 
-def build_graph(checkpointer=None, cache=None):
+def build_graph(checkpointer=None, cache=None, context_schema: type[CollabContext] = CollabContext):
     """The compiled collaboration graph. Pass a checkpointer to persist thread state (the CLI and
-    apps may; `langgraph dev` refuses one)."""
-    g = StateGraph(CollabState, context_schema=CollabContext, input_schema=CollabInput)
+    apps may; `langgraph dev` refuses one). `context_schema` may be a subclass of CollabContext with
+    other defaults (Studio's `collect` assistant defaults to collect mode that way)."""
+    g = StateGraph(CollabState, context_schema=context_schema, input_schema=CollabInput)
     g.add_node("weak_draft", weak_draft)
     g.add_node("strong_solo", strong_solo)
     g.add_node("strong_refine", strong_refine)

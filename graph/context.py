@@ -68,3 +68,10 @@ class CollabContext:
     @property
     def draft_count(self) -> int:
         return self.samples if self.mode == "collect" else 1
+
+
+@dataclass
+class CollectContext(CollabContext):
+    """The same settings, defaulting to preference collection (Studio's `collect` graph)."""
+
+    mode: Literal["infer", "collect"] = "collect"

@@ -66,4 +66,4 @@ class CallLog:
 
 
 def step_from_call(index: int, call: Call) -> Step:
-    return Step(index=index, call_id=call.id, text=call.output, answer=call.answer, error=call.error)
+    return Step(index=index, call_id=call.id, text=call.output, answer=call.answer, score=call.score, error=call.error)

@@ -1,0 +1,88 @@
+"""A scripted OpenAI-compatible HTTP server on 127.0.0.1: real HTTP for the `openai:` path, replies
+decided by a Python function of the prompt, every request logged."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+Script = Callable[[str], str]  # last user message -> reply text
+
+
+class ScriptedServer:
+    def __init__(self, script: Script):
+        self.script = script
+        self.requests: list[dict] = []
+        self.fail_next = 0  # answer this many requests with HTTP 500 (fault injection)
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                with server._lock:
+                    server.requests.append(body)
+                    fail = server.fail_next > 0
+                    server.fail_next -= fail
+                if fail:
+                    return self._send(500, {"error": {"message": "scripted failure", "type": "server_error"}})
+                prompt = body["messages"][-1]["content"]
+                n = int(body.get("n") or 1)
+                texts = [server.script(prompt) for _ in range(n)]
+                self._send(200, {
+                    "id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()),
+                    "model": body.get("model", "scripted"),
+                    "choices": [{"index": i, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": t}} for i, t in enumerate(texts)],
+                    "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": sum(len(t.split()) for t in texts),
+                              "total_tokens": len(prompt.split()) + sum(len(t.split()) for t in texts)},
+                })
+
+            def _send(self, status: int, payload: dict):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "ScriptedServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def kinds(self) -> list[str]:
+        """What each logged request was: solo, refine or judge."""
+        return [kind_of(r["messages"][-1]["content"]) for r in self.requests]
+
+
+def kind_of(prompt: str) -> str:
+    if "Ground truth:" in prompt:
+        return "judge"
+    if "Expert model's answer:" in prompt:
+        return "refine"
+    return "solo"
+
+
+def section(prompt: str, label: str) -> str:
+    """The text under `label` in one of our prompts, up to the closing instruction."""
+    rest = prompt.split(label, 1)[1]
+    return rest.split("\n\nReply ", 1)[0].strip()

@@ -1,0 +1,137 @@
+"""Collect mode end to end: tiny local weak model, scripted OpenAI-compatible strong model and judge."""
+from collections import Counter, defaultdict
+
+import pytest
+import torch
+from conftest import write_jsonl
+from scripted_server import ScriptedServer, kind_of, section
+from test_pairs import algorithm_1
+
+from cowest.collect import CollectOptions, collect
+from cowest.storage import get_store
+
+
+def script(prompt: str) -> str:
+    kind = kind_of(prompt)
+    if kind == "judge":
+        if "NOJUDGE" in prompt:
+            return "That looks quite good to me."
+        out = section(prompt, "Model output:")
+        return "10" if "Answer: A" in out else "6" if "Answer: B" in out else "1"
+    if kind == "refine":
+        draft = section(prompt, "Expert model's answer:")
+        return f"Explanation: built on the draft.\nAnswer: {'ABC'[sum(draft.encode()) % 3]}"
+    if "NOJUDGE" in prompt:  # the judge sees this answer, not the question: carry the marker over
+        return "Explanation: NOJUDGE.\nAnswer: B"
+    if "[solo-top]" in prompt:
+        return "Explanation: well known.\nAnswer: A"
+    return "Explanation: a guess.\nAnswer: B"
+
+
+def mcq(i: int, question: str) -> dict:
+    return {"id": f"q{i}", "question": question, "opa": "alpha", "opb": "beta", "opc": "gamma", "opd": "delta",
+            "cop": 1, "exp": "", "choice_type": "single", "subject_name": "", "topic_name": ""}
+
+
+@pytest.fixture
+def server(monkeypatch):
+    with ScriptedServer(script) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-do-not-store")
+        yield srv
+
+
+@pytest.fixture
+def opts(tmp_path, tiny_model, db_url):
+    data = write_jsonl(tmp_path / "mcq.jsonl", [mcq(i, f"Question number {i}?") for i in range(4)])
+    torch.manual_seed(0)
+    return CollectOptions(task="medmcqa", data=str(data), samples=4, run="t", weak=f"huggingface:{tiny_model}",
+                          strong="openai:scripted", judge="llm", max_new_tokens=12, db=db_url, concurrency=2)
+
+
+def stored(db_url: str, run: str = "t"):
+    store = get_store(db_url)
+    run_id = store.run_id(run)
+    return store.calls_of(run_id), store.pairs_of(run_id)
+
+
+def test_pairs_in_store_equal_algorithm_1(server, opts, db_url):
+    summary = collect(opts, progress=False)
+    calls, pairs = stored(db_url)
+    by_id = {c.id: c for c in calls}
+    judged = {c.parent_id: c.score for c in calls if c.role == "judge"}
+    per_query = defaultdict(lambda: {"solo": None, "refined": {}})
+    for c in calls:
+        if c.role == "strong_solo":
+            per_query[c.query_id]["solo"] = judged[c.id]
+        elif c.role == "strong_refine":
+            per_query[c.query_id]["refined"][c.sample_index] = judged[c.id]
+    expected = {q: algorithm_1(v["solo"], [v["refined"][i] for i in range(4)]) for q, v in per_query.items()}
+    got = defaultdict(list)
+    for p in pairs:
+        got[p.query_id].append((by_id[p.chosen_id].sample_index, by_id[p.rejected_id].sample_index))
+        assert by_id[p.chosen_id].role == by_id[p.rejected_id].role == "weak_draft"
+    assert dict(got) == {q: v for q, v in expected.items() if v}
+    assert summary.pairs == len(pairs) > 0
+    assert summary.queries == 4 and summary.drafts == 16
+
+
+def test_rerun_makes_no_new_calls_and_no_rows(server, opts, db_url):
+    collect(opts, progress=False)
+    requests, (calls, pairs) = len(server.requests), stored(db_url)
+    again = collect(opts, progress=False)
+    assert again.calls_made == {}
+    assert len(server.requests) == requests
+    calls2, pairs2 = stored(db_url)
+    assert [c.id for c in calls2] == [c.id for c in calls] and len(pairs2) == len(pairs)
+    assert again.pairs == len(pairs)
+
+
+def test_solo_top_skips_refine_and_judge(server, opts, tmp_path):
+    opts.data = str(write_jsonl(tmp_path / "top.jsonl", [mcq(0, "Easy one [solo-top]")]))
+    summary = collect(opts, progress=False)
+    assert Counter(server.kinds()) == {"solo": 1, "judge": 1}
+    assert summary.solo_top == 1 and summary.pairs == 0 and summary.negatives == 4
+    assert summary.calls_made == {"strong_solo": 1, "judge": 1, "weak_draft": 4}
+
+
+def test_solo_answer_reused_by_later_rounds(server, opts):
+    collect(opts, progress=False)
+    first = Counter(server.kinds())
+    opts.round = 2
+    second = collect(opts, progress=False)
+    total = Counter(server.kinds())
+    assert total["solo"] == first["solo"] == 4  # z computed once per query
+    assert "strong_solo" not in second.calls_made
+    assert second.calls_made["weak_draft"] == 16 and total["refine"] == 2 * first["refine"]
+
+
+def test_bad_judgment_is_retried_once_then_recorded_as_failed(server, opts, tmp_path, db_url):
+    opts.data = str(write_jsonl(tmp_path / "nj.jsonl", [mcq(0, "NOJUDGE this one")]))
+    summary = collect(opts, progress=False)
+    assert Counter(server.kinds())["judge"] == 2  # the first try and one retry
+    calls, pairs = stored(db_url)
+    (judgment,) = [c for c in calls if c.role == "judge"]
+    assert judgment.score is None and "not an integer" in judgment.error
+    assert pairs == [] and summary.failed_calls == 1
+    assert "refine" not in server.kinds()  # no solo score: nothing to compare drafts with
+
+
+def test_server_failures_are_recorded_and_the_run_goes_on(server, opts, db_url):
+    server.fail_next = 10_000  # every try of every call fails
+    summary = collect(opts, progress=False)
+    calls, _ = stored(db_url)
+    solos = [c for c in calls if c.role == "strong_solo"]
+    assert len(solos) == 4 and all(c.error for c in solos)
+    assert summary.queries == 4 and summary.pairs == 0
+    server.fail_next = 0
+    opts.retry_failed = True
+    healed = collect(opts, progress=False)
+    assert healed.calls_made["strong_solo"] == 4
+    assert all(c.error is None for c in stored(db_url)[0] if c.role == "strong_solo")
+
+
+def test_no_secret_reaches_the_store(server, opts, db_url, tmp_path):
+    collect(opts, progress=False)
+    raw = (tmp_path / "cowest.db").read_bytes()
+    assert b"sk-test-secret" not in raw
