@@ -1,0 +1,47 @@
+"""Model specs and the local model's batched sampling."""
+import pytest
+
+from cowest.nodes.models import ModelSpec, ModelSpecError, Sampling, get_model
+
+
+@pytest.mark.parametrize("text,provider,model,adapter", [
+    ("smollm2", "huggingface", "smollm2", None),
+    ("smollm2@/ad/r1", "huggingface", "smollm2", "/ad/r1"),
+    ("huggingface:/m/base@/ad/r2", "huggingface", "/m/base", "/ad/r2"),
+    ("huggingface:HuggingFaceTB/SmolLM2-135M-Instruct", "huggingface", "HuggingFaceTB/SmolLM2-135M-Instruct", None),
+    ("openai:gpt-4o", "openai", "gpt-4o", None),
+])
+def test_spec_parsing_round_trips(text, provider, model, adapter):
+    spec = ModelSpec.parse(text)
+    assert (spec.provider, spec.model, spec.adapter) == (provider, model, adapter)
+    assert ModelSpec.parse(str(spec)) == spec
+
+
+@pytest.mark.parametrize("bad", ["", "gpt-4o", "anthropic:claude", "openai:", "huggingface:"])
+def test_bad_specs(bad):
+    with pytest.raises(ModelSpecError):
+        ModelSpec.parse(bad)
+
+
+def test_k_samples_come_from_one_batched_generate(tiny_model, monkeypatch):
+    model = get_model(f"huggingface:{tiny_model}")
+    calls = []
+    real = model.base.model.generate
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("num_return_sequences"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model.base.model, "generate", counting)
+    prompt = [{"role": "user", "content": "Question: why?"}]
+    gens = model.generate([prompt], n=5, sampling=Sampling(temperature=1.0, top_p=0.9, max_new_tokens=12))[0]
+    assert calls == [5] and len(gens) == 5
+    assert len({g.text for g in gens}) > 1  # sampled, not five copies of one greedy answer
+    assert all(g.tokens_in and 1 <= g.tokens_out <= 12 for g in gens)
+
+
+def test_greedy_is_deterministic(tiny_model):
+    model = get_model(f"huggingface:{tiny_model}")
+    prompt = [{"role": "user", "content": "Same prompt"}]
+    a = model.generate([prompt, prompt], n=1, sampling=Sampling(max_new_tokens=8))
+    assert a[0][0].text == a[1][0].text

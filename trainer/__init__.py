@@ -1,0 +1,1 @@
+"""Training: LoRA SFT, DPO from the store, the multi-round loop."""
