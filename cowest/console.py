@@ -43,3 +43,10 @@ def collect_summary(s) -> str:
     if s.errors:
         lines.append("first errors:\n  " + "\n  ".join(s.errors[:5]))
     return "\n".join(lines)
+
+
+def rounds_table(reports) -> str:
+    return table(["round", "queries", "drafts", "positives", "negatives", "pairs", "strong calls", "DPO loss",
+                  "reward margin", "adapter", "note"],
+                 [[r.round, r.queries, r.drafts, r.positives, r.negatives, r.pairs, r.strong_calls, r.loss, r.margin,
+                   r.adapter, r.note] for r in reports])

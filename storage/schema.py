@@ -76,3 +76,23 @@ class Pair(Base):
     chosen_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
     rejected_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Adapter(Base):
+    """A trained LoRA adapter with its lineage. A round's row is written once its adapter is saved,
+    so a rerun skips finished rounds and redoes an interrupted one."""
+
+    __tablename__ = "adapters"
+    __table_args__ = (UniqueConstraint("run_id", "round", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)  # 0 for SFT
+    kind: Mapped[str] = mapped_column(String(16))  # sft | dpo
+    path: Mapped[str | None] = mapped_column(Text)  # None: the round trained nothing (no pairs)
+    base_model: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("adapters.id"))
+    parent_path: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(16))  # sft | previous | base
+    pair_ids: Mapped[list] = mapped_column(JSON, default=list)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)  # TRL's training metrics + collect counts
+    created_at: Mapped[datetime] = mapped_column(default=_now)

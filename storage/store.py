@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .schema import Base, Call, Pair, Query, Run
+from .schema import Adapter, Base, Call, Pair, Query, Run
 
 
 class StoreError(RuntimeError):
@@ -126,6 +126,31 @@ class TraceStore:
                 ids.append(row.id)
             s.commit()
         return ids
+
+    # -- adapters -------------------------------------------------------------------------------
+    def save_adapter(self, adapter: Adapter) -> Adapter:
+        """Insert or replace the adapter row of (run, round, kind)."""
+        with self._lock, self.session() as s:
+            existing = s.scalar(select(Adapter).where(Adapter.run_id == adapter.run_id, Adapter.round == adapter.round,
+                                                      Adapter.kind == adapter.kind))
+            if existing is not None:
+                s.delete(existing)
+                s.flush()
+            s.add(adapter)
+            s.commit()
+            return adapter
+
+    def adapter(self, run_id: int | None, round: int, kind: str = "dpo") -> Adapter | None:
+        with self.session() as s:
+            return s.scalar(select(Adapter).where(Adapter.run_id == run_id, Adapter.round == round, Adapter.kind == kind))
+
+    def adapter_by_path(self, path: str) -> Adapter | None:
+        with self.session() as s:
+            return s.scalar(select(Adapter).where(Adapter.path == path).order_by(Adapter.id.desc()))
+
+    def adapters_of(self, run_id: int) -> list[Adapter]:
+        with self.session() as s:
+            return list(s.scalars(select(Adapter).where(Adapter.run_id == run_id).order_by(Adapter.round)))
 
     # -- reading --------------------------------------------------------------------------------
     def run_counts(self) -> list[RunCounts]:

@@ -1,0 +1,61 @@
+"""`cowest rounds`: two rounds on the tiny model with a scripted strong model; resume trains nothing twice."""
+import os
+from collections import Counter
+
+import pytest
+import torch
+from conftest import write_jsonl
+from scripted_server import ScriptedServer, kind_of, section
+
+from cowest.cli import main
+from cowest.storage import get_store
+
+pytestmark = pytest.mark.slow
+
+
+def script(prompt: str) -> str:
+    kind = kind_of(prompt)
+    if kind == "judge":
+        return "10" if "Answer: A" in section(prompt, "Model output:") else "3"
+    if kind == "refine":
+        draft = section(prompt, "Expert model's answer:")
+        return f"Explanation: e.\nAnswer: {'AB'[sum(draft.encode()) % 2]}"
+    return "Explanation: e.\nAnswer: C"
+
+
+def test_two_rounds_then_resume_trains_nothing_twice(tiny_model, tmp_path, db_url, monkeypatch, capsys):
+    data = write_jsonl(tmp_path / "m.jsonl", [
+        {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
+        for i in range(6)])
+    with ScriptedServer(script) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--limit", "3", "--samples", "4",
+                "--run", "loop", "--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted",
+                "--max-new-tokens", "10", "--db", db_url, "--out", str(tmp_path / "adapters"), "--fresh-queries",
+                "--dpo-max-steps", "2", "--dpo-grad-accum", "1", "--concurrency", "1"]
+        torch.manual_seed(0)
+        # As if killed right after round 1: the same command with --rounds 1, then with --rounds 2.
+        assert main(argv + ["--rounds", "1"]) == 0
+        store = get_store(db_url)
+        r1 = store.adapter(store.run_id("loop"), 1)
+        r1_mtime = os.path.getmtime(os.path.join(r1.path, "adapter_model.safetensors"))
+        assert main(argv + ["--rounds", "2"]) == 0
+        out = capsys.readouterr().out
+        assert "done earlier" in out and "trained" in out
+        rows = store.adapters_of(store.run_id("loop"))
+        assert [r.round for r in rows] == [1, 2]
+        assert rows[0].id == r1.id
+        assert os.path.getmtime(os.path.join(r1.path, "adapter_model.safetensors")) == r1_mtime
+        assert rows[1].parent_id == r1.id and rows[1].path != r1.path
+        # Round 2 drafted with adapter 1, on a fresh slice of the data.
+        calls = store.calls_of(store.run_id("loop"), 2)
+        assert {c.adapter for c in calls if c.role == "weak_draft"} == {r1.path}
+        queries = store.queries_of(store.run_id("loop"))
+        assert {queries[c.query_id].qid for c in calls if c.role == "weak_draft"} == {"q3", "q4", "q5"}
+
+        requests = len(srv.requests)
+        assert main(argv + ["--rounds", "2"]) == 0
+        assert len(srv.requests) == requests  # nothing new was asked of the strong model
+        assert [r.id for r in store.adapters_of(store.run_id("loop"))] == [r.id for r in rows]
+        assert capsys.readouterr().out.count("done earlier") == 2
+        assert Counter(kind_of(r["messages"][-1]["content"]) for r in srv.requests)["solo"] == 6
