@@ -45,3 +45,41 @@ def test_greedy_is_deterministic(tiny_model):
     prompt = [{"role": "user", "content": "Same prompt"}]
     a = model.generate([prompt, prompt], n=1, sampling=Sampling(max_new_tokens=8))
     assert a[0][0].text == a[1][0].text
+
+
+def test_concurrent_requests_merge_into_one_generate(tiny_model, monkeypatch):
+    """Requests that queue up while the model is busy are served by one batched generate."""
+    import threading
+
+    model = get_model(f"huggingface:{tiny_model}")
+    sizes = []
+    real = model.base.model.generate
+    gate = threading.Event()
+
+    def counting(*args, **kwargs):
+        sizes.append(kwargs["input_ids"].shape[0] * kwargs["num_return_sequences"])
+        gate.wait(5)  # hold the first batch until the other callers have queued
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model.base.model, "generate", counting)
+    sampling = Sampling(max_new_tokens=6)
+    results = {}
+
+    def ask(i):
+        results[i] = model.generate([[{"role": "user", "content": f"question {i}"}]], n=2, sampling=sampling)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    threads[0].start()
+    while not sizes:
+        pass
+    for t in threads[1:]:
+        t.start()
+    import time
+
+    time.sleep(0.3)
+    gate.set()
+    for t in threads:
+        t.join()
+    assert sizes == [1, 3]  # the first alone, then the three that queued behind it together (greedy: n=2 decoded once)
+    alone = model.generate([[{"role": "user", "content": "question 3"}]], n=2, sampling=sampling)
+    assert results[3] and [g.text for g in results[3][0]] == [g.text for g in alone[0]]  # greedy: same answer

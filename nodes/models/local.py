@@ -5,6 +5,7 @@ import hashlib
 import threading
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 from .base import Generation, Messages, ModelCallError, Sampling
@@ -49,6 +50,7 @@ class LocalBase:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.lock = threading.Lock()
         self._adapters: dict[str, str] = {}  # adapter dir -> PEFT adapter name
+        self.coalescer = _Coalescer(self)
 
     def activate(self, adapter: str | None):
         """Make `adapter` (or the bare base) the active weights; returns a context to generate in.
@@ -71,6 +73,93 @@ class LocalBase:
         self.model.set_adapter(self._adapters[key])
         return nullcontext()
 
+    def run_batch(self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling) -> list[list[Generation]]:
+        """One `generate` over all `prompts`, `n` sequences each. The caller holds `self.lock`."""
+        import torch
+
+        tok = self.tokenizer
+        texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        # Greedy decoding gives n identical sequences: decode once, copy (transformers refuses n > 1 there).
+        per_prompt = 1 if sampling.greedy else n
+        kwargs = dict(max_new_tokens=sampling.max_new_tokens, num_return_sequences=per_prompt,
+                      pad_token_id=tok.pad_token_id)
+        if sampling.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
+        start = time.perf_counter()
+        with self.activate(adapter), torch.inference_mode():
+            out = self.model.generate(**enc, **kwargs)
+        share = (time.perf_counter() - start) / max(1, len(prompts) * n)
+        prompt_len = enc["input_ids"].shape[1]
+        in_counts = enc["attention_mask"].sum(dim=1).tolist()
+        results: list[list[Generation]] = []
+        for i in range(len(prompts)):
+            gens = []
+            for j in range(n):
+                new = out[i * per_prompt + (j if per_prompt > 1 else 0), prompt_len:].tolist()
+                gens.append(Generation(text=tok.decode(new, skip_special_tokens=True).strip(),
+                                       tokens_in=int(in_counts[i]), tokens_out=_count_until_eos(new, tok),
+                                       latency_s=share))
+            results.append(gens)
+        return results
+
+
+@dataclass
+class _Request:
+    adapter: str | None
+    prompts: list[Messages]
+    n: int
+    sampling: Sampling
+    result: list[list[Generation]] | None = None
+    error: Exception | None = None
+    done: bool = False
+
+
+class _Coalescer:
+    """Merges the generate requests of concurrent callers (the graph runs several queries at once)
+    into one batched `generate`: requests that arrive while the model is busy are served together
+    by whichever caller gets the model next. Requests merge only when adapter, n and sampling agree."""
+
+    def __init__(self, base: "LocalBase", max_sequences: int = 64):
+        self.base = base
+        self.max_sequences = max_sequences
+        self._pending: list[_Request] = []
+        self._pending_lock = threading.Lock()
+
+    def generate(self, adapter, prompts, n, sampling) -> list[list[Generation]]:
+        req = _Request(adapter, prompts, n, sampling)
+        with self._pending_lock:
+            self._pending.append(req)
+        with self.base.lock:
+            if not req.done:
+                group = self._take_group(req)
+                try:
+                    outputs = self.base.run_batch(adapter, [p for r in group for p in r.prompts], n, sampling)
+                except Exception as exc:  # every caller of the batch sees the failure
+                    for r in group:
+                        r.error, r.done = exc, True
+                else:
+                    at = 0
+                    for r in group:
+                        r.result, r.done = outputs[at:at + len(r.prompts)], True
+                        at += len(r.prompts)
+        if req.error is not None:
+            raise req.error
+        return req.result
+
+    def _take_group(self, req: _Request) -> list[_Request]:
+        with self._pending_lock:
+            group, size = [], 0
+            for r in list(self._pending):
+                same = (r.adapter, r.n, r.sampling) == (req.adapter, req.n, req.sampling)
+                if r is req or (same and size + len(r.prompts) * r.n <= self.max_sequences):
+                    group.append(r)
+                    size += len(r.prompts) * r.n
+                    self._pending.remove(r)
+            return group
+
 
 class LocalChatModel:
     """A view of a LocalBase with one adapter (or none)."""
@@ -81,42 +170,12 @@ class LocalChatModel:
         self.spec = str(spec)
 
     def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = Sampling()) -> list[list[Generation]]:
-        import torch
-
-        tok = self.base.tokenizer
-        texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.base.device)
-        kwargs = dict(max_new_tokens=sampling.max_new_tokens, num_return_sequences=n, pad_token_id=tok.pad_token_id)
-        if sampling.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
-        with self.base.lock:
-            start = time.perf_counter()
-            try:
-                with self.base.activate(self.adapter), torch.inference_mode():
-                    out = self.base.model.generate(**enc, **kwargs)
-            except ModelSpecError:
+        try:
+            return self.base.coalescer.generate(self.adapter, prompts, n, sampling)
+        except (RuntimeError, ValueError) as exc:
+            if isinstance(exc, (ModelSpecError, ModelCallError)):
                 raise
-            except (RuntimeError, ValueError) as exc:
-                raise ModelCallError(f"{self.spec}: generation failed: {exc}") from exc
-            elapsed = time.perf_counter() - start
-        prompt_len = enc["input_ids"].shape[1]
-        in_counts = enc["attention_mask"].sum(dim=1).tolist()
-        share = elapsed / max(1, len(prompts) * n)
-        results: list[list[Generation]] = []
-        for i in range(len(prompts)):
-            gens = []
-            for j in range(n):
-                new = out[i * n + j, prompt_len:].tolist()
-                gens.append(Generation(
-                    text=tok.decode(new, skip_special_tokens=True).strip(),
-                    tokens_in=int(in_counts[i]),
-                    tokens_out=_count_until_eos(new, tok),
-                    latency_s=share,
-                ))
-            results.append(gens)
-        return results
+            raise ModelCallError(f"{self.spec}: generation failed: {exc}") from exc
 
 
 def _count_until_eos(ids: list[int], tok) -> int:
