@@ -5,18 +5,17 @@ import hashlib
 import os
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 
-from tqdm.auto import tqdm
-
-from cowest.graph import CollabContext, build_graph
+from cowest.graph import CollabContext
 from cowest.nodes.calls import CALLS_MADE
 from cowest.nodes.models import check_specs
 from cowest.nodes.pair_collector import split_of_state
 from cowest.settings import Settings
 from cowest.storage import get_store
-from cowest.tasks import Example, get_task
+from cowest.tasks import get_task
+
+from .runner import run_over
 
 
 @dataclass
@@ -91,34 +90,21 @@ def collect(opts: CollectOptions, settings: Settings | None = None, progress: bo
     for ex in loaded.examples:
         store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line)
 
-    graph = build_graph()
     before = Counter(CALLS_MADE)
     summary = CollectSummary(run=ctx.run, round=ctx.round, db=ctx.db, queries=len(loaded.examples),
                              skipped_rows=len(loaded.skipped))
     query_pks = {q.qid: pk for pk, q in store.queries_of(run_id).items()}
-    bar = tqdm(total=len(loaded.examples), desc=f"collect {ctx.run} r{ctx.round}", unit="query", disable=not progress)
-    with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
-        futures = {pool.submit(graph.invoke, graph_input(ex), context=ctx): ex for ex in loaded.examples}
-        for fut in as_completed(futures):
-            ex = futures[fut]
-            try:
-                _tally(summary, fut.result())
-                store.set_query_error(query_pks[ex.id], None)
-            except Exception as exc:  # one query's failure must not stop the run
-                summary.failed_queries += 1
-                summary.errors.append(f"{ex.id}: {type(exc).__name__}: {exc}")
-                store.set_query_error(query_pks[ex.id], f"{type(exc).__name__}: {exc}")
-            bar.update(1)
-            bar.set_postfix(pairs=summary.pairs)
-    bar.close()
+    for ex, state, error in run_over(loaded.examples, ctx, opts.concurrency, f"collect {ctx.run} r{ctx.round}", progress):
+        if error is None:
+            _tally(summary, state)
+            store.set_query_error(query_pks[ex.id], None)
+        else:
+            summary.failed_queries += 1
+            summary.errors.append(f"{ex.id}: {type(error).__name__}: {error}")
+            store.set_query_error(query_pks[ex.id], f"{type(error).__name__}: {error}")
     summary.calls_made = {k: v for k, v in (CALLS_MADE - before).items() if v}
     summary.seconds = time.perf_counter() - start
     return summary
-
-
-def graph_input(ex: Example) -> dict:
-    return {"query": ex.query, "query_id": ex.id, "gold": ex.gold, "answers": list(ex.answers),
-            "options": list(ex.options)}
 
 
 def _tally(summary: CollectSummary, state: dict) -> None:

@@ -43,8 +43,9 @@ def dpo_dataset(store: TraceStore, run: str, round: int):
     return ds, [r["pair_id"] for r in rows]
 
 
-def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = None) -> Adapter:
-    """Train on round `opts.round`'s pairs, save a plain PEFT adapter at `opts.out`, record it."""
+def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = None) -> Adapter | None:
+    """Train on round `opts.round`'s pairs, save a plain PEFT adapter at `opts.out`, record it.
+    Returns the adapter row (None on the non-main processes of a multi-GPU launch)."""
     from peft import PeftModel
     from trl import DPOConfig, DPOTrainer
 
@@ -71,6 +72,8 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
         _load_into(trainer.model, opts.sft_adapter, "ref")
         reference = "sft"
     trainer.train()
+    if not trainer.is_world_process_zero():  # under `accelerate launch`: one process saves and records
+        return None
     Path(opts.out).mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(opts.out, selected_adapters=["default"])
     tokenizer.save_pretrained(opts.out)

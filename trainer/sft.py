@@ -60,7 +60,9 @@ def train_sft(opts: SFTOptions) -> dict:
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(sft_rows(examples, opts.format)),
                          processing_class=tokenizer, peft_config=opts.lora.config())
     result = trainer.train()
-    trainer.model.save_pretrained(opts.out)
-    tokenizer.save_pretrained(opts.out)
-    return {"train_loss": result.training_loss, "steps": result.global_step, "examples": len(examples),
+    main = trainer.is_world_process_zero()
+    if main:  # under `accelerate launch`: one process saves
+        trainer.model.save_pretrained(opts.out)
+        tokenizer.save_pretrained(opts.out)
+    return {"main_process": main, "train_loss": result.training_loss, "steps": result.global_step, "examples": len(examples),
             "log": trainer.state.log_history}

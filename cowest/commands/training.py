@@ -84,8 +84,10 @@ def cmd_sft(args) -> int:
                       batch_size=args.batch_size, grad_accum=args.grad_accum,
                       lora=LoraSettings(r=args.lora_r, alpha=args.lora_alpha))
     result = train_sft(opts)
+    if not result["main_process"]:
+        return 0
     store.save_adapter(Adapter(run_id=None, round=0, kind="sft", path=os.path.abspath(args.out), base_model=args.weak,
-                               metrics={k: v for k, v in result.items() if k != "log"}))
+                               metrics={k: v for k, v in result.items() if k not in ("log", "main_process")}))
     print(f"SFT: {result['examples']} examples, {result['steps']} steps, train loss {result['train_loss']:.4f}")
     print(f"adapter: {os.path.abspath(args.out)}")
     return 0
@@ -106,6 +108,8 @@ def cmd_dpo(args) -> int:
                       weak=weak, from_adapter=args.from_adapter, reference=args.reference,
                       sft_adapter=args.sft_adapter, **_dpo_overrides(args))
     row = train_dpo(store, opts)
+    if row is None:  # a non-main process of a multi-GPU launch
+        return 0
     m = row.metrics
     print(f"DPO round {args.round}: {len(row.pair_ids)} pairs, {m.get('steps')} steps, first loss "
           f"{m.get('first_loss', float('nan')):.4f}, mean margin {m.get('rewards/margins', float('nan')):.4f}")

@@ -1,0 +1,32 @@
+"""Running the graph over many examples at once, with a progress bar; one failure stops nothing."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Iterator
+
+from tqdm.auto import tqdm
+
+from cowest.graph import CollabContext, build_graph
+from cowest.tasks import Example
+
+
+def graph_input(ex: Example) -> dict:
+    return {"query": ex.query, "query_id": ex.id, "gold": ex.gold, "answers": list(ex.answers),
+            "options": list(ex.options)}
+
+
+def run_over(examples: list[Example], ctx: CollabContext, concurrency: int = 4, desc: str = "",
+             progress: bool = True) -> Iterator[tuple[Example, dict | None, Exception | None]]:
+    """Yield (example, final state, None) or (example, None, error) as queries finish. Several
+    queries in flight let a local model batch their generations and a remote one overlap them."""
+    graph = build_graph()
+    bar = tqdm(total=len(examples), desc=desc, unit="query", disable=not progress)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {pool.submit(graph.invoke, graph_input(ex), context=ctx): ex for ex in examples}
+        for fut in as_completed(futures):
+            try:
+                yield futures[fut], fut.result(), None
+            except Exception as exc:  # recorded by the caller; the other queries go on
+                yield futures[fut], None, exc
+            bar.update(1)
+    bar.close()
