@@ -62,11 +62,11 @@ def _quiet_libraries() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from cowest.commands import collab, exports, training
+    from cowest.commands import collab, evaluate, exports, training
 
     p = argparse.ArgumentParser(prog="cowest", description="Weak-strong model collaboration (CoWeSt).")
     sub = p.add_subparsers(metavar="COMMAND")
-    for module in (collab, exports, training):
+    for module in (collab, exports, training, evaluate):
         module.register(sub)
     return p
 

@@ -50,3 +50,12 @@ def rounds_table(reports) -> str:
                   "reward margin", "adapter", "note"],
                  [[r.round, r.queries, r.drafts, r.positives, r.negatives, r.pairs, r.strong_calls, r.loss, r.margin,
                    r.adapter, r.note] for r in reports])
+
+
+def eval_table(task: str, results) -> str:
+    from cowest.evaluation import metric_names
+
+    first, second = metric_names(task)
+    return table(["method", "n", first, second, "unparseable", "strong calls", "strong tokens", "seconds"],
+                 [[r.method, r.n, r.metrics.get(first), r.metrics.get(second), r.metrics.get("unparseable"),
+                   r.strong_calls, r.strong_tokens, r.seconds] for r in results])

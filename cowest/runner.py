@@ -10,19 +10,23 @@ from cowest.graph import CollabContext, build_graph
 from cowest.tasks import Example
 
 
-def graph_input(ex: Example) -> dict:
-    return {"query": ex.query, "query_id": ex.id, "gold": ex.gold, "answers": list(ex.answers),
-            "options": list(ex.options)}
+def graph_input(ex: Example, with_gold: bool = True) -> dict:
+    """The graph's input for `ex`. Without the gold answer the graph judges nothing (evaluation
+    scores answers itself, with the task's metrics)."""
+    row = {"query": ex.query, "query_id": ex.id, "options": list(ex.options)}
+    if with_gold:
+        row.update(gold=ex.gold, answers=list(ex.answers))
+    return row
 
 
 def run_over(examples: list[Example], ctx: CollabContext, concurrency: int = 4, desc: str = "",
-             progress: bool = True) -> Iterator[tuple[Example, dict | None, Exception | None]]:
+             progress: bool = True, with_gold: bool = True) -> Iterator[tuple[Example, dict | None, Exception | None]]:
     """Yield (example, final state, None) or (example, None, error) as queries finish. Several
     queries in flight let a local model batch their generations and a remote one overlap them."""
     graph = build_graph()
     bar = tqdm(total=len(examples), desc=desc, unit="query", disable=not progress)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = {pool.submit(graph.invoke, graph_input(ex), context=ctx): ex for ex in examples}
+        futures = {pool.submit(graph.invoke, graph_input(ex, with_gold), context=ctx): ex for ex in examples}
         for fut in as_completed(futures):
             try:
                 yield futures[fut], fut.result(), None

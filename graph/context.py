@@ -14,14 +14,20 @@ TOP_SCORE = 10
 class CollabContext:
     """Everything about a run that is not the query itself."""
 
-    mode: Literal["infer", "collect"] = "infer"
+    # infer: weak draft -> strong refinement (Algorithm 2); collect: Algorithm 1 for one query.
+    # The others are the evaluation baselines over the same nodes: weak / strong alone, each model
+    # revising its own answer (self_refine_*), and SuperICL (the weak answer and its confidence
+    # go into the strong model's prompt).
+    mode: Literal["infer", "collect", "weak", "strong", "self_refine_weak", "self_refine_strong", "supericl"] = "infer"
     task: Literal["open", "ifqa", "medmcqa", "prosocial"] = "open"
     weak: str = "smollm2"  # provider:model[@adapter]
     strong: str = ""  # empty: the configured OpenAI-compatible API, else the bundled model
     judge: Literal["llm", "exact"] = "llm"
     judge_model: str = ""  # empty: same as the strong model
     samples: int = 4  # K weak drafts per query in collect mode (infer drafts one)
-    format: Literal["direct", "knowledge", "cot"] = "cot"
+    format: Literal["direct", "knowledge", "cot"] = "cot"  # the weak draft's format
+    solo_format: Literal["direct", "knowledge", "cot"] = "cot"  # the strong model alone (z is CoT in the paper)
+    refine_steps: int = 4  # self_refine_*: revisions at most
     temperature: float = 1.0  # weak sampling in collect mode; infer and the strong model are greedy
     top_p: float = 0.9
     max_new_tokens: int = 256
@@ -74,4 +80,4 @@ class CollabContext:
 class CollectContext(CollabContext):
     """The same settings, defaulting to preference collection (Studio's `collect` graph)."""
 
-    mode: Literal["infer", "collect"] = "collect"
+    mode: Literal["infer", "collect", "weak", "strong", "self_refine_weak", "self_refine_strong", "supericl"] = "collect"

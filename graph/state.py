@@ -15,6 +15,7 @@ class Step(TypedDict, total=False):
     score: float | None  # the judge's score, once judged
     judge_call_id: int | None
     judge_error: str | None
+    confidence: float | None  # SuperICL: probability of the draft's answer tokens under the weak model
 
 
 class PairOut(TypedDict):
@@ -50,5 +51,6 @@ class CollabState(CollabInput, total=False):
     drafts: Annotated[list[Step], merge_steps]
     refinements: Annotated[list[Step], merge_steps]
     pairs: list[PairOut]
+    revisions: list[Step]  # self-refine baselines: each revision of the model's own answer
     answer: str | None  # the collaboration's final answer (infer mode)
     output: str | None  # its full text

@@ -34,10 +34,9 @@ def weak_draft_prompt(query: str, fmt: str = "cot") -> Messages:
     return [{"role": "user", "content": f"{query}\n\n{ask} {_format_rule(fmt)}"}]
 
 
-def strong_solo_prompt(query: str) -> Messages:
-    """The strong model alone, with a chain-of-thought prompt (z in Algorithm 1)."""
-    return [{"role": "user", "content": (
-        f"{query}\n\nExplain your reasoning and then give the final result. {_format_rule('cot')}")}]
+def strong_solo_prompt(query: str, fmt: str = "cot") -> Messages:
+    """The strong model alone; chain of thought by default (z in Algorithm 1)."""
+    return weak_draft_prompt(query, fmt)
 
 
 def strong_refine_prompt(query: str, draft: str) -> Messages:
@@ -69,4 +68,26 @@ def judge_prompt(gold: str, output: str) -> Messages:
         f"Ground truth:\n{gold}\n\n"
         f"Model output:\n{output}\n\n"
         "Reply with a single integer from 1 to 10 and nothing else."
+    )}]
+
+
+def self_refine_prompt(query: str, previous: str, fmt: str = "cot") -> Messages:
+    """A model reviews its own previous answer and keeps or corrects it (Self-Refine baseline)."""
+    return [{"role": "user", "content": (
+        f"Question:\n{query}\n\n"
+        f"Your previous answer:\n{previous}\n\n"
+        "Check that answer carefully. If it is right, give it again; if anything is wrong, correct it. "
+        f"{_format_rule(fmt)}"
+    )}]
+
+
+def supericl_prompt(query: str, answer: str | None, confidence: float | None) -> Messages:
+    """SuperICL baseline: the small model's answer and its confidence go into the strong model's prompt."""
+    conf = "unknown" if confidence is None else f"{confidence:.2f}"
+    return [{"role": "user", "content": (
+        "A small model trained for this task was asked the question below.\n"
+        f"Its answer: {answer if answer else '(none)'} (its confidence: {conf})\n"
+        "Take its answer into account as far as you find it reliable, and answer the question.\n\n"
+        f"Question:\n{query}\n\n"
+        f"{_format_rule('cot')}"
     )}]

@@ -8,7 +8,7 @@ from cowest.graph.state import CollabState
 
 from .calls import Job, run_jobs
 from .parsing import answer_fields
-from .prompts import strong_refine_prompt
+from .prompts import strong_refine_prompt, supericl_prompt
 from .recording import CallLog
 
 
@@ -22,14 +22,18 @@ def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
             return {"solo_top": True}  # no draft can beat a top-scored z: save the strong calls
     log = CallLog.open(state, ctx)
     spec, sampling = ctx.strong_spec, ctx.greedy()
-    jobs = [
-        Job(d["index"], log.key("strong_refine", d["index"], spec, sampling, d.get("call_id"), d["text"]),
-            strong_refine_prompt(state["query"], d["text"]), parent_id=d.get("call_id"))
-        for d in state.get("drafts", []) if d.get("text") is not None and not d.get("error")
-    ]
+    drafts = [d for d in state.get("drafts", []) if d.get("text") is not None and not d.get("error")]
+    if ctx.mode == "supericl":  # the strong model sees the weak answer and its confidence, not the draft
+        jobs = [Job(d["index"], log.key("supericl", d["index"], spec, sampling, d.get("answer"), d.get("confidence")),
+                    supericl_prompt(state["query"], d.get("answer"), d.get("confidence")), parent_id=d.get("call_id"))
+                for d in drafts]
+    else:
+        jobs = [Job(d["index"], log.key("strong_refine", d["index"], spec, sampling, d.get("call_id"), d["text"]),
+                    strong_refine_prompt(state["query"], d["text"]), parent_id=d.get("call_id"))
+                for d in drafts]
     steps = run_jobs(log, "strong_refine", spec, jobs, sampling, answer_fields(ctx.task, state))
     refinements = [steps[i] for i in sorted(steps)]
     update: dict = {"refinements": refinements}
-    if ctx.mode == "infer" and refinements:
+    if ctx.mode in ("infer", "supericl") and refinements:
         update.update(answer=refinements[0].get("answer"), output=refinements[0].get("text"))
     return update

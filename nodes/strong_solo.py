@@ -16,7 +16,13 @@ def strong_solo(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ctx = runtime.context
     log = CallLog.open(state, ctx)
     spec, sampling = ctx.strong_spec, ctx.greedy()
+    fmt = ctx.solo_format
     # Keyed without the round: z does not depend on the weak model, so every round reuses it.
-    job = Job(0, log.key("strong_solo", 0, spec, sampling, per_round=False), strong_solo_prompt(state["query"]))
+    # (The default CoT format stays out of the key, which predates the other formats.)
+    key = log.key("strong_solo", 0, spec, sampling, *([fmt] if fmt != "cot" else []), per_round=False)
+    job = Job(0, key, strong_solo_prompt(state["query"], fmt))
     steps = run_jobs(log, "strong_solo", spec, [job], sampling, answer_fields(ctx.task, state))
-    return {"solo": steps[0]}
+    update = {"solo": steps[0]}
+    if ctx.mode in ("strong", "self_refine_strong"):  # z is the answer (until revised)
+        update.update(answer=steps[0].get("answer"), output=steps[0].get("text"))
+    return update

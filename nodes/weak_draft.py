@@ -19,4 +19,22 @@ def weak_draft(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     prompt = weak_draft_prompt(state["query"], ctx.format)
     jobs = [Job(i, log.key("weak_draft", i, spec, ctx.format, sampling), prompt) for i in range(ctx.draft_count)]
     steps = run_jobs(log, "weak_draft", spec, jobs, sampling, answer_fields(ctx.task, state))
-    return {"drafts": [steps[i] for i in sorted(steps)]}
+    drafts = [steps[i] for i in sorted(steps)]
+    if ctx.mode == "supericl":
+        drafts[0] = {**drafts[0], "confidence": _confidence(spec, prompt, drafts[0])}
+    update = {"drafts": drafts}
+    if ctx.mode in ("weak", "self_refine_weak"):  # the draft is the answer (until revised)
+        update.update(answer=drafts[0].get("answer"), output=drafts[0].get("text"))
+    return update
+
+
+def _confidence(spec, prompt, draft) -> float | None:
+    """The weak model's probability of its own answer; only a local model exposes it."""
+    from cowest.nodes.models import get_model
+    from cowest.tasks.normalize import split_output
+
+    model = get_model(spec)
+    _, answer_text = split_output(draft.get("text"))
+    if draft.get("error") or not answer_text or not hasattr(model, "answer_confidence"):
+        return None
+    return model.answer_confidence(prompt, draft["text"], answer_text)

@@ -96,3 +96,25 @@ class Adapter(Base):
     pair_ids: Mapped[list] = mapped_column(JSON, default=list)
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)  # TRL's training metrics + collect counts
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class EvalResult(Base):
+    """One method's metrics on one task file: what `cowest eval` prints and `cowest report` draws."""
+
+    __tablename__ = "eval_results"
+    __table_args__ = (UniqueConstraint("run_id", "method", "data_hash", "n", "adapter"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    method: Mapped[str] = mapped_column(String(64))  # e.g. collab[cot]
+    task: Mapped[str] = mapped_column(String(50))
+    data_path: Mapped[str] = mapped_column(Text)
+    data_hash: Mapped[str] = mapped_column(String(64))
+    weak: Mapped[str | None] = mapped_column(Text)
+    strong: Mapped[str | None] = mapped_column(Text)
+    adapter: Mapped[str] = mapped_column(Text, default="")
+    n: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)  # n, unparseable, and the task's two metrics
+    strong_calls: Mapped[int] = mapped_column(Integer, default=0)
+    strong_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=_now)

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .schema import Adapter, Base, Call, Pair, Query, Run
+from .schema import Adapter, Base, Call, EvalResult, Pair, Query, Run
 
 
 class StoreError(RuntimeError):
@@ -151,6 +151,38 @@ class TraceStore:
     def adapters_of(self, run_id: int) -> list[Adapter]:
         with self.session() as s:
             return list(s.scalars(select(Adapter).where(Adapter.run_id == run_id).order_by(Adapter.round)))
+
+    # -- evaluation results -----------------------------------------------------------------------
+    def save_eval(self, row: EvalResult) -> EvalResult:
+        """Insert or replace the result of (run, method, data, n, adapter)."""
+        with self._lock, self.session() as s:
+            old = s.scalar(select(EvalResult).where(
+                EvalResult.run_id == row.run_id, EvalResult.method == row.method, EvalResult.data_hash == row.data_hash,
+                EvalResult.n == row.n, EvalResult.adapter == row.adapter))
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            s.add(row)
+            s.commit()
+            return row
+
+    def evals(self, run_id: int | None = None) -> list[EvalResult]:
+        with self.session() as s:
+            q = select(EvalResult).order_by(EvalResult.id)
+            if run_id is not None:
+                q = q.where(EvalResult.run_id == run_id)
+            return list(s.scalars(q))
+
+    def calls_by_id(self, ids) -> dict[int, Call]:
+        ids = [i for i in ids if i is not None]
+        if not ids:
+            return {}
+        with self.session() as s:
+            return {c.id: c for c in s.scalars(select(Call).where(Call.id.in_(ids)))}
+
+    def runs(self) -> list[Run]:
+        with self.session() as s:
+            return list(s.scalars(select(Run).order_by(Run.id)))
 
     # -- reading --------------------------------------------------------------------------------
     def run_counts(self) -> list[RunCounts]:

@@ -62,7 +62,8 @@ class MedMCQA(Task):
             for letter, option in zip(LETTERS, options):
                 if said and said == normalize_answer(option):
                     return letter
-            hits = [L for L, o in zip(LETTERS, options) if normalize_answer(o) and normalize_answer(o) in said]
+            # whole words only: option "d" must not match inside "idea"
+            hits = [L for L, o in zip(LETTERS, options) if normalize_answer(o) and f" {normalize_answer(o)} " in f" {said} "]
             if len(hits) == 1:
                 return hits[0]
         return None

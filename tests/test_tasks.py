@@ -74,6 +74,8 @@ def test_unknown_task():
     ("Answer: beta", "B"),  # option text instead of the letter
     ("Answer: option d", "D"),
     ("Answer: none of them", None),
+    ("Answer: no idea", None),  # no option text hides inside a word
+    ("Answer: I would pick gamma here", "C"),
 ])
 def test_medmcqa_answer_parsing(text, expected):
     task = get_task("medmcqa")

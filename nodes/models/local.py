@@ -169,6 +169,30 @@ class LocalChatModel:
         self.adapter = spec.adapter
         self.spec = str(spec)
 
+    def answer_confidence(self, prompt: Messages, completion: str, answer: str) -> float | None:
+        """P(answer tokens | prompt, the completion before them): the model's confidence in the
+        answer it wrote (SuperICL). None when the answer is not found in the completion."""
+        import torch
+
+        at = completion.rfind(answer)
+        if not answer or at < 0:
+            return None
+        tok = self.base.tokenizer
+        head = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        text = head + completion
+        span = (len(head) + at, len(head) + at + len(answer))
+        enc = tok(text, return_offsets_mapping=True, add_special_tokens=False, return_tensors="pt")
+        offsets = enc.pop("offset_mapping")[0].tolist()
+        positions = [i for i, (a, b) in enumerate(offsets) if b > span[0] and a < span[1] and i > 0]
+        if not positions:
+            return None
+        with self.base.lock, self.base.activate(self.adapter), torch.inference_mode():
+            logits = self.base.model(**enc.to(self.base.device)).logits[0].float()
+        logp = torch.log_softmax(logits[:-1], dim=-1)
+        ids = enc["input_ids"][0]
+        total = sum(logp[i - 1, ids[i]].item() for i in positions)
+        return float(torch.exp(torch.tensor(total)))
+
     def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = Sampling()) -> list[list[Generation]]:
         try:
             return self.base.coalescer.generate(self.adapter, prompts, n, sampling)

@@ -1,0 +1,148 @@
+"""`cowest report`: a Table-1-style markdown table of every evaluation, and PNG plots."""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from cowest.storage import TraceStore
+
+_TASK_TITLES = {"ifqa": ("IfQA", "EM", "F1"), "medmcqa": ("MedMCQA", "Acc", "F1"),
+                "prosocial": ("ProsocialDialog", "Acc", "F1")}
+
+
+def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = store.run_id(run) if run else None
+    evals = store.evals(run_id)
+    runs = [r for r in store.runs() if run_id is None or r.id == run_id]
+    adapters = [a for r in runs for a in store.adapters_of(r.id)]
+
+    lines = ["# cowest report", ""]
+    if evals:
+        lines += ["## Methods x tasks", "", *_method_table(evals), "",
+                  "Scores are percentages; u = outputs that could not be parsed (a miss for their true class).", ""]
+        if _plot_cost(evals, out / "strong_cost.png"):
+            lines += ["## Strong-model cost per method", "", "![strong-model calls and tokens](strong_cost.png)", ""]
+        if _plot_metric_per_round(evals, adapters, out / "metric_per_round.png"):
+            lines += ["## Metric per round", "", "![metric per round](metric_per_round.png)", ""]
+    else:
+        lines += ["No evaluation results yet: run `cowest eval`.", ""]
+    trained = [a for a in adapters if a.kind == "dpo"]
+    if trained:
+        _plot_rounds(trained, runs, out / "rounds.png")
+        lines += ["## Preference collection per round", "", "![pair yield and positive share](rounds.png)", "",
+                  *_rounds_table(trained, runs), ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _latest(evals):
+    """The newest result of each (method, task)."""
+    best = {}
+    for e in evals:
+        best[(e.method, e.task)] = e
+    return best
+
+
+def _method_table(evals) -> list[str]:
+    latest = _latest(evals)
+    tasks = [t for t in _TASK_TITLES if any(task == t for _, task in latest)]
+    methods = list(dict.fromkeys(m for m, _ in latest))
+    head = ["Method"] + [f"{_TASK_TITLES[t][0]} {name}" for t in tasks for name in _TASK_TITLES[t][1:]]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods:
+        cells = [m]
+        for t in tasks:
+            e = latest.get((m, t))
+            if e is None:
+                cells += ["", ""]
+                continue
+            first, second = ("exact_match", "f1") if t == "ifqa" else ("accuracy", "macro_f1")
+            u = e.metrics.get("unparseable", 0)
+            cells += [f"{100 * e.metrics[first]:.1f} (n={e.n}, u={u})", f"{100 * e.metrics[second]:.1f}"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _plot_cost(evals, path: Path) -> bool:
+    import matplotlib.pyplot as plt
+
+    latest = list(_latest(evals).values())
+    if not latest:
+        return False
+    labels = [f"{e.method}\n{e.task}" for e in latest]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(max(6, 1.2 * len(labels) * 2), 4))
+    a.bar(labels, [e.strong_calls / max(1, e.n) for e in latest], color="#4C72B0")
+    a.set_title("strong-model calls per query")
+    b.bar(labels, [e.strong_tokens / max(1, e.n) for e in latest], color="#DD8452")
+    b.set_title("strong-model tokens per query")
+    for ax in (a, b):
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _plot_metric_per_round(evals, adapters, path: Path) -> bool:
+    """Evaluations made with a round's adapter (or the SFT adapter, round 0), by round."""
+    import matplotlib.pyplot as plt
+
+    round_of = {a.path: a.round for a in adapters if a.path}
+    series = defaultdict(list)
+    for e in evals:
+        if e.adapter and e.adapter in round_of:
+            key = "exact_match" if e.task == "ifqa" else "accuracy"
+            series[f"{e.method} ({e.task})"].append((round_of[e.adapter], e.metrics[key]))
+    if not series:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in series.items():
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    ax.set_xlabel("round (0 = SFT)")
+    ax.set_ylabel("EM / accuracy")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _plot_rounds(adapters, runs, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    names = {r.id: r.name for r in runs}
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    by_run = defaultdict(list)
+    for ad in adapters:
+        by_run[names.get(ad.run_id, "?")].append(ad)
+    for run, rows in by_run.items():
+        rows.sort(key=lambda r: r.round)
+        rounds = [r.round for r in rows]
+        a.plot(rounds, [r.metrics.get("pairs", 0) / max(1, r.metrics.get("queries", 0)) for r in rows], marker="o", label=run)
+        b.plot(rounds, [r.metrics.get("positives", 0) / max(1, r.metrics.get("drafts", 0)) for r in rows], marker="o", label=run)
+    a.set_title("pairs per query")
+    b.set_title("share of drafts that beat the strong model alone")
+    for ax in (a, b):
+        ax.set_xlabel("round")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _rounds_table(adapters, runs) -> list[str]:
+    names = {r.id: r.name for r in runs}
+    rows = ["| run | round | queries | drafts | positives | pairs | DPO loss | reward margin |", "|---|---|---|---|---|---|---|---|"]
+    for a in sorted(adapters, key=lambda a: (a.run_id or 0, a.round)):
+        m = a.metrics or {}
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"
+        rows.append(f"| {names.get(a.run_id, '?')} | {a.round} | {m.get('queries', 0)} | {m.get('drafts', 0)} | "
+                    f"{m.get('positives', 0)} | {m.get('pairs', 0)} | {fmt(m.get('loss'))} | {fmt(m.get('rewards/margins'))} |")
+    return rows

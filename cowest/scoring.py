@@ -1,0 +1,52 @@
+"""Scoring predictions made elsewhere with the same parsing and metrics as `cowest eval`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cowest.nodes.parsing import parse_answer
+from cowest.tasks import DataError, Example, Task
+from cowest.tasks.metrics import score_task
+
+
+def read_predictions(path: str | Path) -> dict[str, dict]:
+    """`{id: row}` from a JSON Lines file of `{"id": ..., "answer": ...}` or `{"id": ..., "output": ...}`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    rows: dict[str, dict] = {}
+    for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or "id" not in row or not ({"answer", "output"} & set(row)):
+            raise DataError(f"{path}:{line_no}: each line needs an \"id\" and an \"answer\" or \"output\"")
+        qid = str(row["id"])
+        if qid in rows:
+            raise DataError(f"{path}:{line_no}: id {qid!r} appears twice")
+        rows[qid] = row
+    return rows
+
+
+def prediction_answer(task: Task, row: dict | None, example: Example) -> str | None:
+    """A prediction row's answer, parsed like the graph's outputs: `answer` as the answer itself,
+    `output` as a whole Explanation/Answer text."""
+    if row is None:
+        return None
+    if row.get("answer") is not None:
+        return task.parse_answer(str(row["answer"]), example)
+    return parse_answer(task, row.get("output"), example)
+
+
+def score_predictions(task: Task, examples: list[Example], predictions: dict[str, dict]) -> dict:
+    known = {ex.id for ex in examples}
+    unknown = [qid for qid in predictions if qid not in known]
+    if unknown:
+        raise DataError(f"{len(unknown)} prediction id(s) are not in the data (first: {unknown[0]!r})")
+    answers = [prediction_answer(task, predictions.get(ex.id), ex) for ex in examples]
+    result = score_task(task, examples, answers)
+    result["missing"] = sum(ex.id not in predictions for ex in examples)
+    return result
