@@ -31,6 +31,7 @@ class CollabContext:
     temperature: float = 1.0  # weak sampling in collect mode; infer and the strong model are greedy
     top_p: float = 0.9
     max_new_tokens: int = 256
+    repetition_penalty: float = 1.1  # greedy decoding on local models (see Sampling)
     db: str = ""  # SQLAlchemy URL of the trace store; empty: record nothing
     run: str = "default"
     round: int = 1
@@ -64,12 +65,13 @@ class CollabContext:
         return "exact" if self.judge == "exact" else str(self.judge_spec)
 
     def draft_sampling(self) -> Sampling:
-        if self.mode == "infer":
-            return Sampling(max_new_tokens=self.max_new_tokens)
-        return Sampling(self.temperature, self.top_p, self.max_new_tokens)
+        """Collect mode samples the K drafts as the paper does; every other mode drafts greedily."""
+        if self.mode == "collect":
+            return Sampling(self.temperature, self.top_p, self.max_new_tokens)
+        return self.greedy()
 
     def greedy(self) -> Sampling:
-        return Sampling(max_new_tokens=self.max_new_tokens)
+        return Sampling(max_new_tokens=self.max_new_tokens, repetition_penalty=self.repetition_penalty)
 
     @property
     def draft_count(self) -> int:

@@ -18,6 +18,9 @@ class Sampling:
     temperature: float = 0.0
     top_p: float = 1.0
     max_new_tokens: int = 256
+    # Local models only (transformers' repetition_penalty): small models decoding greedily fall
+    # into loops ("The final answer is: The final answer is: ..."); 1.1 breaks them.
+    repetition_penalty: float = 1.0
 
     @property
     def greedy(self) -> bool:

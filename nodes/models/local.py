@@ -83,7 +83,7 @@ class LocalBase:
         # Greedy decoding gives n identical sequences: decode once, copy (transformers refuses n > 1 there).
         per_prompt = 1 if sampling.greedy else n
         kwargs = dict(max_new_tokens=sampling.max_new_tokens, num_return_sequences=per_prompt,
-                      pad_token_id=tok.pad_token_id)
+                      pad_token_id=tok.pad_token_id, repetition_penalty=sampling.repetition_penalty)
         if sampling.greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
