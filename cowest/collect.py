@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -13,7 +12,7 @@ from cowest.nodes.models import check_specs
 from cowest.nodes.pair_collector import split_of_state
 from cowest.settings import Settings
 from cowest.storage import get_store
-from cowest.tasks import get_task
+from cowest.tasks import data_identity, get_task
 
 from .runner import run_over
 
@@ -51,7 +50,7 @@ class CollectOptions:
         if self.run:
             return self.run
         ident = {k: v for k, v in asdict(self).items() if k not in ("run", "round", "db", "concurrency", "retry_failed", "weak")}
-        ident["data"] = os.path.abspath(self.data)
+        ident["data"] = data_identity(self.data)
         ident["strong"] = self.strong or settings.default_strong()
         digest = hashlib.sha1(repr(sorted(ident.items())).encode()).hexdigest()[:8]
         return f"{self.task}-{digest}"
@@ -86,7 +85,7 @@ def collect(opts: CollectOptions, settings: Settings | None = None, progress: bo
     ctx = opts.context(settings)
     check_specs([ctx.weak, ctx.strong] + ([ctx.judge_model] if ctx.judge == "llm" else []), settings)
     store = get_store(ctx.db)
-    run_id = store.ensure_run(ctx.run, opts.task, data_path=os.path.abspath(opts.data), config=_public_config(ctx))
+    run_id = store.ensure_run(ctx.run, opts.task, data_path=data_identity(opts.data), config=_public_config(ctx))
     for ex in loaded.examples:
         store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line)
 

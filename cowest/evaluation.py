@@ -6,7 +6,6 @@ Calls already in the store are reused (a weak draft that `weak` made is the draf
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -14,7 +13,7 @@ from cowest.graph import CollabContext
 from cowest.nodes.models import check_specs
 from cowest.settings import Settings
 from cowest.storage import EvalResult, get_store
-from cowest.tasks import Example, get_task
+from cowest.tasks import data_identity, get_task
 from cowest.tasks.metrics import score_task
 
 from .runner import run_over
@@ -82,7 +81,7 @@ def evaluate(opts: EvalOptions, settings: Settings | None = None, progress: bool
     run = opts.run or f"eval-{opts.task}-{data_hash[:8]}"
     db = opts.db or settings.db
     store = get_store(db)
-    run_id = store.ensure_run(run, opts.task, data_path=os.path.abspath(opts.data), config={"kind": "eval"})
+    run_id = store.ensure_run(run, opts.task, data_path=data_identity(opts.data), config={"kind": "eval"})
     for ex in examples:
         store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line)
 
@@ -105,7 +104,7 @@ def evaluate(opts: EvalOptions, settings: Settings | None = None, progress: bool
             metrics = score_task(task, examples, [answers.get(ex.id) for ex in examples])
             calls = store.calls_by_id(strong_ids)
             results.append(store.save_eval(EvalResult(
-                run_id=run_id, method=label, task=opts.task, data_path=os.path.abspath(opts.data), data_hash=data_hash,
+                run_id=run_id, method=label, task=opts.task, data_path=data_identity(opts.data), data_hash=data_hash,
                 weak=weak if method.mode != "strong" and method.mode != "self_refine_strong" else None,
                 strong=strong if method.mode not in ("weak", "self_refine_weak") else None, adapter=adapter or "",
                 n=len(examples), metrics=metrics, strong_calls=len(strong_ids),
@@ -125,6 +124,8 @@ def _strong_call_ids(state: dict, method: Method) -> list[int | None]:
 
 
 def _file_hash(path: str) -> str:
+    if path.startswith("hf:"):
+        return hashlib.sha256(path.encode()).hexdigest()
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

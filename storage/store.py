@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from .schema import Adapter, Base, Call, EvalResult, Pair, Query, Run
 

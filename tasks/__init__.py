@@ -1,7 +1,7 @@
 """Task families: loaders, query framing, answer parsing."""
 from __future__ import annotations
 
-from .base import DataError, Example, LoadResult, Task
+from .base import DataError, Example, LoadResult, Task, data_identity
 from .ifqa import IfQA
 from .medmcqa import MedMCQA
 from .open_qa import OpenQA
@@ -18,4 +18,4 @@ def get_task(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}") from None
 
 
-__all__ = ["DataError", "Example", "LoadResult", "Task", "TASKS", "get_task", "IfQA", "MedMCQA", "OpenQA", "Prosocial"]
+__all__ = ["data_identity", "DataError", "Example", "LoadResult", "Task", "TASKS", "get_task", "IfQA", "MedMCQA", "OpenQA", "Prosocial"]

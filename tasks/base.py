@@ -39,10 +39,15 @@ class Task(ABC):
     labels: tuple[str, ...] | None = None  # the label set of a classification task
 
     # -- loading -------------------------------------------------------------------------------
+    hub_split = "validation"  # the split a bare hub name means
+
     def load(self, path: str | Path, limit: int | None = None, offset: int = 0) -> LoadResult:
-        """Read `path` (JSON array or JSON Lines). Malformed rows raise DataError; rows with an
-        empty question are skipped with a warning and listed in `skipped`."""
-        rows = list(_read_rows(Path(path)))
+        """Read `path`: a JSON array or JSON Lines file, or a Hugging Face hub dataset written
+        `hf:OWNER/NAME[:SPLIT]` (needs network or the datasets cache). Malformed rows raise
+        DataError; rows with an empty question are skipped with a warning and listed in `skipped`."""
+        text = str(path)
+        rows = _read_hub(text[3:], self.hub_split) if text.startswith("hf:") else list(_read_rows(Path(path)))
+        rows = [(line, row) for line, row in rows if self.keep(row)]
         self.prepare(rows)
         result = LoadResult(examples=[])
         for line, row in rows[offset:]:
@@ -59,6 +64,10 @@ class Task(ABC):
                 continue
             result.examples.append(example)
         return result
+
+    def keep(self, row: dict[str, Any]) -> bool:
+        """Whether a row belongs to the task at all (hub dialogues keep their first turns only)."""
+        return True
 
     def prepare(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
         """Look at the whole file before parsing rows (e.g. to tell a file's conventions)."""
@@ -83,6 +92,25 @@ def _why(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}"
     return str(exc) or type(exc).__name__
+
+
+def data_identity(path: str | Path) -> str:
+    """What names a data source in the store: the absolute file path, or the hub name as given."""
+    text = str(path)
+    return text if text.startswith("hf:") else str(Path(text).resolve())
+
+
+def _read_hub(name: str, default_split: str) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of a hub dataset `OWNER/NAME[:SPLIT]`, numbered from 1 like file lines."""
+    repo, _, split = name.partition(":")
+    try:
+        from datasets import load_dataset
+
+        ds = load_dataset(repo, split=split or default_split)
+    except Exception as exc:  # offline, unknown name, unknown split: one line says which
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"hf:{name}: cannot load from the hub or its cache ({first[:200]})") from None
+    return [(i, dict(row)) for i, row in enumerate(ds, start=1)]
 
 
 def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -24,7 +24,11 @@ _MENTIONS = [  # most specific first: "needs intervention" before a bare "needs"
 
 class Prosocial(Task):
     name = "prosocial"
+    hub_split = "test"
     labels = CLASSES
+
+    def keep(self, row: dict[str, Any]) -> bool:
+        return int(row.get("response_id") or 0) == 0  # hub dialogues: first turns only
 
     def parse_row(self, row: dict[str, Any], line: int) -> Example | None:
         utterance = row["context"]

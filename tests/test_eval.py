@@ -3,7 +3,7 @@ import json
 
 import pytest
 from conftest import write_jsonl
-from scripted_server import ScriptedServer, kind_of
+from scripted_server import ScriptedServer
 
 from cowest.cli import main
 

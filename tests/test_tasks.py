@@ -121,3 +121,15 @@ def test_ifqa_exact_match_uses_squad_normalisation(tmp_path):
     task = get_task("ifqa")
     (ex,) = task.load(_write_json(tmp_path, [{"idx": 0, "question": "If?", "answers": ["The 4 hours", "4"]}])).examples
     assert task.is_correct("4 hours.", ex) and task.is_correct(" 4 ", ex) and not task.is_correct("5 hours", ex)
+
+
+def test_hub_source_offline_is_a_one_line_data_error(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(DataError, match=r"hf:nobody/nothing: cannot load from the hub or its cache"):
+        get_task("medmcqa").load("hf:nobody/nothing")
+
+
+def test_prosocial_hub_rows_keep_first_turns_only(tmp_path):
+    rows = [{"context": "first", "safety_label": "__casual__", "response_id": 0},
+            {"context": "later", "safety_label": "__casual__", "response_id": 1}]
+    assert [e.query.count("first") for e in get_task("prosocial").load(write_jsonl(tmp_path / "h.jsonl", rows)).examples] == [1]

@@ -41,13 +41,18 @@ def add_collect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-failed", action="store_true", help="redo stored calls that ended in an error")
 
 
-def collect_options(args, **extra):
+def check_data(path: str) -> None:
+    """A data argument is a file that exists or a hub name `hf:OWNER/NAME[:SPLIT]`."""
     import os
 
+    if not path.startswith("hf:") and not os.path.exists(path):
+        raise CliError(f"{path}: no such file")
+
+
+def collect_options(args, **extra):
     from cowest.collect import CollectOptions
 
-    if not os.path.exists(args.data):
-        raise CliError(f"{args.data}: no such file")
+    check_data(args.data)
     if args.samples < 1:
         raise CliError("--samples must be at least 1")
     return CollectOptions(

@@ -6,7 +6,7 @@ import os
 
 from cowest.settings import Settings
 
-from . import CliError, add_db
+from . import CliError, add_db, check_data
 
 
 def register(sub) -> None:
@@ -48,8 +48,7 @@ def cmd_eval(args) -> int:
     from cowest.console import eval_table
     from cowest.evaluation import EvalOptions, evaluate, parse_methods
 
-    if not os.path.exists(args.data):
-        raise CliError(f"{args.data}: no such file")
+    check_data(args.data)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     bad = [f for f in formats if f not in ("direct", "knowledge", "cot")]
     if bad or not formats:

@@ -5,7 +5,7 @@ import os
 
 from cowest.settings import Settings
 
-from . import CliError, add_collect_args, add_db, collect_options
+from . import CliError, add_collect_args, add_db, check_data, collect_options
 
 
 def register(sub) -> None:
@@ -76,8 +76,7 @@ def cmd_sft(args) -> int:
     from cowest.trainer.common import LoraSettings
     from cowest.trainer.sft import SFTOptions, train_sft
 
-    if not os.path.exists(args.data):
-        raise CliError(f"{args.data}: no such file")
+    check_data(args.data)
     store = get_store(args.db or Settings.from_env().db)
     opts = SFTOptions(task=args.task, data=args.data, out=args.out, limit=args.limit, weak=args.weak,
                       format=args.format, max_steps=args.max_steps, epochs=args.epochs, learning_rate=args.lr,
