@@ -1,28 +1,19 @@
 """Scoring predictions made elsewhere with the same parsing and metrics as `cowest eval`."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from cowest.nodes.parsing import parse_answer
 from cowest.tasks import DataError, Example, Task
+from cowest.tasks.base import read_json_rows
 from cowest.tasks.metrics import score_task
 
 
 def read_predictions(path: str | Path) -> dict[str, dict]:
     """`{id: row}` from a JSON Lines file of `{"id": ..., "answer": ...}` or `{"id": ..., "output": ...}`."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     rows: dict[str, dict] = {}
-    for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or "id" not in row or not ({"answer", "output"} & set(row)):
+    for line_no, row in read_json_rows(Path(path)):
+        if "id" not in row or not ({"answer", "output"} & set(row)):
             raise DataError(f"{path}:{line_no}: each line needs an \"id\" and an \"answer\" or \"output\"")
         qid = str(row["id"])
         if qid in rows:

@@ -129,16 +129,13 @@ class TraceStore:
 
     # -- adapters -------------------------------------------------------------------------------
     def save_adapter(self, adapter: Adapter) -> Adapter:
-        """Insert or replace the adapter row of (run, round, kind)."""
-        with self._lock, self.session() as s:
-            existing = s.scalar(select(Adapter).where(Adapter.run_id == adapter.run_id, Adapter.round == adapter.round,
-                                                      Adapter.kind == adapter.kind))
-            if existing is not None:
-                s.delete(existing)
-                s.flush()
-            s.add(adapter)
-            s.commit()
-            return adapter
+        """Insert or replace the adapter row of (run, round, kind); an SFT adapter, which belongs to
+        no run, is replaced only by one saved at the same path."""
+        if adapter.kind == "sft":
+            same = (Adapter.kind == "sft", Adapter.path == adapter.path)
+        else:
+            same = (Adapter.run_id == adapter.run_id, Adapter.round == adapter.round, Adapter.kind == adapter.kind)
+        return self._replace(adapter, *same)
 
     def adapter(self, run_id: int | None, round: int, kind: str = "dpo") -> Adapter | None:
         with self.session() as s:
@@ -155,14 +152,19 @@ class TraceStore:
     # -- evaluation results -----------------------------------------------------------------------
     def save_eval(self, row: EvalResult) -> EvalResult:
         """Insert or replace the result of (run, method, data, n, adapter)."""
+        return self._replace(row, EvalResult.run_id == row.run_id, EvalResult.method == row.method,
+                             EvalResult.data_hash == row.data_hash, EvalResult.n == row.n, EvalResult.adapter == row.adapter)
+
+    def _replace(self, row, *same):
+        """Insert `row` in place of the row matching `same` (its id is kept, so references hold)."""
+        model = type(row)
         with self._lock, self.session() as s:
-            old = s.scalar(select(EvalResult).where(
-                EvalResult.run_id == row.run_id, EvalResult.method == row.method, EvalResult.data_hash == row.data_hash,
-                EvalResult.n == row.n, EvalResult.adapter == row.adapter))
+            old = s.scalar(select(model).where(*same))
             if old is not None:
-                s.delete(old)
-                s.flush()
-            s.add(row)
+                row.id = old.id
+                row = s.merge(row)
+            else:
+                s.add(row)
             s.commit()
             return row
 

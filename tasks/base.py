@@ -46,7 +46,7 @@ class Task(ABC):
         `hf:OWNER/NAME[:SPLIT]` (needs network or the datasets cache). Malformed rows raise
         DataError; rows with an empty question are skipped with a warning and listed in `skipped`."""
         text = str(path)
-        rows = _read_hub(text[3:], self.hub_split) if text.startswith("hf:") else list(_read_rows(Path(path)))
+        rows = _read_hub(text[3:], self.hub_split) if text.startswith("hf:") else list(read_json_rows(Path(path)))
         rows = [(line, row) for line, row in rows if self.keep(row)]
         self.prepare(rows)
         result = LoadResult(examples=[])
@@ -113,7 +113,7 @@ def _read_hub(name: str, default_split: str) -> list[tuple[int, dict[str, Any]]]
     return [(i, dict(row)) for i, row in enumerate(ds, start=1)]
 
 
-def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line, row) from a JSON array or a JSON Lines file."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
