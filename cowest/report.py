@@ -76,13 +76,12 @@ def _plot_cost(evals, path: Path) -> bool:
     if not latest:
         return False
     labels = [f"{e.method}\n{e.task}" for e in latest]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(max(6, 1.2 * len(labels) * 2), 4))
+    fig, (a, b) = plt.subplots(2, 1, figsize=(min(14, max(6, 0.8 * len(labels))), 7), sharex=True)
     a.bar(labels, [e.strong_calls / max(1, e.n) for e in latest], color="#4C72B0")
     a.set_title("strong-model calls per query")
     b.bar(labels, [e.strong_tokens / max(1, e.n) for e in latest], color="#DD8452")
     b.set_title("strong-model tokens per query")
-    for ax in (a, b):
-        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    b.tick_params(axis="x", labelrotation=45, labelsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

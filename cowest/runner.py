@@ -25,7 +25,8 @@ def run_over(examples: list[Example], ctx: CollabContext, concurrency: int = 4, 
     queries in flight let a local model batch their generations and a remote one overlap them."""
     graph = build_graph()
     bar = tqdm(total=len(examples), desc=desc, unit="query", disable=not progress)
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
         futures = {pool.submit(graph.invoke, graph_input(ex, with_gold), context=ctx): ex for ex in examples}
         for fut in as_completed(futures):
             try:
@@ -33,4 +34,8 @@ def run_over(examples: list[Example], ctx: CollabContext, concurrency: int = 4, 
             except Exception as exc:  # recorded by the caller; the other queries go on
                 yield futures[fut], None, exc
             bar.update(1)
-    bar.close()
+    finally:
+        # On Ctrl-C (or the caller stopping early) queued queries are dropped at once; the ones in
+        # flight finish their current call, and everything finished is already in the store.
+        pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
