@@ -27,6 +27,12 @@ class Sampling:
         return self.temperature <= 0
 
 
+def clean_text(text: str) -> str:
+    """Model text as stored: NUL characters dropped (PostgreSQL text cannot hold them, and no
+    reader wants them), surrounding white space trimmed."""
+    return text.replace("\x00", "").strip()
+
+
 @dataclass
 class Generation:
     text: str

@@ -8,7 +8,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Generation, Messages, ModelCallError, Sampling
+from .base import Generation, Messages, ModelCallError, Sampling, clean_text
 from .bundled import BUNDLED_NAME, bundled_model_dir
 from .spec import ModelSpec, ModelSpecError
 
@@ -99,7 +99,7 @@ class LocalBase:
             gens = []
             for j in range(n):
                 new = out[i * per_prompt + (j if per_prompt > 1 else 0), prompt_len:].tolist()
-                gens.append(Generation(text=tok.decode(new, skip_special_tokens=True).strip(),
+                gens.append(Generation(text=clean_text(tok.decode(new, skip_special_tokens=True)),
                                        tokens_in=int(in_counts[i]), tokens_out=_count_until_eos(new, tok),
                                        latency_s=share))
             results.append(gens)

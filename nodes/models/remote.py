@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .base import Generation, Messages, ModelCallError, Sampling
+from .base import Generation, Messages, ModelCallError, Sampling, clean_text
 from .spec import ModelSpec, ModelSpecError
 
 
@@ -45,7 +45,7 @@ class RemoteChatModel:
         tokens_in = usage.get("input_tokens")
         tokens_out = usage.get("output_tokens")
         share_out = None if tokens_out is None else tokens_out // max(1, len(gens))
-        return [Generation(text=(g.text or "").strip(), tokens_in=tokens_in, tokens_out=share_out,
+        return [Generation(text=clean_text(g.text or ""), tokens_in=tokens_in, tokens_out=share_out,
                            latency_s=elapsed / len(gens)) for g in gens]
 
 
