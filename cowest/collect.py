@@ -99,8 +99,9 @@ def collect(opts: CollectOptions, settings: Settings | None = None, progress: bo
             store.set_query_error(query_pks[ex.id], None)
         else:
             summary.failed_queries += 1
-            summary.errors.append(f"{ex.id}: {type(error).__name__}: {error}")
-            store.set_query_error(query_pks[ex.id], f"{type(error).__name__}: {error}")
+            why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
+            summary.errors.append(f"{ex.id}: {why}")
+            store.set_query_error(query_pks[ex.id], why)
     summary.calls_made = {k: v for k, v in (CALLS_MADE - before).items() if v}
     summary.seconds = time.perf_counter() - start
     return summary
