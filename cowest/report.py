@@ -19,7 +19,7 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
     run_id = store.run_id(run) if run else None
     evals = store.evals(run_id)
     runs = [r for r in store.runs() if run_id is None or r.id == run_id]
-    adapters = [a for r in runs for a in store.adapters_of(r.id)]
+    adapters = [a for r in runs for a in store.adapters_of(r.id)] + store.adapters_of(None)
 
     lines = ["# cowest report", ""]
     if evals:
@@ -104,6 +104,9 @@ def _plot_metric_per_round(evals, adapters, path: Path) -> bool:
     for label, points in series.items():
         points.sort()
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round (0 = SFT)")
     ax.set_ylabel("EM / accuracy")
     ax.legend(fontsize=8)
@@ -128,7 +131,10 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
         b.plot(rounds, [r.metrics.get("positives", 0) / max(1, r.metrics.get("drafts", 0)) for r in rows], marker="o", label=run)
     a.set_title("pairs per query")
     b.set_title("share of drafts that beat the strong model alone")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (a, b):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("round")
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -145,9 +145,10 @@ class TraceStore:
         with self.session() as s:
             return s.scalar(select(Adapter).where(Adapter.path == path).order_by(Adapter.id.desc()))
 
-    def adapters_of(self, run_id: int) -> list[Adapter]:
+    def adapters_of(self, run_id: int | None) -> list[Adapter]:
+        """A run's adapters by round; `None` gives the SFT adapters, which belong to no run."""
         with self.session() as s:
-            return list(s.scalars(select(Adapter).where(Adapter.run_id == run_id).order_by(Adapter.round)))
+            return list(s.scalars(select(Adapter).where(Adapter.run_id == run_id).order_by(Adapter.round, Adapter.id)))
 
     # -- evaluation results -----------------------------------------------------------------------
     def save_eval(self, row: EvalResult) -> EvalResult:

@@ -91,3 +91,22 @@ def test_score_rejects_unknown_ids(tmp_path, capsys):
     preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "zzz", "answer": "A"}])
     assert main(["score", "--task", "medmcqa", "--data", str(files["medmcqa"]), "--predictions", str(preds)]) == 2
     assert "not in the data" in capsys.readouterr().err
+
+
+def test_report_draws_rounds_and_metric_per_round(tmp_path, db_url):
+    from cowest.report import write_report
+    from cowest.storage import Adapter, EvalResult, get_store
+
+    store = get_store(db_url)
+    run_id = store.ensure_run("loop", "prosocial")
+    store.save_adapter(Adapter(run_id=None, round=0, kind="sft", path="/ad/sft", base_model="m"))
+    for r, (pairs, pos) in enumerate([(4, 5), (6, 9)], start=1):
+        store.save_adapter(Adapter(run_id=run_id, round=r, kind="dpo", path=f"/ad/r{r}", base_model="m",
+                                   metrics={"queries": 8, "drafts": 32, "positives": pos, "pairs": pairs, "loss": 0.69}))
+    for path, acc in [("/ad/sft", 0.4), ("/ad/r1", 0.45), ("/ad/r2", 0.5)]:
+        store.save_eval(EvalResult(run_id=run_id, method="collab", task="prosocial", data_path="d", data_hash="h",
+                                   adapter=path, n=10, metrics={"n": 10, "unparseable": 1, "accuracy": acc, "macro_f1": 0.3}))
+    md = write_report(store, tmp_path / "r", run="loop").read_text()
+    for png in ("metric_per_round.png", "rounds.png", "strong_cost.png"):
+        assert f"({png})" in md and (tmp_path / "r" / png).stat().st_size > 1000
+    assert "| loop | 2 | 8 | 32 | 9 | 6 |" in md
