@@ -133,3 +133,14 @@ def test_prosocial_hub_rows_keep_first_turns_only(tmp_path):
     rows = [{"context": "first", "safety_label": "__casual__", "response_id": 0},
             {"context": "later", "safety_label": "__casual__", "response_id": 1}]
     assert [e.query.count("first") for e in get_task("prosocial").load(write_jsonl(tmp_path / "h.jsonl", rows)).examples] == [1]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Explanation: it moved.\nAnswer: Paris.", "Paris"),
+    ("Explanation: no label\nParis", "Paris"),  # missing Answer: line -> the last line
+    ("Answer: Rome\nAnswer: **Paris**", "Paris"),  # several Answer: lines -> the last
+    ("Explanation: long prose here.\nAnswer:\n\n  4 hours  ", "4 hours"),
+    ("", None),
+])
+def test_ifqa_answer_parsing(text, expected):
+    assert parse_answer(get_task("ifqa"), text) == expected
