@@ -35,8 +35,11 @@ def run_jobs(log: CallLog, role: str, spec: ModelSpec, jobs: list[Job], sampling
     batched call (jobs sharing one prompt become `n` samples of it), and each is recorded. An output
     that `parse` rejects is asked for once more with `retry_sampling`, then recorded as an error."""
     found = log.lookup([j.key for j in jobs])
-    steps = {j.index: step_from_call(j.index, found[j.key]) for j in jobs if j.key in found}
-    todo = [j for j in jobs if j.key not in found]
+    # A stored call counts only if it was asked the same prompt: changed prompts (a new version, a
+    # new task framing) are asked again, and the row is overwritten under the same key.
+    reusable = {j.key for j in jobs if j.key in found and found[j.key].prompt == j.messages}
+    steps = {j.index: step_from_call(j.index, found[j.key]) for j in jobs if j.key in reusable}
+    todo = [j for j in jobs if j.key not in reusable]
     if not todo:
         return steps
     results = _generate(spec, todo, sampling, parse)

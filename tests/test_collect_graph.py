@@ -135,3 +135,20 @@ def test_no_secret_reaches_the_store(server, opts, db_url, tmp_path):
     collect(opts, progress=False)
     raw = (tmp_path / "cowest.db").read_bytes()
     assert b"sk-test-secret" not in raw
+
+
+def test_a_changed_prompt_is_asked_again(server, opts, db_url, monkeypatch):
+    collect(opts, progress=False)
+    requests = len(server.requests)
+    import sys
+
+    solo_node = sys.modules["cowest.nodes.strong_solo"]  # the package exports the function under the same name
+
+    original = solo_node.strong_solo_prompt
+    monkeypatch.setattr(solo_node, "strong_solo_prompt", lambda q, fmt="cot": [
+        {"role": "user", "content": original(q, fmt)[0]["content"] + "\nBe brief."}])
+    again = collect(opts, progress=False)
+    assert again.calls_made.get("strong_solo") == 4  # same keys, new prompt: not served from the store
+    assert len(server.requests) > requests
+    calls, _ = stored(db_url)
+    assert all(c.prompt[0]["content"].endswith("Be brief.") for c in calls if c.role == "strong_solo")
