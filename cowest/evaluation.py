@@ -49,6 +49,7 @@ class EvalOptions:
     data: str
     methods: list[str]
     limit: int | None = None
+    offset: int = 0  # skip the first rows (those a training run used)
     formats: list[str] = field(default_factory=lambda: ["cot"])
     weak: str = "smollm2"
     strong: str | None = None
@@ -70,7 +71,7 @@ def parse_methods(text: str) -> list[str]:
 def evaluate(opts: EvalOptions, settings: Settings | None = None, progress: bool = True) -> list[EvalResult]:
     settings = settings or Settings.from_env()
     task = get_task(opts.task)
-    examples = task.load(opts.data, limit=opts.limit).examples
+    examples = task.load(opts.data, limit=opts.limit, offset=opts.offset).examples
     if not examples:
         raise ValueError(f"{opts.data}: no usable rows")
     if "weak-sft" in opts.methods and not opts.adapter:

@@ -17,6 +17,7 @@ def register(sub) -> None:
     ev.add_argument("--task", required=True, choices=tasks)
     ev.add_argument("--data", required=True)
     ev.add_argument("--limit", type=int)
+    ev.add_argument("--offset", type=int, default=0, help="skip the first N rows (e.g. those used for training)")
     ev.add_argument("--methods", required=True, help="comma list: weak, weak-sft, weak-self-refine, strong, "
                                                      "strong-cot, strong-self-refine, supericl, collab")
     ev.add_argument("--formats", default="cot", help="draft formats for the methods that draft (default cot)")
@@ -55,7 +56,7 @@ def cmd_eval(args) -> int:
         raise CliError(f"unknown draft format(s) {', '.join(bad) or '(none)'}; choose from direct, knowledge, cot")
     if args.adapter and not os.path.isfile(os.path.join(args.adapter, "adapter_config.json")):
         raise CliError(f"{args.adapter}: not a PEFT adapter folder")
-    opts = EvalOptions(task=args.task, data=args.data, methods=parse_methods(args.methods), limit=args.limit,
+    opts = EvalOptions(task=args.task, data=args.data, methods=parse_methods(args.methods), limit=args.limit, offset=args.offset,
                        formats=formats, weak=args.weak, strong=args.strong, adapter=args.adapter, run=args.run,
                        db=args.db, max_new_tokens=args.max_new_tokens, concurrency=args.concurrency)
     print(eval_table(args.task, evaluate(opts)))
