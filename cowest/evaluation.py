@@ -18,7 +18,8 @@ from cowest.tasks.metrics import score_task
 
 from .runner import run_over
 
-STRONG_ROLES = ("strong_solo", "strong_refine", "self_refine")
+WEAK_ONLY = ("weak", "self_refine_weak")  # modes that never call the strong model
+STRONG_ONLY = ("strong", "self_refine_strong")  # modes that never call the weak model
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,8 @@ def evaluate(opts: EvalOptions, settings: Settings | None = None, progress: bool
             calls = store.calls_by_id(strong_ids)
             results.append(store.save_eval(EvalResult(
                 run_id=run_id, method=label, task=opts.task, data_path=data_identity(opts.data), data_hash=data_hash,
-                weak=weak if method.mode != "strong" and method.mode != "self_refine_strong" else None,
-                strong=strong if method.mode not in ("weak", "self_refine_weak") else None, adapter=adapter or "",
+                weak=weak if method.mode not in STRONG_ONLY else None,
+                strong=strong if method.mode not in WEAK_ONLY else None, adapter=adapter or "",
                 n=len(examples), metrics=metrics, strong_calls=len(strong_ids),
                 strong_tokens=sum((c.tokens_in or 0) + (c.tokens_out or 0) for c in calls.values()),
                 seconds=time.perf_counter() - start)))
