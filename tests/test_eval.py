@@ -110,3 +110,40 @@ def test_report_draws_rounds_and_metric_per_round(tmp_path, db_url):
     for png in ("metric_per_round.png", "rounds.png", "strong_cost.png"):
         assert f"({png})" in md and (tmp_path / "r" / png).stat().st_size > 1000
     assert "| loop | 2 | 8 | 32 | 9 | 6 |" in md
+
+
+def test_self_refine_and_supericl_modes(tmp_path, tiny_model, db_url, monkeypatch):
+    from collections import Counter
+
+    from cowest.evaluation import EvalOptions, evaluate
+    from cowest.storage import get_store
+
+    files = task_files(tmp_path)
+    with ScriptedServer(strong_script) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        results = evaluate(EvalOptions(task="medmcqa", data=str(files["medmcqa"]), limit=3, db=db_url,
+                                       methods=["strong-self-refine", "weak-self-refine", "supericl"],
+                                       weak=f"huggingface:{tiny_model}", strong="openai:scripted", max_new_tokens=8),
+                           progress=False)
+        prompts = [r["messages"][-1]["content"] for r in srv.requests]
+    by = {r.method: r for r in results}
+    # The strong model keeps its answer "A" when asked to check it: one revision per query, then stop.
+    store = get_store(db_url)
+    calls = store.calls_of(store.run_id(f"eval-medmcqa-{results[0].data_hash[:8]}"))
+    revisions = Counter((c.model, c.role) for c in calls if c.role == "self_refine")
+    assert revisions[("openai:scripted", "self_refine")] == 3
+    assert by["strong-self-refine"].metrics["accuracy"] == pytest.approx(1.0)  # gold A for the first 3
+    assert by["strong-self-refine"].strong_calls == 6  # 3 solo answers + 3 revisions
+    assert by["weak-self-refine"].strong_calls == 0
+    supericl = [p for p in prompts if p.startswith("A small model trained for this task")]
+    assert len(supericl) == 3 and all("(its confidence: " in p for p in supericl)
+
+
+def test_answer_confidence_is_a_probability(tiny_model):
+    from cowest.nodes.models import get_model
+
+    model = get_model(f"huggingface:{tiny_model}")
+    prompt = [{"role": "user", "content": "Pick one."}]
+    p = model.answer_confidence(prompt, "Explanation: x\nAnswer: A", "A")
+    assert p is not None and 0.0 < p <= 1.0
+    assert model.answer_confidence(prompt, "Explanation: x", "B") is None  # answer not in the text
