@@ -52,7 +52,7 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
     dataset, pair_ids = dpo_dataset(store, opts.run, opts.round)
     if dataset is None:
         raise ValueError(f"run {opts.run!r} round {opts.round} has no pairs to train on")
-    model, tokenizer, base_path = load_weak(_base_spec(opts.weak))
+    model, tokenizer, base_path = load_weak(opts.weak)  # the base only; any adapter in the spec is ignored
     if opts.from_adapter:
         # A trainable PeftModel and no peft_config: TRL freezes a copy of this adapter as "ref",
         # so the reference is the policy we start from.
@@ -101,10 +101,6 @@ def summarize_log(log_history: list[dict]) -> dict:
             if values:
                 out[key] = sum(values) / len(values)
     return out
-
-
-def _base_spec(spec: str) -> str:
-    return spec.split("@", 1)[0] if not spec.startswith("openai:") else spec
 
 
 def _differs(a: str, b: str) -> bool:
