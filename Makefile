@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 QUESTION ?= Which organ produces insulin? Can you explain?
 
-.PHONY: demo test setup clean
+.PHONY: demo test lint setup clean
 
 setup: $(VENV)/.installed
 
@@ -29,5 +29,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# Lint, format and types (CI runs this before the tests).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	MYPY=$(BIN)/mypy tools/typecheck.sh
+
 clean:
-	rm -rf $(VENV) cowest.db* *.egg-info
+	rm -rf $(VENV) cowest.db* *.egg-info build

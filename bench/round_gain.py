@@ -7,6 +7,7 @@ strong model alone, and the accuracy of the collaboration (weak draft -> strong 
     python bench/round_gain.py --task prosocial --data ../shared/data/prosocial/valid_first_turn.jsonl \\
         --train 100 --heldout 40 --rounds 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,10 +17,11 @@ from pathlib import Path
 
 from cowest.collect import CollectOptions, collect
 from cowest.graph import CollabContext
+from cowest.nodes.models import BUNDLED_NAME, ModelSettings
+from cowest.rounds import RoundsOptions, run_rounds
 from cowest.runner import run_over
-from cowest.settings import Settings
 from cowest.tasks import get_task
-from cowest.trainer.rounds import RoundsOptions, run_rounds
+from cowest.trainer.dpo import DPOHyperparams
 from cowest.trainer.sft import SFTOptions, train_sft
 
 
@@ -31,13 +33,13 @@ def main() -> None:
     p.add_argument("--heldout", type=int, default=40)
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--rounds", type=int, default=1)
-    p.add_argument("--weak", default="smollm2")
+    p.add_argument("--weak", default=BUNDLED_NAME)
     p.add_argument("--strong", default=None)
     p.add_argument("--format", default="cot")
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--sft-epochs", type=float, default=1.0)
-    p.add_argument("--sft-lr", type=float, default=1.4e-5)
-    p.add_argument("--dpo-lr", type=float, default=1.41e-5)
+    p.add_argument("--sft-lr", type=float, default=None, help="default: SFTOptions' (the paper's)")
+    p.add_argument("--dpo-lr", type=float, default=None, help="default: DPOHyperparams' (the paper's)")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--out", default="bench/out/round_gain")
     args = p.parse_args()
@@ -45,25 +47,54 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{(out / 'bench.db').resolve()}"
-    settings = Settings.from_env()
-    strong = args.strong or settings.default_strong()
+    strong = args.strong or ModelSettings.from_env().default_strong()
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
     sft_dir = out / "sft"
     if not (sft_dir / "adapter_config.json").is_file():
-        train_sft(SFTOptions(task=args.task, data=args.data, out=str(sft_dir), limit=args.train, weak=args.weak,
-                             format=args.format, epochs=args.sft_epochs, learning_rate=args.sft_lr))
+        lr = {} if args.sft_lr is None else {"learning_rate": args.sft_lr}
+        train_sft(
+            SFTOptions(
+                task=args.task,
+                data=args.data,
+                out=str(sft_dir),
+                limit=args.train,
+                weak=args.weak,
+                format=args.format,
+                epochs=args.sft_epochs,
+                **lr,
+            )
+        )
     timings["sft"] = time.perf_counter() - t
 
-    common = dict(task=args.task, data=args.data, samples=args.samples, strong=strong, judge="exact",
-                  format=args.format, max_new_tokens=args.max_new_tokens, db=db, concurrency=args.concurrency)
+    common = dict(
+        task=args.task,
+        data=args.data,
+        samples=args.samples,
+        strong=strong,
+        judge="exact",
+        format=args.format,
+        max_new_tokens=args.max_new_tokens,
+        db=db,
+        concurrency=args.concurrency,
+    )
     stages = [("sft", str(sft_dir.resolve()))]
 
     t = time.perf_counter()
-    reports = run_rounds(RoundsOptions(
-        collect=CollectOptions(limit=args.train, run="train", weak=args.weak, **common), rounds=args.rounds,
-        sft_adapter=str(sft_dir), out=str(out / "adapters"), dpo={"learning_rate": args.dpo_lr}))
+    dpo = DPOHyperparams() if args.dpo_lr is None else DPOHyperparams(learning_rate=args.dpo_lr)
+    reports = run_rounds(
+        RoundsOptions(
+            limit=args.train,
+            run="train",
+            weak=args.weak,
+            **common,
+            rounds=args.rounds,
+            sft_adapter=str(sft_dir),
+            out=str(out / "adapters"),
+            dpo=dpo,
+        )
+    )
     timings["rounds (collect + DPO)"] = time.perf_counter() - t
     for r in reports:
         if r.adapter:
@@ -73,16 +104,29 @@ def main() -> None:
     for i, (name, adapter) in enumerate(stages):
         t = time.perf_counter()
         weak = f"{args.weak}@{adapter}"
-        s = collect(CollectOptions(limit=args.heldout, offset=args.train, run="heldout", round=i, weak=weak, **common),
-                    settings)
+        s = collect(CollectOptions(limit=args.heldout, offset=args.train, run="heldout", round=i, weak=weak, **common))
         accuracy, unparsed = collaborative_accuracy(args, weak, strong, db, i)
-        rows.append({"stage": name, "adapter": adapter, "drafts": s.drafts, "beats_solo": s.positives,
-                     "share_beats_solo": s.positives / s.drafts if s.drafts else 0.0,
-                     "collab_accuracy": accuracy, "unparsed": unparsed, "seconds": time.perf_counter() - t})
+        rows.append(
+            {
+                "stage": name,
+                "adapter": adapter,
+                "drafts": s.drafts,
+                "beats_solo": s.positives,
+                "share_beats_solo": s.positives / s.drafts if s.drafts else 0.0,
+                "collab_accuracy": accuracy,
+                "unparsed": unparsed,
+                "seconds": time.perf_counter() - t,
+            }
+        )
         timings[f"held-out eval, {name}"] = rows[-1]["seconds"]
 
-    result = {"args": vars(args), "strong": strong, "stages": rows, "timings_s": timings,
-              "rounds": [r.__dict__ for r in reports]}
+    result = {
+        "args": vars(args),
+        "strong": strong,
+        "stages": rows,
+        "timings_s": timings,
+        "rounds": [r.__dict__ for r in reports],
+    }
     (out / "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 
@@ -90,8 +134,18 @@ def main() -> None:
 def collaborative_accuracy(args, weak: str, strong: str, db: str, stage: int) -> tuple[float, int]:
     task = get_task(args.task)
     examples = task.load(args.data, limit=args.heldout, offset=args.train).examples
-    ctx = CollabContext(mode="infer", task=args.task, weak=weak, strong=strong, judge="exact", format=args.format,
-                        max_new_tokens=args.max_new_tokens, db=db, run="heldout-infer", round=stage)
+    ctx = CollabContext(
+        mode="infer",
+        task=args.task,
+        weak=weak,
+        strong=strong,
+        judge="exact",
+        format=args.format,
+        max_new_tokens=args.max_new_tokens,
+        db=db,
+        run="heldout-infer",
+        round=stage,
+    )
     correct = unparsed = 0
     for ex, state, error in run_over(examples, ctx, args.concurrency, f"collab accuracy, stage {stage}"):
         answer = None if error else state.get("answer")

@@ -3,9 +3,28 @@
     from cowest import build_graph, CollabContext
     graph = build_graph()
     graph.invoke({"query": "..."}, context=CollabContext(weak="smollm2", strong="openai:gpt-4o"))
+
+Names are loaded on first use (PEP 562), so `import cowest` and the CLI's help start at once.
 """
-from cowest.graph import CollabContext, CollabState, build_graph
-from cowest.settings import Settings
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["CollabContext", "CollabState", "Settings", "build_graph", "__version__"]
+
+_EXPORTS = {
+    "CollabContext": "cowest.graph",
+    "CollabState": "cowest.graph",
+    "build_graph": "cowest.graph",
+    "ModelSettings": "cowest.nodes.models",
+    "CowestError": "cowest.core",
+}
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'cowest' has no attribute {name!r}")

@@ -1,13 +1,12 @@
 """The `cowest` command line."""
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 
-from cowest.commands import CliError
-
-EXIT_USAGE = 2
+from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,27 +15,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return EXIT_USAGE
+        return EXIT_BAD_INPUT
     _quiet_libraries()
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("cowest: interrupted; finished calls are stored, run the same command to resume", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if not _is_user_error(exc) or os.environ.get("COWEST_DEBUG"):
+        return EXIT_INTERRUPTED
+    except CowestError as exc:  # anything else is a bug: it keeps its traceback
+        if os.environ.get("COWEST_DEBUG"):
             raise
         print(f"cowest: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def _is_user_error(exc: Exception) -> bool:
-    from cowest.nodes.models import ModelCallError, ModelSpecError
-    from cowest.storage import StoreError
-    from cowest.tasks import DataError
-
-    return isinstance(exc, (CliError, DataError, ModelSpecError, ModelCallError, StoreError, FileNotFoundError,
-                            ValueError, RuntimeError)) and not isinstance(exc, NotImplementedError)
+        return exc.exit_code
 
 
 def _one_line(exc: Exception) -> str:

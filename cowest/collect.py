@@ -1,59 +1,19 @@
 """Preference collection over a task file (Algorithm 1's loop), resumable through the store."""
+
 from __future__ import annotations
 
-import hashlib
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from cowest.graph import CollabContext
-from cowest.nodes.calls import CALLS_MADE
-from cowest.nodes.models import check_specs
+from cowest.graph import CollabContext, CollabState
+from cowest.nodes.calls import counting_calls
+from cowest.nodes.models import ModelSettings, check_specs
 from cowest.nodes.pair_collector import split_of_state
-from cowest.settings import Settings
 from cowest.storage import get_store
 from cowest.tasks import data_identity, get_task
 
+from .options import CollectOptions
 from .runner import run_over
-
-
-@dataclass
-class CollectOptions:
-    task: str
-    data: str
-    limit: int | None = None
-    offset: int = 0
-    samples: int = 4
-    run: str | None = None  # default: derived from the options, so the same command resumes
-    round: int = 1
-    weak: str = "smollm2"
-    strong: str | None = None
-    judge: str = "llm"
-    judge_model: str | None = None
-    format: str = "cot"
-    temperature: float = 1.0
-    top_p: float = 0.9
-    max_new_tokens: int = 256
-    db: str | None = None
-    concurrency: int = 4
-    retry_failed: bool = False
-
-    def context(self, settings: Settings) -> CollabContext:
-        return CollabContext(
-            mode="collect", task=self.task, weak=self.weak, strong=self.strong or "", judge=self.judge,
-            judge_model=self.judge_model or "", samples=self.samples, format=self.format,
-            temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens,
-            db=self.db or settings.db, run=self.run_name(settings), round=self.round, retry_failed=self.retry_failed,
-        )
-
-    def run_name(self, settings: Settings) -> str:
-        if self.run:
-            return self.run
-        ident = {k: v for k, v in asdict(self).items() if k not in ("run", "round", "db", "concurrency", "retry_failed", "weak")}
-        ident["data"] = data_identity(self.data)
-        ident["strong"] = self.strong or settings.default_strong()
-        digest = hashlib.sha1(repr(sorted(ident.items())).encode()).hexdigest()[:8]
-        return f"{self.task}-{digest}"
 
 
 @dataclass
@@ -75,39 +35,41 @@ class CollectSummary:
     errors: list[str] = field(default_factory=list)
 
 
-def collect(opts: CollectOptions, settings: Settings | None = None, progress: bool = True) -> CollectSummary:
+def collect(opts: CollectOptions, settings: ModelSettings | None = None, progress: bool = True) -> CollectSummary:
     """Run the collect graph over the task file; every call lands in the store, and a rerun of the
     same options makes no model call that is already stored."""
-    settings = settings or Settings.from_env()
     start = time.perf_counter()
+    opts.check_job()
     task = get_task(opts.task)
     loaded = task.load(opts.data, limit=opts.limit, offset=opts.offset)
-    ctx = opts.context(settings)
+    ctx = opts.context()
     check_specs([ctx.weak, ctx.strong] + ([ctx.judge_model] if ctx.judge == "llm" else []), settings)
     store = get_store(ctx.db)
     run_id = store.ensure_run(ctx.run, opts.task, data_path=data_identity(opts.data), config=_public_config(ctx))
     for ex in loaded.examples:
         store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line)
 
-    before = Counter(CALLS_MADE)
-    summary = CollectSummary(run=ctx.run, round=ctx.round, db=ctx.db, queries=len(loaded.examples),
-                             skipped_rows=len(loaded.skipped))
+    summary = CollectSummary(
+        run=ctx.run, round=ctx.round, db=ctx.db, queries=len(loaded.examples), skipped_rows=len(loaded.skipped)
+    )
     query_pks = {q.qid: pk for pk, q in store.queries_of(run_id).items()}
-    for ex, state, error in run_over(loaded.examples, ctx, opts.concurrency, f"collect {ctx.run} r{ctx.round}", progress):
-        if error is None:
-            _tally(summary, state)
-            store.set_query_error(query_pks[ex.id], None)
-        else:
-            summary.failed_queries += 1
-            why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
-            summary.errors.append(f"{ex.id}: {why}")
-            store.set_query_error(query_pks[ex.id], why)
-    summary.calls_made = {k: v for k, v in (CALLS_MADE - before).items() if v}
+    desc = f"collect {ctx.run} r{ctx.round}"
+    with counting_calls() as tally:
+        for ex, state, error in run_over(loaded.examples, ctx, opts.concurrency, desc, progress):
+            if state is not None:
+                _tally(summary, state)
+                store.set_query_error(query_pks[ex.id], None)
+            else:
+                summary.failed_queries += 1
+                why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
+                summary.errors.append(f"{ex.id}: {why}")
+                store.set_query_error(query_pks[ex.id], why)
+    summary.calls_made = tally.snapshot()
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _tally(summary: CollectSummary, state: dict) -> None:
+def _tally(summary: CollectSummary, state: CollabState) -> None:
     split = split_of_state(state)
     summary.drafts += len(state.get("drafts", []))
     summary.positives += len(split.positives)

@@ -1,4 +1,5 @@
 """`cowest report`: a Table-1-style markdown table of every evaluation, and PNG plots."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -6,8 +7,11 @@ from pathlib import Path
 
 from cowest.storage import TraceStore
 
-_TASK_TITLES = {"ifqa": ("IfQA", "EM", "F1"), "medmcqa": ("MedMCQA", "Acc", "F1"),
-                "prosocial": ("ProsocialDialog", "Acc", "F1")}
+_TASK_TITLES = {
+    "ifqa": ("IfQA", "EM", "F1"),
+    "medmcqa": ("MedMCQA", "Acc", "F1"),
+    "prosocial": ("ProsocialDialog", "Acc", "F1"),
+}
 
 
 def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None) -> Path:
@@ -23,8 +27,14 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
 
     lines = ["# cowest report", ""]
     if evals:
-        lines += ["## Methods x tasks", "", *_method_table(evals), "",
-                  "Scores are percentages; u = outputs that could not be parsed (a miss for their true class).", ""]
+        lines += [
+            "## Methods x tasks",
+            "",
+            *_method_table(evals),
+            "",
+            "Scores are percentages; u = outputs that could not be parsed (a miss for their true class).",
+            "",
+        ]
         if _plot_cost(evals, out / "strong_cost.png"):
             lines += ["## Strong-model cost per method", "", "![strong-model calls and tokens](strong_cost.png)", ""]
         if _plot_metric_per_round(evals, adapters, out / "metric_per_round.png"):
@@ -34,8 +44,14 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
     trained = [a for a in adapters if a.kind == "dpo"]
     if trained:
         _plot_rounds(trained, runs, out / "rounds.png")
-        lines += ["## Preference collection per round", "", "![pair yield and positive share](rounds.png)", "",
-                  *_rounds_table(trained, runs), ""]
+        lines += [
+            "## Preference collection per round",
+            "",
+            "![pair yield and positive share](rounds.png)",
+            "",
+            *_rounds_table(trained, runs),
+            "",
+        ]
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -127,8 +143,18 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
     for run, rows in by_run.items():
         rows.sort(key=lambda r: r.round)
         rounds = [r.round for r in rows]
-        a.plot(rounds, [r.metrics.get("pairs", 0) / max(1, r.metrics.get("queries", 0)) for r in rows], marker="o", label=run)
-        b.plot(rounds, [r.metrics.get("positives", 0) / max(1, r.metrics.get("drafts", 0)) for r in rows], marker="o", label=run)
+        a.plot(
+            rounds,
+            [r.metrics.get("pairs", 0) / max(1, r.metrics.get("queries", 0)) for r in rows],
+            marker="o",
+            label=run,
+        )
+        b.plot(
+            rounds,
+            [r.metrics.get("positives", 0) / max(1, r.metrics.get("drafts", 0)) for r in rows],
+            marker="o",
+            label=run,
+        )
     a.set_title("pairs per query")
     b.set_title("share of drafts that beat the strong model alone")
     from matplotlib.ticker import MaxNLocator
@@ -144,10 +170,15 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
 
 def _rounds_table(adapters, runs) -> list[str]:
     names = {r.id: r.name for r in runs}
-    rows = ["| run | round | queries | drafts | positives | pairs | DPO loss | reward margin |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| run | round | queries | drafts | positives | pairs | DPO loss | reward margin |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for a in sorted(adapters, key=lambda a: (a.run_id or 0, a.round)):
         m = a.metrics or {}
         fmt = lambda v: "-" if v is None else f"{v:.3f}"
-        rows.append(f"| {names.get(a.run_id, '?')} | {a.round} | {m.get('queries', 0)} | {m.get('drafts', 0)} | "
-                    f"{m.get('positives', 0)} | {m.get('pairs', 0)} | {fmt(m.get('loss'))} | {fmt(m.get('rewards/margins'))} |")
+        rows.append(
+            f"| {names.get(a.run_id, '?')} | {a.round} | {m.get('queries', 0)} | {m.get('drafts', 0)} | "
+            f"{m.get('positives', 0)} | {m.get('pairs', 0)} | {fmt(m.get('loss'))} | {fmt(m.get('rewards/margins'))} |"
+        )
     return rows

@@ -1,12 +1,14 @@
 """Running the graph over many examples at once, with a progress bar; one failure stops nothing."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Iterator
+from contextvars import copy_context
 
 from tqdm.auto import tqdm
 
-from cowest.graph import CollabContext, build_graph
+from cowest.graph import CollabContext, CollabState, build_graph
 from cowest.tasks import Example
 
 
@@ -19,15 +21,25 @@ def graph_input(ex: Example, with_gold: bool = True) -> dict:
     return row
 
 
-def run_over(examples: list[Example], ctx: CollabContext, concurrency: int = 4, desc: str = "",
-             progress: bool = True, with_gold: bool = True) -> Iterator[tuple[Example, dict | None, Exception | None]]:
+def run_over(
+    examples: list[Example],
+    ctx: CollabContext,
+    concurrency: int = 4,
+    desc: str = "",
+    progress: bool = True,
+    with_gold: bool = True,
+) -> Iterator[tuple[Example, CollabState | None, Exception | None]]:
     """Yield (example, final state, None) or (example, None, error) as queries finish. Several
     queries in flight let a local model batch their generations and a remote one overlap them."""
     graph = build_graph()
     bar = tqdm(total=len(examples), desc=desc, unit="query", disable=not progress)
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
     try:
-        futures = {pool.submit(graph.invoke, graph_input(ex, with_gold), context=ctx): ex for ex in examples}
+        # Each worker runs in a copy of this context, so per-job state (the call tally) follows it.
+        futures = {
+            pool.submit(copy_context().run, graph.invoke, graph_input(ex, with_gold), context=ctx): ex
+            for ex in examples
+        }
         for fut in as_completed(futures):
             try:
                 yield futures[fut], fut.result(), None

@@ -1,4 +1,5 @@
 """Scoring predictions made elsewhere with the same parsing and metrics as `cowest eval`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,7 @@ def read_predictions(path: str | Path) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for line_no, row in read_json_rows(Path(path)):
         if "id" not in row or not ({"answer", "output"} & set(row)):
-            raise DataError(f"{path}:{line_no}: each line needs an \"id\" and an \"answer\" or \"output\"")
+            raise DataError(f'{path}:{line_no}: each line needs an "id" and an "answer" or "output"')
         qid = str(row["id"])
         if qid in rows:
             raise DataError(f"{path}:{line_no}: id {qid!r} appears twice")

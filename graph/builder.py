@@ -8,61 +8,77 @@
                self_refine_strong: START -> strong_solo -> self_refine -> END
                supericl:           START -> weak_draft (+ confidence) -> strong_refine -> [judge] -> END
 
-One graph serves every mode; `CollabContext.mode` picks the path. In collect mode the solo answer is
-judged before any refinement, so that a query whose z already has the top score skips its refine and
-judge calls.
+One graph serves every mode; `CollabContext.mode` picks the path, as the table in modes.py says. In
+collect mode the solo answer is judged before any refinement, so that a query whose z already has the
+top score skips its refine and judge calls.
 """
+
 from __future__ import annotations
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import get_runtime
+from typing import Any, Literal
 
-from cowest.nodes import judge, pair_collector, self_refine, strong_refine, strong_solo, weak_draft
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from cowest.nodes.judge import judge
+from cowest.nodes.pair_collector import pair_collector
+from cowest.nodes.self_refine import self_refine
+from cowest.nodes.strong_refine import strong_refine
+from cowest.nodes.strong_solo import strong_solo
+from cowest.nodes.weak_draft import weak_draft
 
 from .context import CollabContext
 from .state import CollabInput, CollabState
-
-
-def _mode() -> str:
-    return get_runtime(CollabContext).context.mode
 
 
 def _has_gold(state: CollabState) -> bool:
     return bool(state.get("gold") or state.get("answers"))
 
 
-def after_start(state: CollabState) -> str:
-    return "strong_solo" if _mode() in ("collect", "strong", "self_refine_strong") else "weak_draft"
+def _unjudged(state: CollabState) -> bool:
+    return _has_gold(state) and any(
+        r.get("score") is None and not r.get("error") and not r.get("judge_error") for r in state.get("refinements", [])
+    )
 
 
-def after_solo(state: CollabState) -> str:
-    mode = _mode()
-    if mode == "self_refine_strong":
+def after_start(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["strong_solo", "weak_draft"]:
+    return runtime.context.spec.starts_with
+
+
+def after_solo(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["judge", "self_refine", "__end__"]:
+    spec = runtime.context.spec
+    if spec.then == "self_refine":
         return "self_refine"
-    return "judge" if mode == "collect" or _has_gold(state) else END
+    return "judge" if spec.judge_solo_first or _has_gold(state) else "__end__"
 
 
-def after_draft(state: CollabState) -> str:
-    mode = _mode()
-    if mode == "weak":
-        return END
-    return "self_refine" if mode == "self_refine_weak" else "strong_refine"
+def after_draft(
+    state: CollabState, runtime: Runtime[CollabContext]
+) -> Literal["strong_refine", "self_refine", "__end__"]:
+    then = runtime.context.spec.then
+    if then == "self_refine":
+        return "self_refine"
+    return "__end__" if then == "end" else "strong_refine"
 
 
-def after_refine(state: CollabState) -> str:
-    unjudged = [r for r in state.get("refinements", []) if r.get("score") is None and not r.get("error")]
-    if _mode() == "collect":
-        return "judge" if unjudged and _has_gold(state) else "pair_collector"
-    return "judge" if unjudged and _has_gold(state) else END
+def after_refine(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["judge", "pair_collector", "__end__"]:
+    if _unjudged(state):
+        return "judge"
+    return "pair_collector" if runtime.context.spec.pairs else "__end__"
 
 
-def after_judge(state: CollabState) -> str:
-    if _mode() != "collect":
-        return END
-    return "weak_draft" if not state.get("drafts") else "pair_collector"
+def after_judge(
+    state: CollabState, runtime: Runtime[CollabContext]
+) -> Literal["weak_draft", "pair_collector", "__end__"]:
+    spec = runtime.context.spec
+    if not spec.pairs:
+        return "__end__"
+    return "weak_draft" if spec.then == "weak_draft" and not state.get("drafts") else "pair_collector"
 
 
-def build_graph(checkpointer=None, cache=None, context_schema: type[CollabContext] = CollabContext):
+def build_graph(
+    checkpointer: Any = None, cache: Any = None, context_schema: type[CollabContext] = CollabContext
+) -> Any:
     """The compiled collaboration graph. Pass a checkpointer to persist thread state (the CLI and
     apps may; `langgraph dev` refuses one). `context_schema` may be a subclass of CollabContext with
     other defaults (Studio's `collect` assistant defaults to collect mode that way)."""
@@ -74,11 +90,12 @@ def build_graph(checkpointer=None, cache=None, context_schema: type[CollabContex
     g.add_node("pair_collector", pair_collector)
     g.add_node("self_refine", self_refine)
 
-    g.add_conditional_edges(START, after_start, ["strong_solo", "weak_draft"])
-    g.add_conditional_edges("strong_solo", after_solo, ["judge", "self_refine", END])
-    g.add_conditional_edges("weak_draft", after_draft, ["strong_refine", "self_refine", END])
+    # Each router's Literal return type is its path map.
+    g.add_conditional_edges(START, after_start)
+    g.add_conditional_edges("strong_solo", after_solo)
+    g.add_conditional_edges("weak_draft", after_draft)
     g.add_edge("self_refine", END)
-    g.add_conditional_edges("strong_refine", after_refine, ["judge", "pair_collector", END])
-    g.add_conditional_edges("judge", after_judge, ["weak_draft", "pair_collector", END])
+    g.add_conditional_edges("strong_refine", after_refine)
+    g.add_conditional_edges("judge", after_judge)
     g.add_edge("pair_collector", END)
     return g.compile(checkpointer=checkpointer, cache=cache, name="cowest")

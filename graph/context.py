@@ -1,52 +1,92 @@
-"""Run-scoped settings of the graph (LangGraph `context_schema`; Studio's assistant form)."""
+"""Run-scoped settings of the graph (LangGraph `context_schema`; Studio's assistant form).
+
+Each field owns its option: its default and its help (the `description` Studio's form shows and
+the help of the CLI flag built from it)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from cowest.nodes.models import ModelSpec, Sampling
-from cowest.settings import Settings
+from cowest.core import BadInput, option
+from cowest.nodes.models import BUNDLED_NAME, ModelSettings, ModelSpec, Sampling
+from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
+
+from .modes import MODES, ModeName, ModeSpec
 
 TOP_SCORE = 10
+
+JudgeKind = Literal["llm", "exact"]
 
 
 @dataclass
 class CollabContext:
     """Everything about a run that is not the query itself."""
 
-    # infer: weak draft -> strong refinement (Algorithm 2); collect: Algorithm 1 for one query.
-    # The others are the evaluation baselines over the same nodes: weak / strong alone, each model
-    # revising its own answer (self_refine_*), and SuperICL (the weak answer and its confidence
-    # go into the strong model's prompt).
-    mode: Literal["infer", "collect", "weak", "strong", "self_refine_weak", "self_refine_strong", "supericl"] = "infer"
-    task: Literal["open", "ifqa", "medmcqa", "prosocial"] = "open"
-    weak: str = "smollm2"  # provider:model[@adapter]
-    strong: str = ""  # empty: the configured OpenAI-compatible API, else the bundled model
-    judge: Literal["llm", "exact"] = "llm"
-    judge_model: str = ""  # empty: same as the strong model
-    samples: int = 4  # K weak drafts per query in collect mode (infer drafts one)
-    format: Literal["direct", "knowledge", "cot"] = "cot"  # the weak draft's format
-    solo_format: Literal["direct", "knowledge", "cot"] = "cot"  # the strong model alone (z is CoT in the paper)
-    refine_steps: int = 4  # self_refine_*: revisions at most
-    temperature: float = 1.0  # weak sampling in collect mode; infer and the strong model are greedy
-    top_p: float = 0.9
-    max_new_tokens: int = 256
-    repetition_penalty: float = 1.1  # greedy decoding on local models (see Sampling)
-    db: str = ""  # SQLAlchemy URL of the trace store; empty: record nothing
-    run: str = "default"
-    round: int = 1
-    retry_failed: bool = False  # redo stored calls that ended in an error
+    mode: ModeName = option(
+        "infer",
+        help=(
+            "What runs: infer (weak draft -> strong refinement, Algorithm 2), collect (Algorithm 1 for one "
+            "query), or a baseline over the same nodes: weak, strong, self_refine_weak, self_refine_strong, "
+            "supericl (see graph/modes.py)."
+        ),
+    )
+    task: str = option("open", help="The task: how queries are framed and answers parsed and judged.")
+    weak: str = option(
+        BUNDLED_NAME, help=("Weak model spec, provider:model[@adapter] (smollm2 is the bundled offline model).")
+    )
+    strong: str = option(
+        "", help=("Strong model spec; empty: openai:$COWEST_OPENAI_MODEL when an API is configured, else smollm2.")
+    )
+    judge: JudgeKind = option(
+        "llm", help="llm: a chat model scores 1-10 on the rubric; exact: 10 on an exact match, else 1."
+    )
+    judge_model: str = option("", help="Judge model spec; empty: the strong model.")
+    samples: int = option(4, help="K weak drafts per query in collect mode (the other modes draft one).")
+    format: DraftFormat = option("cot", help="The weak draft's format: direct, knowledge or cot.")
+    solo_format: DraftFormat = option(
+        "cot", help="The strong model's format when it answers alone (z is CoT in the paper)."
+    )
+    refine_steps: int = option(4, help="Self-refine baselines: revisions at most.")
+    temperature: float = option(1.0, help="Weak sampling temperature in collect mode; every other call is greedy.")
+    top_p: float = option(0.9, help="Weak sampling top-p in collect mode.")
+    max_new_tokens: int = option(256, help="Generation budget of every call.")
+    repetition_penalty: float = option(
+        1.1,
+        help=("Greedy decoding on local models; small models loop without it ('The final answer is: The final ...')."),
+    )
+    db: str = option(
+        "",
+        help=(
+            "SQLAlchemy URL of the trace store; empty: record nothing (the CLI's default is $COWEST_DB or "
+            "sqlite:///cowest.db)."
+        ),
+    )
+    run: str = option("default", help="Run name: the calls, queries and pairs of one run belong together.")
+    round: int = option(1, help="Round of the feedback loop (round r drafts with adapter r-1).")
+    retry_failed: bool = option(False, help="Redo stored calls that ended in an error.")
 
-    def __post_init__(self):
-        settings = Settings.from_env()
+    def __post_init__(self) -> None:
         if not self.strong:
-            self.strong = settings.default_strong()
+            self.strong = ModelSettings.from_env().default_strong()
         if not self.judge_model:
             self.judge_model = self.strong
+        if self.mode not in MODES:
+            raise BadInput(f"unknown mode {self.mode!r}; choose one of: {', '.join(MODES)}")
+        for name in ("format", "solo_format"):
+            if getattr(self, name) not in DRAFT_FORMATS:
+                raise BadInput(f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(DRAFT_FORMATS)}")
+        if self.judge not in ("llm", "exact"):
+            raise BadInput(f"unknown judge {self.judge!r}; choose llm or exact")
         if self.samples < 1:
-            raise ValueError("samples must be at least 1")
+            raise BadInput("samples must be at least 1")
 
     # -- derived settings, one place for each --------------------------------------------------
+    @property
+    def spec(self) -> ModeSpec:
+        """What this mode runs, which output is final and what is judged."""
+        return MODES[self.mode]
+
     @property
     def weak_spec(self) -> ModelSpec:
         return ModelSpec.parse(self.weak)
@@ -66,7 +106,7 @@ class CollabContext:
 
     def draft_sampling(self) -> Sampling:
         """Collect mode samples the K drafts as the paper does; every other mode drafts greedily."""
-        if self.mode == "collect":
+        if self.spec.sampled_drafts:
             return Sampling(self.temperature, self.top_p, self.max_new_tokens)
         return self.greedy()
 
@@ -75,11 +115,11 @@ class CollabContext:
 
     @property
     def draft_count(self) -> int:
-        return self.samples if self.mode == "collect" else 1
+        return self.samples if self.spec.sampled_drafts else 1
 
 
 @dataclass
 class CollectContext(CollabContext):
     """The same settings, defaulting to preference collection (Studio's `collect` graph)."""
 
-    mode: Literal["infer", "collect", "weak", "strong", "self_refine_weak", "self_refine_strong", "supericl"] = "collect"
+    mode: ModeName = option("collect", help="collect: Algorithm 1 for one query (see CollabContext.mode).")

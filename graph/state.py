@@ -1,4 +1,5 @@
 """The graph's state: one query, its drafts, refinements, scores and pairs."""
+
 from __future__ import annotations
 
 from typing import Annotated, TypedDict

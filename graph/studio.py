@@ -1,5 +1,6 @@
 """The graphs `langgraph.json` serves (LangGraph Studio, `langgraph dev`), compiled without a
 checkpointer: the server brings its own persistence and refuses ours."""
+
 from cowest.graph.builder import build_graph
 from cowest.graph.context import CollectContext
 

@@ -4,6 +4,7 @@
 for once more, then recorded as a failed judgment (never given a score). `exact`: 10 when the
 parsed answer matches the gold under the task's normalisation, else 1; no model is called.
 """
+
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
@@ -40,8 +41,12 @@ def judge(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     scored = _judge_exact(ctx, log, state, targets) if ctx.judge == "exact" else _judge_llm(ctx, log, state, targets)
     update: dict = {}
     for (field, step), verdict in zip(targets, scored):
-        merged = {**step, "score": verdict.get("score"), "judge_call_id": verdict.get("call_id"),
-                  "judge_error": verdict.get("error")}
+        merged = {
+            **step,
+            "score": verdict.get("score"),
+            "judge_call_id": verdict.get("call_id"),
+            "judge_error": verdict.get("error"),
+        }
         if field == "solo":
             update["solo"] = merged
         else:
@@ -50,23 +55,40 @@ def judge(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
 
 
 def _unjudged(step: Step) -> bool:
-    return step.get("score") is None and not step.get("judge_error") and not step.get("error") and step.get("text") is not None
+    return (
+        step.get("score") is None
+        and not step.get("judge_error")
+        and not step.get("error")
+        and step.get("text") is not None
+    )
 
 
 def _judge_key(log: CallLog, ctx: CollabContext, field: str, step: Step) -> str:
     # A solo judgment is keyed like its target, without the round, so every round reuses it.
-    return log.key("judge", step["index"], field, ctx.judge_name, step.get("call_id"), step.get("text"),
-                   per_round=(field != "solo"))
+    return log.key(
+        "judge",
+        step["index"],
+        field,
+        ctx.judge_name,
+        step.get("call_id"),
+        step.get("text"),
+        per_round=(field != "solo"),
+    )
 
 
-def _judge_llm(ctx, log, state, targets) -> list[Step]:
+def _judge_llm(ctx, log, state, targets) -> list[dict]:
     gold = state.get("gold") or "; ".join(state.get("answers") or [])
-    jobs = [Job(i, _judge_key(log, ctx, field, step), judge_prompt(gold, step["text"]), parent_id=step.get("call_id"))
-            for i, (field, step) in enumerate(targets)]
-    steps = run_jobs(log, "judge", ctx.judge_spec, jobs, Sampling(max_new_tokens=_JUDGE_TOKENS), _score_fields,
-                     retry_sampling=_RETRY)
-    return [{"score": steps[i].get("score"), "call_id": steps[i].get("call_id"), "error": steps[i].get("error")}
-            for i in range(len(targets))]
+    jobs = [
+        Job(i, _judge_key(log, ctx, field, step), judge_prompt(gold, step["text"]), parent_id=step.get("call_id"))
+        for i, (field, step) in enumerate(targets)
+    ]
+    steps = run_jobs(
+        log, "judge", ctx.judge_spec, jobs, Sampling(max_new_tokens=_JUDGE_TOKENS), _score_fields, retry_sampling=_RETRY
+    )
+    return [
+        {"score": steps[i].get("score"), "call_id": steps[i].get("call_id"), "error": steps[i].get("error")}
+        for i in range(len(targets))
+    ]
 
 
 def _score_fields(text: str) -> dict:
@@ -76,7 +98,7 @@ def _score_fields(text: str) -> dict:
     return {"score": float(score)}
 
 
-def _judge_exact(ctx, log, state, targets) -> list[Step]:
+def _judge_exact(ctx, log, state, targets) -> list[dict]:
     task, example = get_task(ctx.task), example_of(state)
     verdicts = []
     for field, step in targets:
@@ -86,7 +108,14 @@ def _judge_exact(ctx, log, state, targets) -> list[Step]:
             verdicts.append({"score": found.score, "call_id": found.id, "error": found.error})
             continue
         score = float(TOP_SCORE if task.is_correct(step.get("answer"), example) else LOW_SCORE)
-        call_id = log.record(key, role="judge", sample_index=step["index"], parent_id=step.get("call_id"),
-                             model="exact", answer=step.get("answer"), score=score)
+        call_id = log.record(
+            key,
+            role="judge",
+            sample_index=step["index"],
+            parent_id=step.get("call_id"),
+            model="exact",
+            answer=step.get("answer"),
+            score=score,
+        )
         verdicts.append({"score": score, "call_id": call_id, "error": None})
     return verdicts

@@ -1,4 +1,5 @@
 """pair_collector: Algorithm 1's preference pairs from the judged drafts of one query."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,10 +44,12 @@ def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ctx = runtime.context
     split = split_of_state(state)
     call_ids = {d["index"]: d.get("call_id") for d in state.get("drafts", [])}
-    pairs = [PairOut(index=j, chosen=p, rejected=n, chosen_call_id=call_ids.get(p), rejected_call_id=call_ids.get(n))
-             for j, (p, n) in enumerate(split.pairs)]
+    pairs = [
+        PairOut(index=j, chosen=p, rejected=n, chosen_call_id=call_ids.get(p), rejected_call_id=call_ids.get(n))
+        for j, (p, n) in enumerate(split.pairs)
+    ]
     log = CallLog.open(state, ctx)
-    if log.store is not None and pairs:
-        log.store.save_pairs(log.run_id, ctx.round, log.query_pk,
-                             [(p["chosen_call_id"], p["rejected_call_id"]) for p in pairs])
+    stored = [(p["chosen_call_id"], p["rejected_call_id"]) for p in pairs]
+    if log.store is not None and log.run_id is not None and log.query_pk is not None and pairs:
+        log.store.save_pairs(log.run_id, ctx.round, log.query_pk, [(c, r) for c, r in stored if c and r])
     return {"pairs": pairs}

@@ -1,4 +1,5 @@
 """Reading model outputs: the answer of an Explanation/Answer text, the integer of a judgment."""
+
 from __future__ import annotations
 
 import re
@@ -45,5 +46,10 @@ def example_of(state) -> Example:
     """The state's query as a task Example (what answer parsing and the exact judge need)."""
     gold = state.get("gold") or ""
     answers = tuple(state.get("answers") or ([gold] if gold else []))
-    return Example(id=state.get("query_id") or "", query=state["query"], gold=gold, answers=answers,
-                   options=tuple(state.get("options") or ()))
+    return Example(
+        id=state.get("query_id") or "",
+        query=state["query"],
+        gold=gold,
+        answers=answers,
+        options=tuple(state.get("options") or ()),
+    )

@@ -1,9 +1,15 @@
 """Every prompt, in our words, following the structure of the CoWeSt paper (its Figure 7)."""
+
 from __future__ import annotations
+
+from typing import Literal, get_args
+
+from cowest.core import BadInput
 
 from .models import Messages
 
-DRAFT_FORMATS = ("direct", "knowledge", "cot")
+DraftFormat = Literal["direct", "knowledge", "cot"]
+DRAFT_FORMATS: tuple[str, ...] = get_args(DraftFormat)
 
 _FORMAT_RULES = {
     "cot": (
@@ -19,13 +25,13 @@ _FORMAT_RULES = {
 
 
 def _format_rule(fmt: str) -> str:
-    return ("Reply in exactly this format and write nothing else:\n\n" + _FORMAT_RULES[fmt])
+    return "Reply in exactly this format and write nothing else:\n\n" + _FORMAT_RULES[fmt]
 
 
 def weak_draft_prompt(query: str, fmt: str = "cot") -> Messages:
     """The weak model's draft: explain, then answer (or answer alone for `direct`)."""
     if fmt not in _FORMAT_RULES:
-        raise ValueError(f"unknown draft format {fmt!r}; choose one of: {', '.join(DRAFT_FORMATS)}")
+        raise BadInput(f"unknown draft format {fmt!r}; choose one of: {', '.join(DRAFT_FORMATS)}")
     ask = {
         "cot": "Explain your reasoning and then give the final result.",
         "knowledge": "State the domain knowledge that matters here and then give the final result.",
@@ -41,14 +47,19 @@ def strong_solo_prompt(query: str, fmt: str = "cot") -> Messages:
 
 def strong_refine_prompt(query: str, draft: str) -> Messages:
     """The strong model given the weak model's draft (y* in Algorithms 1 and 2)."""
-    return [{"role": "user", "content": (
-        "Below are a question and the answer a domain expert model wrote for it. Build on the "
-        "expert's answer where you judge it helpful and correct; where it is not, answer from your "
-        "own knowledge instead.\n\n"
-        f"Question:\n{query}\n\n"
-        f"Expert model's answer:\n{draft}\n\n"
-        f"{_format_rule('cot')}"
-    )}]
+    return [
+        {
+            "role": "user",
+            "content": (
+                "Below are a question and the answer a domain expert model wrote for it. Build on the "
+                "expert's answer where you judge it helpful and correct; where it is not, answer from your "
+                "own knowledge instead.\n\n"
+                f"Question:\n{query}\n\n"
+                f"Expert model's answer:\n{draft}\n\n"
+                f"{_format_rule('cot')}"
+            ),
+        }
+    ]
 
 
 JUDGE_RUBRIC = (
@@ -61,33 +72,48 @@ JUDGE_RUBRIC = (
 
 def judge_prompt(gold: str, output: str) -> Messages:
     """The evaluator: score an output against the ground truth on the 1/3/6/10 rubric."""
-    return [{"role": "user", "content": (
-        "Compare a model's output (its explanation and its answer) with the ground truth and score "
-        "how correct it is, from 1 to 10, using this rubric:\n"
-        f"{JUDGE_RUBRIC}\n\n"
-        f"Ground truth:\n{gold}\n\n"
-        f"Model output:\n{output}\n\n"
-        "Reply with a single integer from 1 to 10 and nothing else."
-    )}]
+    return [
+        {
+            "role": "user",
+            "content": (
+                "Compare a model's output (its explanation and its answer) with the ground truth and score "
+                "how correct it is, from 1 to 10, using this rubric:\n"
+                f"{JUDGE_RUBRIC}\n\n"
+                f"Ground truth:\n{gold}\n\n"
+                f"Model output:\n{output}\n\n"
+                "Reply with a single integer from 1 to 10 and nothing else."
+            ),
+        }
+    ]
 
 
 def self_refine_prompt(query: str, previous: str, fmt: str = "cot") -> Messages:
     """A model reviews its own previous answer and keeps or corrects it (Self-Refine baseline)."""
-    return [{"role": "user", "content": (
-        f"Question:\n{query}\n\n"
-        f"Your previous answer:\n{previous}\n\n"
-        "Check that answer carefully. If it is right, give it again; if anything is wrong, correct it. "
-        f"{_format_rule(fmt)}"
-    )}]
+    return [
+        {
+            "role": "user",
+            "content": (
+                f"Question:\n{query}\n\n"
+                f"Your previous answer:\n{previous}\n\n"
+                "Check that answer carefully. If it is right, give it again; if anything is wrong, correct it. "
+                f"{_format_rule(fmt)}"
+            ),
+        }
+    ]
 
 
 def supericl_prompt(query: str, answer: str | None, confidence: float | None) -> Messages:
     """SuperICL baseline: the small model's answer and its confidence go into the strong model's prompt."""
     conf = "unknown" if confidence is None else f"{confidence:.2f}"
-    return [{"role": "user", "content": (
-        "A small model trained for this task was asked the question below.\n"
-        f"Its answer: {answer if answer else '(none)'} (its confidence: {conf})\n"
-        "Take its answer into account as far as you find it reliable, and answer the question.\n\n"
-        f"Question:\n{query}\n\n"
-        f"{_format_rule('cot')}"
-    )}]
+    return [
+        {
+            "role": "user",
+            "content": (
+                "A small model trained for this task was asked the question below.\n"
+                f"Its answer: {answer if answer else '(none)'} (its confidence: {conf})\n"
+                "Take its answer into account as far as you find it reliable, and answer the question.\n\n"
+                f"Question:\n{query}\n\n"
+                f"{_format_rule('cot')}"
+            ),
+        }
+    ]

@@ -1,4 +1,5 @@
 """Where a node looks up and records its calls for one query: the store when the run has one."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,14 +21,22 @@ def query_id_of(state: CollabState) -> str:
 class CallLog:
     """Idempotent lookups and writes of one query's calls; does nothing when `store` is None."""
 
-    def __init__(self, store: TraceStore | None, run: str, round: int, run_id: int | None,
-                 query_pk: int | None, qid: str, retry_failed: bool = False):
+    def __init__(
+        self,
+        store: TraceStore | None,
+        run: str,
+        round: int,
+        run_id: int | None,
+        query_pk: int | None,
+        qid: str,
+        retry_failed: bool = False,
+    ):
         self.store, self.run, self.round = store, run, round
         self.run_id, self.query_pk, self.qid = run_id, query_pk, qid
         self.retry_failed = retry_failed
 
     @classmethod
-    def open(cls, state: CollabState, ctx) -> "CallLog":
+    def open(cls, state: CollabState, ctx) -> CallLog:
         qid = query_id_of(state)
         if not ctx.db:
             return cls(None, ctx.run, ctx.round, None, None, qid)
@@ -60,8 +69,9 @@ class CallLog:
     def record(self, key: str, **fields: Any) -> int | None:
         if self.store is None:
             return None
-        row = self.store.save_call(Call(key=key, run_id=self.run_id, round=self.round,
-                                        query_id=self.query_pk, **fields))
+        row = self.store.save_call(
+            Call(key=key, run_id=self.run_id, round=self.round, query_id=self.query_pk, **fields)
+        )
         return row.id
 
 

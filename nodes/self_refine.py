@@ -3,11 +3,13 @@
 The weak model revises its draft (mode self_refine_weak), the strong model its solo answer
 (self_refine_strong). It stops early once a revision keeps the previous answer.
 """
+
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
 from cowest.graph.context import CollabContext
+from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import Job, run_jobs
@@ -18,17 +20,23 @@ from .recording import CallLog
 
 def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ctx = runtime.context
-    weak = ctx.mode == "self_refine_weak"
+    weak = ctx.spec.revises == "draft"
     start = (state.get("drafts") or [{}])[0] if weak else (state.get("solo") or {})
     if start.get("error") or start.get("text") is None:
         return {}
     log = CallLog.open(state, ctx)
-    spec, sampling, fmt = (ctx.weak_spec, ctx.greedy(), ctx.format) if weak else (ctx.strong_spec, ctx.greedy(), ctx.solo_format)
+    spec, sampling, fmt = (
+        (ctx.weak_spec, ctx.greedy(), ctx.format) if weak else (ctx.strong_spec, ctx.greedy(), ctx.solo_format)
+    )
     parse = answer_fields(ctx.task, state)
     revisions, previous = [], start
     for step in range(1, ctx.refine_steps + 1):
-        job = Job(step, log.key("self_refine", step, spec, fmt, sampling, previous.get("text")),
-                  self_refine_prompt(state["query"], previous["text"], fmt), parent_id=previous.get("call_id"))
+        job = Job(
+            step,
+            log.key("self_refine", step, spec, fmt, sampling, previous.get("text")),
+            self_refine_prompt(state["query"], previous.get("text") or "", fmt),
+            parent_id=previous.get("call_id"),
+        )
         revised = run_jobs(log, "self_refine", spec, [job], sampling, parse)[step]
         if revised.get("error"):
             break
@@ -36,5 +44,4 @@ def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
         if revised.get("answer") == previous.get("answer"):
             break  # the model stands by its answer
         previous = revised
-    final = revisions[-1] if revisions else start
-    return {"revisions": revisions, "answer": final.get("answer"), "output": final.get("text")}
+    return {"revisions": revisions, **final_answer(ctx.spec, "revision", revisions[-1] if revisions else start)}

@@ -1,9 +1,11 @@
 """strong_refine: the strong model reads the query and each draft and writes the final answer."""
+
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
 from cowest.graph.context import TOP_SCORE, CollabContext
+from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import Job, run_jobs
@@ -14,7 +16,7 @@ from .recording import CallLog
 
 def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ctx = runtime.context
-    if ctx.mode == "collect":
+    if ctx.spec.judge_solo_first:
         solo_score = (state.get("solo") or {}).get("score")
         if solo_score is None:
             return {}  # z failed or was not judged: no draft can be compared, spend nothing
@@ -23,17 +25,27 @@ def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     log = CallLog.open(state, ctx)
     spec, sampling = ctx.strong_spec, ctx.greedy()
     drafts = [d for d in state.get("drafts", []) if d.get("text") is not None and not d.get("error")]
-    if ctx.mode == "supericl":  # the strong model sees the weak answer and its confidence, not the draft
-        jobs = [Job(d["index"], log.key("supericl", d["index"], spec, sampling, d.get("answer"), d.get("confidence")),
-                    supericl_prompt(state["query"], d.get("answer"), d.get("confidence")), parent_id=d.get("call_id"))
-                for d in drafts]
+    if ctx.spec.supericl:  # the strong model sees the weak answer and its confidence, not the draft
+        jobs = [
+            Job(
+                d["index"],
+                log.key("supericl", d["index"], spec, sampling, d.get("answer"), d.get("confidence")),
+                supericl_prompt(state["query"], d.get("answer"), d.get("confidence")),
+                parent_id=d.get("call_id"),
+            )
+            for d in drafts
+        ]
     else:
-        jobs = [Job(d["index"], log.key("strong_refine", d["index"], spec, sampling, d.get("call_id"), d["text"]),
-                    strong_refine_prompt(state["query"], d["text"]), parent_id=d.get("call_id"))
-                for d in drafts]
+        jobs = [
+            Job(
+                d["index"],
+                log.key("strong_refine", d["index"], spec, sampling, d.get("call_id"), d["text"]),
+                strong_refine_prompt(state["query"], d["text"] or ""),
+                parent_id=d.get("call_id"),
+            )
+            for d in drafts
+        ]
     steps = run_jobs(log, "strong_refine", spec, jobs, sampling, answer_fields(ctx.task, state))
     refinements = [steps[i] for i in sorted(steps)]
-    update: dict = {"refinements": refinements}
-    if ctx.mode in ("infer", "supericl") and refinements:
-        update.update(answer=refinements[0].get("answer"), output=refinements[0].get("text"))
-    return update
+    first = refinements[0] if refinements else None
+    return {"refinements": refinements, **final_answer(ctx.spec, "refinement", first)}

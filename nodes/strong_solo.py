@@ -1,9 +1,11 @@
 """strong_solo: the strong model answers alone with a chain-of-thought prompt (z)."""
+
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
 from cowest.graph.context import CollabContext
+from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import Job, run_jobs
@@ -22,7 +24,4 @@ def strong_solo(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     key = log.key("strong_solo", 0, spec, sampling, *([fmt] if fmt != "cot" else []), per_round=False)
     job = Job(0, key, strong_solo_prompt(state["query"], fmt))
     steps = run_jobs(log, "strong_solo", spec, [job], sampling, answer_fields(ctx.task, state))
-    update = {"solo": steps[0]}
-    if ctx.mode in ("strong", "self_refine_strong"):  # z is the answer (until revised)
-        update.update(answer=steps[0].get("answer"), output=steps[0].get("text"))
-    return update
+    return {"solo": steps[0], **final_answer(ctx.spec, "solo", steps[0])}

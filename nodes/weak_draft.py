@@ -1,9 +1,11 @@
 """weak_draft: the weak model writes K drafts (explanation + answer) in one batched generate."""
+
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
 from cowest.graph.context import CollabContext
+from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import Job, run_jobs
@@ -20,12 +22,9 @@ def weak_draft(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     jobs = [Job(i, log.key("weak_draft", i, spec, ctx.format, sampling), prompt) for i in range(ctx.draft_count)]
     steps = run_jobs(log, "weak_draft", spec, jobs, sampling, answer_fields(ctx.task, state))
     drafts = [steps[i] for i in sorted(steps)]
-    if ctx.mode == "supericl":
+    if ctx.spec.supericl:
         drafts[0] = {**drafts[0], "confidence": _confidence(spec, prompt, drafts[0])}
-    update = {"drafts": drafts}
-    if ctx.mode in ("weak", "self_refine_weak"):  # the draft is the answer (until revised)
-        update.update(answer=drafts[0].get("answer"), output=drafts[0].get("text"))
-    return update
+    return {"drafts": drafts, **final_answer(ctx.spec, "draft", drafts[0])}
 
 
 def _confidence(spec, prompt, draft) -> float | None:

@@ -1,4 +1,5 @@
 """Exports: preference pairs in TRL's conversational format, and raw call traces."""
+
 from __future__ import annotations
 
 import json
@@ -16,16 +17,18 @@ def preference_rows(store: TraceStore, run: str, round: int | None = None) -> li
     rows = []
     for pair in store.pairs_of(run_id, round):
         chosen, rejected = calls[pair.chosen_id], calls[pair.rejected_id]
-        rows.append({
-            "prompt": chosen.prompt,
-            "chosen": [{"role": "assistant", "content": chosen.output or ""}],
-            "rejected": [{"role": "assistant", "content": rejected.output or ""}],
-            "query_id": queries[pair.query_id].qid,
-            "round": pair.round,
-            "pair_id": pair.id,
-            "chosen_call_id": chosen.id,
-            "rejected_call_id": rejected.id,
-        })
+        rows.append(
+            {
+                "prompt": chosen.prompt,
+                "chosen": [{"role": "assistant", "content": chosen.output or ""}],
+                "rejected": [{"role": "assistant", "content": rejected.output or ""}],
+                "query_id": queries[pair.query_id].qid,
+                "round": pair.round,
+                "pair_id": pair.id,
+                "chosen_call_id": chosen.id,
+                "rejected_call_id": rejected.id,
+            }
+        )
     return rows
 
 
@@ -41,12 +44,27 @@ def export_pairs(store: TraceStore, run: str, out_dir: str | Path, round: int | 
 def trace_rows(store: TraceStore, run: str) -> list[dict]:
     run_id = store.run_id(run)
     queries = store.queries_of(run_id)
-    return [{
-        "id": c.id, "role": c.role, "query_id": queries[c.query_id].qid, "round": c.round,
-        "sample_index": c.sample_index, "parent_id": c.parent_id, "model": c.model, "adapter": c.adapter,
-        "answer": c.answer, "score": c.score, "error": c.error, "tokens_in": c.tokens_in,
-        "tokens_out": c.tokens_out, "latency_s": c.latency_s, "prompt": c.prompt, "output": c.output,
-    } for c in store.calls_of(run_id)]
+    return [
+        {
+            "id": c.id,
+            "role": c.role,
+            "query_id": queries[c.query_id].qid,
+            "round": c.round,
+            "sample_index": c.sample_index,
+            "parent_id": c.parent_id,
+            "model": c.model,
+            "adapter": c.adapter,
+            "answer": c.answer,
+            "score": c.score,
+            "error": c.error,
+            "tokens_in": c.tokens_in,
+            "tokens_out": c.tokens_out,
+            "latency_s": c.latency_s,
+            "prompt": c.prompt,
+            "output": c.output,
+        }
+        for c in store.calls_of(run_id)
+    ]
 
 
 def export_traces(store: TraceStore, run: str, out_file: str | Path) -> Path:

@@ -1,4 +1,5 @@
 """The SQL schema: runs, queries, every model call, preference pairs."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

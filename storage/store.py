@@ -1,19 +1,31 @@
 """The trace store: idempotent writes of runs, queries, calls and pairs over any SQLAlchemy URL."""
+
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from cowest.core import ConfigError
+
 from .schema import Adapter, Base, Call, EvalResult, Pair, Query, Run
 
+DEFAULT_URL = "sqlite:///cowest.db"
 
-class StoreError(RuntimeError):
+
+def default_url() -> str:
+    """The store jobs write to when no URL is given: $COWEST_DB, else cowest.db here."""
+    return os.environ.get("COWEST_DB") or DEFAULT_URL
+
+
+class StoreError(ConfigError):
     """A database that cannot be opened or a run that does not fit the stored one."""
 
 
@@ -41,7 +53,9 @@ class TraceStore:
             self.engine = _engine(url)
             Base.metadata.create_all(self.engine)
         except ModuleNotFoundError as exc:
-            raise StoreError(f"no driver for {_safe(url)}: {exc} (for PostgreSQL: pip install 'cowest[postgres]')") from None
+            raise StoreError(
+                f"no driver for {_safe(url)}: {exc} (for PostgreSQL: pip install 'cowest[postgres]')"
+            ) from None
         except (ArgumentError, OperationalError, ValueError) as exc:
             raise StoreError(f"cannot open database {_safe(url)}: {str(exc).splitlines()[0]}") from None
         self.session = sessionmaker(self.engine, expire_on_commit=False)
@@ -100,7 +114,7 @@ class TraceStore:
                     s.commit()
                 except IntegrityError:  # another process wrote the same key first: theirs stands
                     s.rollback()
-                    return s.scalar(select(Call).where(Call.key == call.key))
+                    return s.scalars(select(Call).where(Call.key == call.key)).one()
                 return call
             for col in Call.__table__.columns.keys():
                 if col not in ("id", "key", "created_at"):
@@ -114,11 +128,15 @@ class TraceStore:
         ids = []
         with self._lock, self.session() as s:
             for idx, (chosen, rejected) in enumerate(pairs):
-                row = s.scalar(select(Pair).where(Pair.run_id == run_id, Pair.round == round,
-                                                  Pair.query_id == query_pk, Pair.idx == idx))
+                row = s.scalar(
+                    select(Pair).where(
+                        Pair.run_id == run_id, Pair.round == round, Pair.query_id == query_pk, Pair.idx == idx
+                    )
+                )
                 if row is None:
-                    row = Pair(run_id=run_id, round=round, query_id=query_pk, idx=idx,
-                               chosen_id=chosen, rejected_id=rejected)
+                    row = Pair(
+                        run_id=run_id, round=round, query_id=query_pk, idx=idx, chosen_id=chosen, rejected_id=rejected
+                    )
                     s.add(row)
                 else:
                     row.chosen_id, row.rejected_id = chosen, rejected
@@ -131,6 +149,7 @@ class TraceStore:
     def save_adapter(self, adapter: Adapter) -> Adapter:
         """Insert or replace the adapter row of (run, round, kind); an SFT adapter, which belongs to
         no run, is replaced only by one saved at the same path."""
+        same: tuple[Any, ...]
         if adapter.kind == "sft":
             same = (Adapter.kind == "sft", Adapter.path == adapter.path)
         else:
@@ -139,7 +158,9 @@ class TraceStore:
 
     def adapter(self, run_id: int | None, round: int, kind: str = "dpo") -> Adapter | None:
         with self.session() as s:
-            return s.scalar(select(Adapter).where(Adapter.run_id == run_id, Adapter.round == round, Adapter.kind == kind))
+            return s.scalar(
+                select(Adapter).where(Adapter.run_id == run_id, Adapter.round == round, Adapter.kind == kind)
+            )
 
     def adapter_by_path(self, path: str) -> Adapter | None:
         with self.session() as s:
@@ -153,8 +174,14 @@ class TraceStore:
     # -- evaluation results -----------------------------------------------------------------------
     def save_eval(self, row: EvalResult) -> EvalResult:
         """Insert or replace the result of (run, method, data, n, adapter)."""
-        return self._replace(row, EvalResult.run_id == row.run_id, EvalResult.method == row.method,
-                             EvalResult.data_hash == row.data_hash, EvalResult.n == row.n, EvalResult.adapter == row.adapter)
+        return self._replace(
+            row,
+            EvalResult.run_id == row.run_id,
+            EvalResult.method == row.method,
+            EvalResult.data_hash == row.data_hash,
+            EvalResult.n == row.n,
+            EvalResult.adapter == row.adapter,
+        )
 
     def _replace(self, row, *same):
         """Insert `row` in place of the row matching `same` (its id is kept, so references hold)."""
@@ -192,20 +219,25 @@ class TraceStore:
         out = []
         with self.session() as s:
             for run in s.scalars(select(Run).order_by(Run.id)):
-                n_calls = s.scalar(select(func.count()).select_from(Call).where(Call.run_id == run.id))
-                failed_calls = s.scalar(select(func.count()).select_from(Call).where(
-                    Call.run_id == run.id, Call.error.is_not(None)))
-                failed_queries = s.scalar(select(func.count()).select_from(Query).where(
-                    Query.run_id == run.id, Query.error.is_not(None)))
+                n_calls = _count(s, select(func.count()).select_from(Call).where(Call.run_id == run.id))
+                failed_calls = _count(
+                    s, select(func.count()).select_from(Call).where(Call.run_id == run.id, Call.error.is_not(None))
+                )
+                failed_queries = _count(
+                    s, select(func.count()).select_from(Query).where(Query.run_id == run.id, Query.error.is_not(None))
+                )
                 rounds = sorted(s.scalars(select(Call.round).where(Call.run_id == run.id).distinct()))
-                out.append(RunCounts(
-                    name=run.name, task=run.task,
-                    queries=s.scalar(select(func.count()).select_from(Query).where(Query.run_id == run.id)),
-                    calls=n_calls,
-                    pairs=s.scalar(select(func.count()).select_from(Pair).where(Pair.run_id == run.id)),
-                    failures=failed_calls + failed_queries,
-                    rounds=rounds,
-                ))
+                out.append(
+                    RunCounts(
+                        name=run.name,
+                        task=run.task,
+                        queries=_count(s, select(func.count()).select_from(Query).where(Query.run_id == run.id)),
+                        calls=n_calls,
+                        pairs=_count(s, select(func.count()).select_from(Pair).where(Pair.run_id == run.id)),
+                        failures=failed_calls + failed_queries,
+                        rounds=rounds,
+                    )
+                )
         return out
 
     def calls_of(self, run_id: int, round: int | None = None) -> list[Call]:
@@ -228,7 +260,11 @@ class TraceStore:
 
     def count_calls(self) -> int:
         with self.session() as s:
-            return s.scalar(select(func.count()).select_from(Call))
+            return _count(s, select(func.count()).select_from(Call))
+
+
+def _count(session: Any, query: Any) -> int:
+    return int(session.scalar(query) or 0)
 
 
 def _engine(url: str):

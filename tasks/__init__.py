@@ -1,5 +1,8 @@
 """Task families: loaders, query framing, answer parsing."""
+
 from __future__ import annotations
+
+from cowest.core import BadInput
 
 from .base import DataError, Example, LoadResult, Task, data_identity
 from .ifqa import IfQA
@@ -15,7 +18,19 @@ def get_task(name: str) -> Task:
     try:
         return TASKS[name]()
     except KeyError:
-        raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}") from None
+        raise BadInput(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}") from None
 
 
-__all__ = ["data_identity", "DataError", "Example", "LoadResult", "Task", "TASKS", "get_task", "IfQA", "MedMCQA", "OpenQA", "Prosocial"]
+__all__ = [
+    "data_identity",
+    "DataError",
+    "Example",
+    "LoadResult",
+    "Task",
+    "TASKS",
+    "get_task",
+    "IfQA",
+    "MedMCQA",
+    "OpenQA",
+    "Prosocial",
+]

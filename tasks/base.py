@@ -1,15 +1,19 @@
 """What every task provides: loading rows, framing the query, parsing and matching answers."""
+
 from __future__ import annotations
 
 import json
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from cowest.core import BadInput
 
 
-class DataError(ValueError):
+class DataError(BadInput):
     """A data file that cannot be read; the message names the file and line."""
 
 

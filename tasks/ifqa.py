@@ -1,4 +1,5 @@
 """IfQA: counterfactual open-ended QA over a context passage (EM / F1 against several answers)."""
+
 from __future__ import annotations
 
 from typing import Any

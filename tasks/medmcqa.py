@@ -1,4 +1,5 @@
 """MedMCQA: 4-way medical multiple choice (accuracy / macro-F1 over the options A-D)."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +11,7 @@ from .normalize import normalize_answer
 LETTERS = ("A", "B", "C", "D")
 _FIELDS = ("opa", "opb", "opc", "opd")
 # "B", "B.", "(B)", "B) text", "Option B", "option (b): text", "The answer is B"
-_LETTER = re.compile(r"(?:^|\b(?:option|choice|answer(?:\s+is)?)\s*)\(?\s*([A-D])\s*(?:[).:,\]]|$|\s)",
-                     re.IGNORECASE)
+_LETTER = re.compile(r"(?:^|\b(?:option|choice|answer(?:\s+is)?)\s*)\(?\s*([A-D])\s*(?:[).:,\]]|$|\s)", re.IGNORECASE)
 
 
 class MedMCQA(Task):
@@ -63,11 +63,12 @@ class MedMCQA(Task):
                 if said and said == normalize_answer(option):
                     return letter
             # whole words only: option "d" must not match inside "idea"
-            hits = [L for L, o in zip(LETTERS, options) if normalize_answer(o) and f" {normalize_answer(o)} " in f" {said} "]
+            hits = [
+                L for L, o in zip(LETTERS, options) if normalize_answer(o) and f" {normalize_answer(o)} " in f" {said} "
+            ]
             if len(hits) == 1:
                 return hits[0]
         return None
 
     def is_correct(self, answer: str | None, example: Example) -> bool:
         return answer is not None and answer.upper() == example.answers[0]
-

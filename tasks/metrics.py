@@ -5,10 +5,11 @@
   answer that cannot be parsed is a miss for its true class and counts for no class (it is left
   outside the label set, as scikit-learn's `f1_score(..., labels=LABELS, average="macro")` does).
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from .normalize import normalize_answer
 
@@ -54,11 +55,13 @@ def score_task(task, examples, predictions: Sequence[str | None]) -> dict:
     """The task's metrics for parsed predictions aligned with `examples`, as fractions in [0, 1],
     with n and the count of unparseable predictions (None)."""
     n = len(examples)
-    out = {"n": n, "unparseable": sum(p is None for p in predictions)}
+    out: dict[str, float] = {"n": n, "unparseable": sum(p is None for p in predictions)}
     if task.labels:
         gold = [ex.answers[0] for ex in examples]
         out.update(accuracy=accuracy(gold, predictions), macro_f1=macro_f1(gold, predictions, task.labels))
     else:
-        out.update(exact_match=sum(exact_match(p, ex.answers) for p, ex in zip(predictions, examples)) / n if n else 0.0,
-                   f1=sum(token_f1(p, ex.answers) for p, ex in zip(predictions, examples)) / n if n else 0.0)
+        out.update(
+            exact_match=sum(exact_match(p, ex.answers) for p, ex in zip(predictions, examples)) / n if n else 0.0,
+            f1=sum(token_f1(p, ex.answers) for p, ex in zip(predictions, examples)) / n if n else 0.0,
+        )
     return out

@@ -1,4 +1,5 @@
 """SQuAD-style answer normalisation and the answer-line parsing shared by all tasks."""
+
 from __future__ import annotations
 
 import re
@@ -36,7 +37,8 @@ def split_output(text: str | None) -> tuple[str, str | None]:
             answer_at = i
     if answer_at is None:
         return _strip_label(text.strip()), None
-    answer = _ANSWER_LINE.match(lines[answer_at]).group(1).strip()
+    found = _ANSWER_LINE.match(lines[answer_at])
+    answer = found.group(1).strip() if found else ""
     if not answer:
         rest = [ln.strip() for ln in lines[answer_at + 1 :] if ln.strip()]
         answer = rest[0] if rest else ""

@@ -1,4 +1,5 @@
 """Free-form questions with no task attached (what `cowest ask` uses by default)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,13 @@ class OpenQA(Task):
             return None
         answers = row.get("answers") or ([row["answer"]] if row.get("answer") else [])
         answers = tuple(str(a) for a in answers)
-        return Example(id=str(row.get("id", line - 1)), query=question,
-                       gold=answers[0] if answers else "", answers=answers, line=line)
+        return Example(
+            id=str(row.get("id", line - 1)),
+            query=question,
+            gold=answers[0] if answers else "",
+            answers=answers,
+            line=line,
+        )
 
     def parse_answer(self, text: str | None, example: Example | None = None) -> str | None:
         return text.strip() if text and text.strip() else None

@@ -7,6 +7,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from tiny_model import build_tiny_model  # noqa: E402
 
+try:  # the cowest/ folder of the repo root shadows the installed package when it is not installed editable
+    import cowest.graph  # noqa: F401
+except ModuleNotFoundError:
+    pytest.exit("cowest is not installed: run `make setup` (or pip install -e '.[dev]') first", returncode=4)
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -64,10 +69,27 @@ def postgres_server():
         shutil.chown(root, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     data = root / "data"
-    subprocess.run(as_user + [f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                              f"-p {port} -h 127.0.0.1 -k {root}", "start"], check=True, capture_output=True)
+    subprocess.run(
+        as_user + [f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        as_user
+        + [
+            f"{bindir}/pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -h 127.0.0.1 -k {root}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
     finally:
@@ -81,7 +103,9 @@ def pg_url(postgres_server, request):
     import psycopg
 
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
-    with psycopg.connect(postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres", autocommit=True) as c:
+    with psycopg.connect(
+        postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres", autocommit=True
+    ) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}"')
         c.execute(f'CREATE DATABASE "{name}"')
     return f"{postgres_server}/{name}"

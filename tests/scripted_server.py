@@ -1,12 +1,13 @@
 """A scripted OpenAI-compatible HTTP server on 127.0.0.1: real HTTP for the `openai:` path, replies
 decided by a Python function of the prompt, every request logged."""
+
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 Script = Callable[[str], str]  # last user message -> reply text
 
@@ -40,14 +41,24 @@ class ScriptedServer:
                 prompt = body["messages"][-1]["content"]
                 n = int(body.get("n") or 1)
                 texts = [server.script(prompt) for _ in range(n)]
-                self._send(200, {
-                    "id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model", "scripted"),
-                    "choices": [{"index": i, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": t}} for i, t in enumerate(texts)],
-                    "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": sum(len(t.split()) for t in texts),
-                              "total_tokens": len(prompt.split()) + sum(len(t.split()) for t in texts)},
-                })
+                self._send(
+                    200,
+                    {
+                        "id": "chatcmpl-scripted",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "scripted"),
+                        "choices": [
+                            {"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": t}}
+                            for i, t in enumerate(texts)
+                        ],
+                        "usage": {
+                            "prompt_tokens": len(prompt.split()),
+                            "completion_tokens": sum(len(t.split()) for t in texts),
+                            "total_tokens": len(prompt.split()) + sum(len(t.split()) for t in texts),
+                        },
+                    },
+                )
 
             def _send(self, status: int, payload: dict):
                 data = json.dumps(payload).encode()
@@ -61,7 +72,7 @@ class ScriptedServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self) -> ScriptedServer:
         self.thread.start()
         return self
 

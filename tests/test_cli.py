@@ -1,4 +1,5 @@
 """The command line: promised one-line errors, exports, runs listing."""
+
 import json
 import subprocess
 import sys
@@ -18,21 +19,57 @@ def run_cli(capsys, *argv):
 
 @pytest.fixture
 def mcq_file(tmp_path):
-    return str(write_jsonl(tmp_path / "m.jsonl", [
-        {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1 + i % 4}
-        for i in range(3)]))
+    return str(
+        write_jsonl(
+            tmp_path / "m.jsonl",
+            [
+                {
+                    "id": f"q{i}",
+                    "question": f"Question {i}?",
+                    "opa": "a",
+                    "opb": "b",
+                    "opc": "c",
+                    "opd": "d",
+                    "cop": 1 + i % 4,
+                }
+                for i in range(3)
+            ],
+        )
+    )
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["collect", "--task", "medmcqa", "--data", "/no/such/file.jsonl"], "no such file"),
-    (["collect", "--task", "medmcqa", "--data", "{mcq}", "--weak", "llama:7b"], "bad model spec 'llama:7b'"),
-    (["collect", "--task", "medmcqa", "--data", "{mcq}", "--weak", "huggingface:/no/model"], "model folder not found"),
-    (["collect", "--task", "medmcqa", "--data", "{mcq}", "--weak", "{tiny}", "--strong", "openai:gpt-4o"],
-     "set OPENAI_API_KEY"),
-    (["collect", "--task", "medmcqa", "--data", "{mcq}", "--weak", "{tiny}", "--strong", "{tiny}", "--db", "nodb://x"],
-     "cannot open database"),
-    (["pairs", "export", "--run", "nope", "--out", "{tmp}", "--db", "sqlite:///{tmp}/x.db"], "no run named 'nope'"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["collect", "--task", "medmcqa", "--data", "/no/such/file.jsonl"], "no such file"),
+        (["collect", "--task", "medmcqa", "--data", "{mcq}", "--weak", "llama:7b"], "bad model spec 'llama:7b'"),
+        (
+            ["collect", "--task", "medmcqa", "--data", "{mcq}", "--weak", "huggingface:/no/model"],
+            "model folder not found",
+        ),
+        (
+            ["collect", "--task", "medmcqa", "--data", "{mcq}", "--weak", "{tiny}", "--strong", "openai:gpt-4o"],
+            "set OPENAI_API_KEY",
+        ),
+        (
+            [
+                "collect",
+                "--task",
+                "medmcqa",
+                "--data",
+                "{mcq}",
+                "--weak",
+                "{tiny}",
+                "--strong",
+                "{tiny}",
+                "--db",
+                "nodb://x",
+            ],
+            "cannot open database",
+        ),
+        (["pairs", "export", "--run", "nope", "--out", "{tmp}", "--db", "sqlite:///{tmp}/x.db"], "no run named 'nope'"),
+    ],
+)
 def test_bad_input_gives_one_line_and_exit_2(capsys, argv, message, mcq_file, tiny_model, tmp_path):
     argv = [a.format(mcq=mcq_file, tiny=f"huggingface:{tiny_model}", tmp=tmp_path) for a in argv]
     code, out, err = run_cli(capsys, *argv)
@@ -48,11 +85,22 @@ def test_unknown_task_is_refused(capsys):
 
 def test_unreachable_server(capsys, monkeypatch, mcq_file, tiny_model):
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # discard port: nothing listens
-    code, _, err = run_cli(capsys, "collect", "--task", "medmcqa", "--data", mcq_file, "--weak",
-                           f"huggingface:{tiny_model}", "--strong", "openai:any")
+    code, _, err = run_cli(
+        capsys,
+        "collect",
+        "--task",
+        "medmcqa",
+        "--data",
+        mcq_file,
+        "--weak",
+        f"huggingface:{tiny_model}",
+        "--strong",
+        "openai:any",
+    )
     assert code == 2 and "cannot reach the OpenAI-compatible server at http://127.0.0.1:9/v1" in err
 
 
+@pytest.mark.slow
 def test_collect_export_runs_end_to_end(capsys, monkeypatch, mcq_file, tiny_model, db_url, tmp_path):
     def script(prompt):
         if "Ground truth:" in prompt:
@@ -63,8 +111,24 @@ def test_collect_export_runs_end_to_end(capsys, monkeypatch, mcq_file, tiny_mode
 
     with ScriptedServer(script) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
-        base = ["--task", "medmcqa", "--data", mcq_file, "--samples", "4", "--run", "r1", "--db", db_url,
-                "--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--max-new-tokens", "10"]
+        base = [
+            "--task",
+            "medmcqa",
+            "--data",
+            mcq_file,
+            "--samples",
+            "4",
+            "--run",
+            "r1",
+            "--db",
+            db_url,
+            "--weak",
+            f"huggingface:{tiny_model}",
+            "--strong",
+            "openai:scripted",
+            "--max-new-tokens",
+            "10",
+        ]
         code, out, _ = run_cli(capsys, "collect", *base)
         assert code == 0 and "model calls made this time:" in out
         code, out, _ = run_cli(capsys, "runs", "--db", db_url)

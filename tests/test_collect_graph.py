@@ -1,4 +1,5 @@
 """Collect mode end to end: tiny local weak model, scripted OpenAI-compatible strong model and judge."""
+
 from collections import Counter, defaultdict
 
 import pytest
@@ -9,6 +10,8 @@ from test_pairs import algorithm_1
 
 from cowest.collect import CollectOptions, collect
 from cowest.storage import get_store
+
+pytestmark = pytest.mark.slow  # starts servers or trains
 
 
 def script(prompt: str) -> str:
@@ -29,8 +32,19 @@ def script(prompt: str) -> str:
 
 
 def mcq(i: int, question: str) -> dict:
-    return {"id": f"q{i}", "question": question, "opa": "alpha", "opb": "beta", "opc": "gamma", "opd": "delta",
-            "cop": 1, "exp": "", "choice_type": "single", "subject_name": "", "topic_name": ""}
+    return {
+        "id": f"q{i}",
+        "question": question,
+        "opa": "alpha",
+        "opb": "beta",
+        "opc": "gamma",
+        "opd": "delta",
+        "cop": 1,
+        "exp": "",
+        "choice_type": "single",
+        "subject_name": "",
+        "topic_name": "",
+    }
 
 
 @pytest.fixture
@@ -45,8 +59,18 @@ def server(monkeypatch):
 def opts(tmp_path, tiny_model, db_url):
     data = write_jsonl(tmp_path / "mcq.jsonl", [mcq(i, f"Question number {i}?") for i in range(4)])
     torch.manual_seed(0)
-    return CollectOptions(task="medmcqa", data=str(data), samples=4, run="t", weak=f"huggingface:{tiny_model}",
-                          strong="openai:scripted", judge="llm", max_new_tokens=12, db=db_url, concurrency=2)
+    return CollectOptions(
+        task="medmcqa",
+        data=str(data),
+        samples=4,
+        run="t",
+        weak=f"huggingface:{tiny_model}",
+        strong="openai:scripted",
+        judge="llm",
+        max_new_tokens=12,
+        db=db_url,
+        concurrency=2,
+    )
 
 
 def stored(db_url: str, run: str = "t"):
@@ -140,13 +164,14 @@ def test_no_secret_reaches_the_store(server, opts, db_url, tmp_path):
 def test_a_changed_prompt_is_asked_again(server, opts, db_url, monkeypatch):
     collect(opts, progress=False)
     requests = len(server.requests)
-    import sys
-
-    solo_node = sys.modules["cowest.nodes.strong_solo"]  # the package exports the function under the same name
+    import cowest.nodes.strong_solo as solo_node
 
     original = solo_node.strong_solo_prompt
-    monkeypatch.setattr(solo_node, "strong_solo_prompt", lambda q, fmt="cot": [
-        {"role": "user", "content": original(q, fmt)[0]["content"] + "\nBe brief."}])
+    monkeypatch.setattr(
+        solo_node,
+        "strong_solo_prompt",
+        lambda q, fmt="cot": [{"role": "user", "content": original(q, fmt)[0]["content"] + "\nBe brief."}],
+    )
     again = collect(opts, progress=False)
     assert again.calls_made.get("strong_solo") == 4  # same keys, new prompt: not served from the store
     assert len(server.requests) > requests

@@ -1,4 +1,5 @@
 """`cowest eval`, `cowest score`, `cowest report` with the tiny model and a scripted strong model."""
+
 import json
 
 import pytest
@@ -21,12 +22,38 @@ def strong_script(prompt: str) -> str:
 
 def task_files(tmp_path):
     ifqa = tmp_path / "ifqa.json"
-    ifqa.write_text(json.dumps([{"idx": i, "question": f"If {i}, what city?", "answers": ["Paris" if i < 3 else "Rome"],
-                                 "context": ["Some text."]} for i in range(5)]))
-    med = write_jsonl(tmp_path / "med.jsonl", [{"id": f"m{i}", "question": f"Q{i}?", "opa": "a", "opb": "b", "opc": "c",
-                                               "opd": "d", "cop": 1 if i < 4 else 2} for i in range(5)])
-    pro = write_jsonl(tmp_path / "pro.jsonl", [{"context": f"utterance {i}", "label3": "needs caution" if i < 2 else "casual"}
-                                               for i in range(5)])
+    ifqa.write_text(
+        json.dumps(
+            [
+                {
+                    "idx": i,
+                    "question": f"If {i}, what city?",
+                    "answers": ["Paris" if i < 3 else "Rome"],
+                    "context": ["Some text."],
+                }
+                for i in range(5)
+            ]
+        )
+    )
+    med = write_jsonl(
+        tmp_path / "med.jsonl",
+        [
+            {
+                "id": f"m{i}",
+                "question": f"Q{i}?",
+                "opa": "a",
+                "opb": "b",
+                "opc": "c",
+                "opd": "d",
+                "cop": 1 if i < 4 else 2,
+            }
+            for i in range(5)
+        ],
+    )
+    pro = write_jsonl(
+        tmp_path / "pro.jsonl",
+        [{"context": f"utterance {i}", "label3": "needs caution" if i < 2 else "casual"} for i in range(5)],
+    )
     return {"ifqa": ifqa, "medmcqa": med, "prosocial": pro}
 
 
@@ -35,16 +62,53 @@ def test_eval_three_methods_on_three_tasks_then_report(tmp_path, tiny_model, db_
     with ScriptedServer(strong_script) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
         for task, path in files.items():
-            code = main(["eval", "--task", task, "--data", str(path), "--limit", "5", "--methods", "weak,strong-cot,collab",
-                         "--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--max-new-tokens", "8",
-                         "--db", db_url])
+            code = main(
+                [
+                    "eval",
+                    "--task",
+                    task,
+                    "--data",
+                    str(path),
+                    "--limit",
+                    "5",
+                    "--methods",
+                    "weak,strong-cot,collab",
+                    "--weak",
+                    f"huggingface:{tiny_model}",
+                    "--strong",
+                    "openai:scripted",
+                    "--max-new-tokens",
+                    "8",
+                    "--db",
+                    db_url,
+                ]
+            )
             assert code == 0
         out = capsys.readouterr().out
         requests = len(srv.requests)
         # Rerunning reuses every stored call.
-        assert main(["eval", "--task", "medmcqa", "--data", str(files["medmcqa"]), "--methods", "strong-cot,collab",
-                     "--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--max-new-tokens", "8",
-                     "--db", db_url]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--task",
+                    "medmcqa",
+                    "--data",
+                    str(files["medmcqa"]),
+                    "--methods",
+                    "strong-cot,collab",
+                    "--weak",
+                    f"huggingface:{tiny_model}",
+                    "--strong",
+                    "openai:scripted",
+                    "--max-new-tokens",
+                    "8",
+                    "--db",
+                    db_url,
+                ]
+            )
+            == 0
+        )
         assert len(srv.requests) == requests
     assert "exact_match" in out and "accuracy" in out
     from cowest.storage import get_store
@@ -71,17 +135,28 @@ def test_eval_three_methods_on_three_tasks_then_report(tmp_path, tiny_model, db_
 
 def test_score_predictions_file(tmp_path, capsys):
     files = task_files(tmp_path)
-    preds = write_jsonl(tmp_path / "p.jsonl", [
-        {"id": "m0", "answer": "a"}, {"id": "m1", "output": "Explanation: x\nAnswer: (A)"},
-        {"id": "m2", "answer": "B"}, {"id": "m3", "output": "no idea"}])  # m4 missing
-    assert main(["score", "--task", "medmcqa", "--data", str(files["medmcqa"]), "--predictions", str(preds), "--json"]) == 0
+    preds = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {"id": "m0", "answer": "a"},
+            {"id": "m1", "output": "Explanation: x\nAnswer: (A)"},
+            {"id": "m2", "answer": "B"},
+            {"id": "m3", "output": "no idea"},
+        ],
+    )  # m4 missing
+    assert (
+        main(["score", "--task", "medmcqa", "--data", str(files["medmcqa"]), "--predictions", str(preds), "--json"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 5 and result["unparseable"] == 2 and result["accuracy"] == pytest.approx(0.4)
     # gold A A A A B; predicted A A B - -: A: tp2 fp0 fn2 -> 2/3; B: tp0 fp1 fn1 -> 0; C, D: 0
     assert result["macro_f1"] == pytest.approx((2 / 3) / 4)
 
     ifqa_preds = write_jsonl(tmp_path / "i.jsonl", [{"id": 0, "answer": "the Paris"}, {"id": 3, "answer": "Rome city"}])
-    assert main(["score", "--task", "ifqa", "--data", str(files["ifqa"]), "--predictions", str(ifqa_preds), "--json"]) == 0
+    assert (
+        main(["score", "--task", "ifqa", "--data", str(files["ifqa"]), "--predictions", str(ifqa_preds), "--json"]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["exact_match"] == pytest.approx(1 / 5) and result["f1"] == pytest.approx((1 + 2 / 3) / 5)
 
@@ -101,11 +176,29 @@ def test_report_draws_rounds_and_metric_per_round(tmp_path, db_url):
     run_id = store.ensure_run("loop", "prosocial")
     store.save_adapter(Adapter(run_id=None, round=0, kind="sft", path="/ad/sft", base_model="m"))
     for r, (pairs, pos) in enumerate([(4, 5), (6, 9)], start=1):
-        store.save_adapter(Adapter(run_id=run_id, round=r, kind="dpo", path=f"/ad/r{r}", base_model="m",
-                                   metrics={"queries": 8, "drafts": 32, "positives": pos, "pairs": pairs, "loss": 0.69}))
+        store.save_adapter(
+            Adapter(
+                run_id=run_id,
+                round=r,
+                kind="dpo",
+                path=f"/ad/r{r}",
+                base_model="m",
+                metrics={"queries": 8, "drafts": 32, "positives": pos, "pairs": pairs, "loss": 0.69},
+            )
+        )
     for path, acc in [("/ad/sft", 0.4), ("/ad/r1", 0.45), ("/ad/r2", 0.5)]:
-        store.save_eval(EvalResult(run_id=run_id, method="collab", task="prosocial", data_path="d", data_hash="h",
-                                   adapter=path, n=10, metrics={"n": 10, "unparseable": 1, "accuracy": acc, "macro_f1": 0.3}))
+        store.save_eval(
+            EvalResult(
+                run_id=run_id,
+                method="collab",
+                task="prosocial",
+                data_path="d",
+                data_hash="h",
+                adapter=path,
+                n=10,
+                metrics={"n": 10, "unparseable": 1, "accuracy": acc, "macro_f1": 0.3},
+            )
+        )
     md = write_report(store, tmp_path / "r", run="loop").read_text()
     for png in ("metric_per_round.png", "rounds.png", "strong_cost.png"):
         assert f"({png})" in md and (tmp_path / "r" / png).stat().st_size > 1000
@@ -121,10 +214,19 @@ def test_self_refine_and_supericl_modes(tmp_path, tiny_model, db_url, monkeypatc
     files = task_files(tmp_path)
     with ScriptedServer(strong_script) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
-        results = evaluate(EvalOptions(task="medmcqa", data=str(files["medmcqa"]), limit=3, db=db_url,
-                                       methods=["strong-self-refine", "weak-self-refine", "supericl"],
-                                       weak=f"huggingface:{tiny_model}", strong="openai:scripted", max_new_tokens=8),
-                           progress=False)
+        results = evaluate(
+            EvalOptions(
+                task="medmcqa",
+                data=str(files["medmcqa"]),
+                limit=3,
+                db=db_url,
+                methods=["strong-self-refine", "weak-self-refine", "supericl"],
+                weak=f"huggingface:{tiny_model}",
+                strong="openai:scripted",
+                max_new_tokens=8,
+            ),
+            progress=False,
+        )
         prompts = [r["messages"][-1]["content"] for r in srv.requests]
     by = {r.method: r for r in results}
     # The strong model keeps its answer "A" when asked to check it: one revision per query, then stop.

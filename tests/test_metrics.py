@@ -1,4 +1,5 @@
 """Metrics equal the standard definitions: SQuAD EM/F1 by hand, accuracy/macro-F1 against scikit-learn."""
+
 import random
 
 import pytest
@@ -7,17 +8,20 @@ from sklearn.metrics import accuracy_score, f1_score
 from cowest.tasks.metrics import accuracy, exact_match, macro_f1, token_f1
 
 
-@pytest.mark.parametrize("pred,golds,em,f1", [
-    ("Paris", ["paris"], 1.0, 1.0),
-    ("The Paris.", ["paris"], 1.0, 1.0),  # articles and punctuation go
-    ("4 hours", ["4 hours", "4"], 1.0, 1.0),
-    ("about 4", ["4 hours", "4"], 0.0, 2 / 3),  # best gold: "4" (p=1/2, r=1)
-    ("four hours long", ["4 hours"], 0.0, 0.4),  # common "hours": p=1/3, r=1/2 -> 0.4
-    ("", ["x"], 0.0, 0.0),
-    (None, ["x"], 0.0, 0.0),
-    ("the a an", ["x"], 0.0, 0.0),  # normalises to empty
-    ("New   York  City", ["new york"], 0.0, 0.8),
-])
+@pytest.mark.parametrize(
+    "pred,golds,em,f1",
+    [
+        ("Paris", ["paris"], 1.0, 1.0),
+        ("The Paris.", ["paris"], 1.0, 1.0),  # articles and punctuation go
+        ("4 hours", ["4 hours", "4"], 1.0, 1.0),
+        ("about 4", ["4 hours", "4"], 0.0, 2 / 3),  # best gold: "4" (p=1/2, r=1)
+        ("four hours long", ["4 hours"], 0.0, 0.4),  # common "hours": p=1/3, r=1/2 -> 0.4
+        ("", ["x"], 0.0, 0.0),
+        (None, ["x"], 0.0, 0.0),
+        ("the a an", ["x"], 0.0, 0.0),  # normalises to empty
+        ("New   York  City", ["new york"], 0.0, 0.8),
+    ],
+)
 def test_squad_em_and_f1(pred, golds, em, f1):
     assert exact_match(pred, golds) == em
     assert token_f1(pred, golds) == pytest.approx(f1)

@@ -1,16 +1,20 @@
 """Model specs and the local model's batched sampling."""
+
 import pytest
 
 from cowest.nodes.models import ModelSpec, ModelSpecError, Sampling, get_model
 
 
-@pytest.mark.parametrize("text,provider,model,adapter", [
-    ("smollm2", "huggingface", "smollm2", None),
-    ("smollm2@/ad/r1", "huggingface", "smollm2", "/ad/r1"),
-    ("huggingface:/m/base@/ad/r2", "huggingface", "/m/base", "/ad/r2"),
-    ("huggingface:HuggingFaceTB/SmolLM2-135M-Instruct", "huggingface", "HuggingFaceTB/SmolLM2-135M-Instruct", None),
-    ("openai:gpt-4o", "openai", "gpt-4o", None),
-])
+@pytest.mark.parametrize(
+    "text,provider,model,adapter",
+    [
+        ("smollm2", "huggingface", "smollm2", None),
+        ("smollm2@/ad/r1", "huggingface", "smollm2", "/ad/r1"),
+        ("huggingface:/m/base@/ad/r2", "huggingface", "/m/base", "/ad/r2"),
+        ("huggingface:HuggingFaceTB/SmolLM2-135M-Instruct", "huggingface", "HuggingFaceTB/SmolLM2-135M-Instruct", None),
+        ("openai:gpt-4o", "openai", "gpt-4o", None),
+    ],
+)
 def test_spec_parsing_round_trips(text, provider, model, adapter):
     spec = ModelSpec.parse(text)
     assert (spec.provider, spec.model, spec.adapter) == (provider, model, adapter)

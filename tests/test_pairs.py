@@ -1,4 +1,5 @@
 """Pair construction is exactly Algorithm 1 (Δ > 0 positive, Δ ≤ 0 negative, min(|Y+|,|Y-|) pairs)."""
+
 import random
 
 from cowest.nodes.pair_collector import split_drafts, split_of_state
@@ -51,7 +52,11 @@ def test_matches_algorithm_1_on_random_scores():
 
 
 def test_solo_top_state_makes_every_draft_negative():
-    state = {"solo": {"index": 0, "score": 10.0}, "solo_top": True,
-             "drafts": [{"index": i, "text": "d"} for i in range(3)], "refinements": []}
+    state = {
+        "solo": {"index": 0, "score": 10.0},
+        "solo_top": True,
+        "drafts": [{"index": i, "text": "d"} for i in range(3)],
+        "refinements": [],
+    }
     split = split_of_state(state)
     assert split.positives == [] and split.negatives == [0, 1, 2] and split.pairs == []

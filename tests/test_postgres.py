@@ -1,4 +1,5 @@
 """The same collection on PostgreSQL: pairs recorded, a rerun adds nothing, the URL's password stays out of errors."""
+
 import pytest
 import torch
 from conftest import write_jsonl
@@ -8,14 +9,25 @@ from test_collect_graph import mcq, script
 from cowest.collect import CollectOptions, collect
 from cowest.storage import StoreError, TraceStore, get_store
 
+pytestmark = pytest.mark.slow  # starts servers or trains
+
 
 def test_collect_and_rerun_on_postgres(pg_url, tiny_model, tmp_path, monkeypatch):
     data = write_jsonl(tmp_path / "mcq.jsonl", [mcq(i, f"Question number {i}?") for i in range(3)])
     with ScriptedServer(script) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
         torch.manual_seed(0)
-        opts = CollectOptions(task="medmcqa", data=str(data), samples=4, run="pg", weak=f"huggingface:{tiny_model}",
-                              strong="openai:scripted", max_new_tokens=10, db=pg_url, concurrency=3)
+        opts = CollectOptions(
+            task="medmcqa",
+            data=str(data),
+            samples=4,
+            run="pg",
+            weak=f"huggingface:{tiny_model}",
+            strong="openai:scripted",
+            max_new_tokens=10,
+            db=pg_url,
+            concurrency=3,
+        )
         first = collect(opts, progress=False)
         store = get_store(pg_url)
         rows = store.calls_of(store.run_id("pg"))

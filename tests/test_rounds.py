@@ -1,4 +1,5 @@
 """`cowest rounds`: two rounds on the tiny model with a scripted strong model; resume trains nothing twice."""
+
 import os
 from collections import Counter
 
@@ -24,15 +25,45 @@ def script(prompt: str) -> str:
 
 
 def test_two_rounds_then_resume_trains_nothing_twice(tiny_model, tmp_path, db_url, monkeypatch, capsys):
-    data = write_jsonl(tmp_path / "m.jsonl", [
-        {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
-        for i in range(6)])
+    data = write_jsonl(
+        tmp_path / "m.jsonl",
+        [
+            {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
+            for i in range(6)
+        ],
+    )
     with ScriptedServer(script) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
-        argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--limit", "3", "--samples", "4",
-                "--run", "loop", "--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted",
-                "--max-new-tokens", "10", "--db", db_url, "--out", str(tmp_path / "adapters"), "--fresh-queries",
-                "--dpo-max-steps", "2", "--dpo-grad-accum", "1", "--concurrency", "1"]
+        argv = [
+            "rounds",
+            "--task",
+            "medmcqa",
+            "--data",
+            str(data),
+            "--limit",
+            "3",
+            "--samples",
+            "4",
+            "--run",
+            "loop",
+            "--weak",
+            f"huggingface:{tiny_model}",
+            "--strong",
+            "openai:scripted",
+            "--max-new-tokens",
+            "10",
+            "--db",
+            db_url,
+            "--out",
+            str(tmp_path / "adapters"),
+            "--fresh-queries",
+            "--dpo-max-steps",
+            "2",
+            "--dpo-grad-accum",
+            "1",
+            "--concurrency",
+            "1",
+        ]
         torch.manual_seed(0)
         # As if killed right after round 1: the same command with --rounds 1, then with --rounds 2.
         assert main(argv + ["--rounds", "1"]) == 0

@@ -1,4 +1,5 @@
 """`langgraph dev` serves both graphs offline and runs a query through `collaborate`."""
+
 import os
 import shutil
 import socket
@@ -28,8 +29,13 @@ def test_langgraph_dev_runs_collaborate(tiny_model, tmp_path):
     port = _free_port()
     env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false"}
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([cli, "dev", "--no-browser", "--no-reload", "--port", str(port)], cwd=ROOT,
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [cli, "dev", "--no-browser", "--no-reload", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         client = get_sync_client(url=f"http://127.0.0.1:{port}")
         deadline = time.time() + 120
@@ -43,8 +49,12 @@ def test_langgraph_dev_runs_collaborate(tiny_model, tmp_path):
                 time.sleep(1)
         assert {"collaborate", "collect"} <= graphs
         spec = f"huggingface:{tiny_model}"
-        out = client.runs.wait(None, "collaborate", input={"query": "What is two plus two?"},
-                               context={"weak": spec, "strong": spec, "max_new_tokens": 8})
+        out = client.runs.wait(
+            None,
+            "collaborate",
+            input={"query": "What is two plus two?"},
+            context={"weak": spec, "strong": spec, "max_new_tokens": 8},
+        )
         assert len(out["drafts"]) == 1 and len(out["refinements"]) == 1
         assert out["refinements"][0]["error"] is None and "output" in out
     finally:

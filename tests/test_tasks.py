@@ -1,4 +1,5 @@
 """Loaders, framing and answer parsing of the three tasks."""
+
 import json
 
 import pytest
@@ -24,23 +25,29 @@ def test_offline_files_load():
 
 
 def test_medmcqa_hub_layout_is_zero_based(tmp_path):
-    rows = [{"id": str(i), "question": f"q{i}", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": i % 4}
-            for i in range(4)]
+    rows = [
+        {"id": str(i), "question": f"q{i}", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": i % 4}
+        for i in range(4)
+    ]
     examples = get_task("medmcqa").load(write_jsonl(tmp_path / "hub.jsonl", rows)).examples
     assert [e.answers[0] for e in examples] == ["A", "B", "C", "D"]
 
 
 def test_prosocial_five_way_labels_fold_into_three(tmp_path):
-    rows = [{"context": "hi", "safety_label": "__probably_needs_caution__"},
-            {"context": "yo", "safety_label": "__casual__"},
-            {"context": "no", "safety_label": "__needs_intervention__"}]
+    rows = [
+        {"context": "hi", "safety_label": "__probably_needs_caution__"},
+        {"context": "yo", "safety_label": "__casual__"},
+        {"context": "no", "safety_label": "__needs_intervention__"},
+    ]
     examples = get_task("prosocial").load(write_jsonl(tmp_path / "p.jsonl", rows)).examples
     assert [e.answers[0] for e in examples] == ["needs caution", "casual", "needs intervention"]
 
 
 def test_malformed_row_names_file_and_line(tmp_path):
-    path = write_jsonl(tmp_path / "bad.jsonl", [{"question": "ok?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1},
-                                                {"question": "no options"}])
+    path = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [{"question": "ok?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}, {"question": "no options"}],
+    )
     with pytest.raises(DataError, match=r"bad\.jsonl:2: .*'opa'"):
         get_task("medmcqa").load(path)
     (tmp_path / "broken.jsonl").write_text('{"context": "x", "label3": "casual"}\n{not json\n')
@@ -66,17 +73,20 @@ def test_unknown_task():
         get_task("nope")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Explanation: because.\nAnswer: B", "B"),
-    ("Explanation: x\nAnswer:\n(c) gamma", "C"),
-    ("The answer is D", "D"),
-    ("Explanation: first A.\nAnswer: A\nAnswer: C", "C"),  # the last Answer: line wins
-    ("Answer: beta", "B"),  # option text instead of the letter
-    ("Answer: option d", "D"),
-    ("Answer: none of them", None),
-    ("Answer: no idea", None),  # no option text hides inside a word
-    ("Answer: I would pick gamma here", "C"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Explanation: because.\nAnswer: B", "B"),
+        ("Explanation: x\nAnswer:\n(c) gamma", "C"),
+        ("The answer is D", "D"),
+        ("Explanation: first A.\nAnswer: A\nAnswer: C", "C"),  # the last Answer: line wins
+        ("Answer: beta", "B"),  # option text instead of the letter
+        ("Answer: option d", "D"),
+        ("Answer: none of them", None),
+        ("Answer: no idea", None),  # no option text hides inside a word
+        ("Answer: I would pick gamma here", "C"),
+    ],
+)
 def test_medmcqa_answer_parsing(text, expected):
     task = get_task("medmcqa")
     (ex,) = task.load(_mcq_file()).examples
@@ -89,18 +99,23 @@ def _mcq_file(_cache={}):
 
     if "p" not in _cache:
         d = Path(tempfile.mkdtemp())
-        _cache["p"] = write_jsonl(d / "m.jsonl", [{"id": "1", "question": "Q?", "opa": "alpha", "opb": "beta",
-                                                   "opc": "gamma", "opd": "delta", "cop": 1}])
+        _cache["p"] = write_jsonl(
+            d / "m.jsonl",
+            [{"id": "1", "question": "Q?", "opa": "alpha", "opb": "beta", "opc": "gamma", "opd": "delta", "cop": 1}],
+        )
     return _cache["p"]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Answer: Needs Caution", "needs caution"),
-    ("answer: __needs_intervention__", "needs intervention"),
-    ("I think this is casual.", "casual"),
-    ("Explanation: risky.\nAnswer: needs intervention, not casual", "needs intervention"),
-    ("Answer: unsure", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Answer: Needs Caution", "needs caution"),
+        ("answer: __needs_intervention__", "needs intervention"),
+        ("I think this is casual.", "casual"),
+        ("Explanation: risky.\nAnswer: needs intervention, not casual", "needs intervention"),
+        ("Answer: unsure", None),
+    ],
+)
 def test_prosocial_answer_parsing(text, expected):
     assert parse_answer(get_task("prosocial"), text) == expected
 
@@ -111,8 +126,20 @@ def test_split_output():
     assert split_output("no label here") == ("no label here", None)
 
 
-@pytest.mark.parametrize("text,score", [("7", 7), (" 10\n", 10), ("Score: 3", 3), ("6/10", 6),
-                                        ("0", None), ("11", None), ("7.5", None), ("I'd say 7", None), ("", None)])
+@pytest.mark.parametrize(
+    "text,score",
+    [
+        ("7", 7),
+        (" 10\n", 10),
+        ("Score: 3", 3),
+        ("6/10", 6),
+        ("0", None),
+        ("11", None),
+        ("7.5", None),
+        ("I'd say 7", None),
+        ("", None),
+    ],
+)
 def test_judge_score_parsing(text, score):
     assert parse_score(text) == score
 
@@ -130,17 +157,24 @@ def test_hub_source_offline_is_a_one_line_data_error(monkeypatch):
 
 
 def test_prosocial_hub_rows_keep_first_turns_only(tmp_path):
-    rows = [{"context": "first", "safety_label": "__casual__", "response_id": 0},
-            {"context": "later", "safety_label": "__casual__", "response_id": 1}]
-    assert [e.query.count("first") for e in get_task("prosocial").load(write_jsonl(tmp_path / "h.jsonl", rows)).examples] == [1]
+    rows = [
+        {"context": "first", "safety_label": "__casual__", "response_id": 0},
+        {"context": "later", "safety_label": "__casual__", "response_id": 1},
+    ]
+    assert [
+        e.query.count("first") for e in get_task("prosocial").load(write_jsonl(tmp_path / "h.jsonl", rows)).examples
+    ] == [1]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Explanation: it moved.\nAnswer: Paris.", "Paris"),
-    ("Explanation: no label\nParis", "Paris"),  # missing Answer: line -> the last line
-    ("Answer: Rome\nAnswer: **Paris**", "Paris"),  # several Answer: lines -> the last
-    ("Explanation: long prose here.\nAnswer:\n\n  4 hours  ", "4 hours"),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Explanation: it moved.\nAnswer: Paris.", "Paris"),
+        ("Explanation: no label\nParis", "Paris"),  # missing Answer: line -> the last line
+        ("Answer: Rome\nAnswer: **Paris**", "Paris"),  # several Answer: lines -> the last
+        ("Explanation: long prose here.\nAnswer:\n\n  4 hours  ", "4 hours"),
+        ("", None),
+    ],
+)
 def test_ifqa_answer_parsing(text, expected):
     assert parse_answer(get_task("ifqa"), text) == expected

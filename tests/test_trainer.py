@@ -1,5 +1,6 @@
 """SFT and DPO on the tiny model: the weights move, the losses and margins go the right way, the
 reference is right, and the adapter's lineage is recorded."""
+
 import math
 
 import pytest
@@ -10,6 +11,8 @@ from cowest.nodes.prompts import weak_draft_prompt
 from cowest.storage import Call, get_store
 from cowest.trainer.dpo import DPOOptions, train_dpo
 from cowest.trainer.sft import SFTOptions, sft_rows, train_sft
+
+pytestmark = pytest.mark.slow  # starts servers or trains
 
 PROMPTS = ["Is fire hot?", "Is ice cold?", "Is the sea salty?", "Is sugar sweet?"]
 
@@ -23,7 +26,7 @@ def completion_logprob(model, tok, prompt_msgs, completion: str) -> float:
     with torch.no_grad():
         logits = model(ids).logits[0, :-1]
     logp = torch.log_softmax(logits.float(), -1).gather(1, ids[0, 1:, None])[:, 0]
-    return logp[len(p_ids) - 1:].sum().item()
+    return logp[len(p_ids) - 1 :].sum().item()
 
 
 def load(base: str, adapter: str | None):
@@ -39,12 +42,35 @@ def load(base: str, adapter: str | None):
 @pytest.fixture(scope="module")
 def sft_adapter(tiny_model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sft")
-    data = write_jsonl(tmp / "m.jsonl", [
-        {"id": str(i), "question": q, "opa": "yes", "opb": "no", "opc": "maybe", "opd": "never", "cop": 1,
-         "exp": "It is, by its nature."} for i, q in enumerate(PROMPTS)])
+    data = write_jsonl(
+        tmp / "m.jsonl",
+        [
+            {
+                "id": str(i),
+                "question": q,
+                "opa": "yes",
+                "opb": "no",
+                "opc": "maybe",
+                "opd": "never",
+                "cop": 1,
+                "exp": "It is, by its nature.",
+            }
+            for i, q in enumerate(PROMPTS)
+        ],
+    )
     out = tmp / "adapter"
-    result = train_sft(SFTOptions(task="medmcqa", data=str(data), out=str(out), weak=f"huggingface:{tiny_model}",
-                                  max_steps=12, learning_rate=3e-3, grad_accum=1, batch_size=4))
+    result = train_sft(
+        SFTOptions(
+            task="medmcqa",
+            data=str(data),
+            out=str(out),
+            weak=f"huggingface:{tiny_model}",
+            max_steps=12,
+            learning_rate=3e-3,
+            grad_accum=1,
+            batch_size=4,
+        )
+    )
     return {"path": str(out), "data": str(data), "result": result}
 
 
@@ -73,9 +99,22 @@ def seed_pairs(db_url: str, run: str, round: int, pairs: list[tuple[str, str, st
     for n, (prompt, chosen, rejected) in enumerate(pairs):
         q = store.ensure_query(run_id, f"q{n}", prompt, "gold")
         msgs = weak_draft_prompt(prompt)
-        rows = [store.save_call(Call(key=f"{run}-{round}-{n}-{i}", run_id=run_id, round=round, query_id=q,
-                                     role="weak_draft", sample_index=i, model="tiny", prompt=msgs, output=text))
-                for i, text in enumerate((chosen, rejected))]
+        rows = [
+            store.save_call(
+                Call(
+                    key=f"{run}-{round}-{n}-{i}",
+                    run_id=run_id,
+                    round=round,
+                    query_id=q,
+                    role="weak_draft",
+                    sample_index=i,
+                    model="tiny",
+                    prompt=msgs,
+                    output=text,
+                )
+            )
+            for i, text in enumerate((chosen, rejected))
+        ]
         ids += store.save_pairs(run_id, round, q, [(rows[0].id, rows[1].id)])
     return ids
 
@@ -84,8 +123,11 @@ TOY = [(p, "Answer:\nyes", "Answer:\nnever") for p in PROMPTS]
 
 
 def margin(model, tok) -> float:
-    return sum(completion_logprob(model, tok, weak_draft_prompt(p), c) - completion_logprob(model, tok, weak_draft_prompt(p), r)
-               for p, c, r in TOY)
+    return sum(
+        completion_logprob(model, tok, weak_draft_prompt(p), c)
+        - completion_logprob(model, tok, weak_draft_prompt(p), r)
+        for p, c, r in TOY
+    )
 
 
 @pytest.mark.parametrize("start", ["sft", "base"])
@@ -93,9 +135,21 @@ def test_first_dpo_loss_is_ln2_and_the_margin_grows(start, sft_adapter, tiny_mod
     pair_ids = seed_pairs(db_url, "toy", 1, TOY)
     from_adapter = sft_adapter["path"] if start == "sft" else None
     before = margin(*load(tiny_model, from_adapter))
-    row = train_dpo(get_store(db_url), DPOOptions(
-        run="toy", round=1, out=str(tmp_path / "dpo"), weak=f"huggingface:{tiny_model}", from_adapter=from_adapter,
-        learning_rate=5e-3, grad_accum=1, batch_size=2, max_steps=6, beta=0.1))
+    row = train_dpo(
+        get_store(db_url),
+        DPOOptions(
+            run="toy",
+            round=1,
+            out=str(tmp_path / "dpo"),
+            weak=f"huggingface:{tiny_model}",
+            from_adapter=from_adapter,
+            learning_rate=5e-3,
+            grad_accum=1,
+            batch_size=2,
+            max_steps=6,
+            beta=0.1,
+        ),
+    )
     assert abs(row.metrics["first_loss"] - math.log(2)) < 0.01  # policy == reference at step 1
     after = margin(*load(tiny_model, row.path))
     assert after > before
@@ -108,26 +162,72 @@ def test_adapter_lineage_points_to_parent_and_pairs(sft_adapter, tiny_model, db_
     from cowest.storage import Adapter
 
     store = get_store(db_url)
-    sft_row = store.save_adapter(Adapter(run_id=None, round=0, kind="sft", path=str(
-        __import__("pathlib").Path(sft_adapter["path"]).resolve()), base_model="tiny"))
+    sft_row = store.save_adapter(
+        Adapter(
+            run_id=None,
+            round=0,
+            kind="sft",
+            path=str(__import__("pathlib").Path(sft_adapter["path"]).resolve()),
+            base_model="tiny",
+        )
+    )
     pair_ids = seed_pairs(db_url, "lin", 1, TOY[:2])
-    r1 = train_dpo(store, DPOOptions(run="lin", round=1, out=str(tmp_path / "r1"), weak=f"huggingface:{tiny_model}",
-                                     from_adapter=sft_adapter["path"], grad_accum=1, max_steps=1))
+    r1 = train_dpo(
+        store,
+        DPOOptions(
+            run="lin",
+            round=1,
+            out=str(tmp_path / "r1"),
+            weak=f"huggingface:{tiny_model}",
+            from_adapter=sft_adapter["path"],
+            grad_accum=1,
+            max_steps=1,
+        ),
+    )
     assert r1.parent_id == sft_row.id and r1.pair_ids == pair_ids and r1.run_id == store.run_id("lin")
     pair_ids_2 = seed_pairs(db_url, "lin", 2, TOY[2:])
-    r2 = train_dpo(store, DPOOptions(run="lin", round=2, out=str(tmp_path / "r2"), weak=f"huggingface:{tiny_model}",
-                                     from_adapter=r1.path, grad_accum=1, max_steps=1))
+    r2 = train_dpo(
+        store,
+        DPOOptions(
+            run="lin",
+            round=2,
+            out=str(tmp_path / "r2"),
+            weak=f"huggingface:{tiny_model}",
+            from_adapter=r1.path,
+            grad_accum=1,
+            max_steps=1,
+        ),
+    )
     assert r2.parent_id == r1.id and r2.pair_ids == pair_ids_2 and r2.parent_path == r1.path
 
 
 def test_reference_sft_replaces_the_frozen_copy(sft_adapter, tiny_model, db_url, tmp_path):
     store = get_store(db_url)
     seed_pairs(db_url, "ref", 1, TOY)
-    r1 = train_dpo(store, DPOOptions(run="ref", round=1, out=str(tmp_path / "r1"), weak=f"huggingface:{tiny_model}",
-                                     from_adapter=sft_adapter["path"], learning_rate=5e-3, grad_accum=1, max_steps=4))
+    r1 = train_dpo(
+        store,
+        DPOOptions(
+            run="ref",
+            round=1,
+            out=str(tmp_path / "r1"),
+            weak=f"huggingface:{tiny_model}",
+            from_adapter=sft_adapter["path"],
+            learning_rate=5e-3,
+            grad_accum=1,
+            max_steps=4,
+        ),
+    )
     seed_pairs(db_url, "ref", 2, TOY)
-    common = dict(run="ref", round=2, weak=f"huggingface:{tiny_model}", from_adapter=r1.path, grad_accum=1,
-                  max_steps=1, sft_adapter=sft_adapter["path"], beta=0.1)
+    common = dict(
+        run="ref",
+        round=2,
+        weak=f"huggingface:{tiny_model}",
+        from_adapter=r1.path,
+        grad_accum=1,
+        max_steps=1,
+        sft_adapter=sft_adapter["path"],
+        beta=0.1,
+    )
     previous = train_dpo(store, DPOOptions(out=str(tmp_path / "prev"), reference="previous", **common))
     against_sft = train_dpo(store, DPOOptions(out=str(tmp_path / "sft"), reference="sft", **common))
     assert abs(previous.metrics["first_loss"] - math.log(2)) < 0.01

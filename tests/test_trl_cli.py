@@ -1,4 +1,5 @@
 """TRL's own `trl dpo` CLI trains on a `cowest pairs export` folder as it is."""
+
 import os
 import shutil
 import subprocess
@@ -21,9 +22,37 @@ def test_trl_dpo_cli_trains_on_an_exported_round(tiny_model, db_url, tmp_path):
     trl = shutil.which("trl", path=str(Path(sys.executable).parent)) or "trl"
     out = tmp_path / "trained"
     proc = subprocess.run(
-        [trl, "dpo", "--model_name_or_path", tiny_model, "--dataset_name", str(folder), "--output_dir", str(out),
-         "--max_steps", "2", "--per_device_train_batch_size", "2", "--bf16", "False", "--gradient_checkpointing",
-         "False", "--use_peft", "--lora_r", "4", "--lora_alpha", "8", "--report_to", "none", "--logging_steps", "1"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        [
+            trl,
+            "dpo",
+            "--model_name_or_path",
+            tiny_model,
+            "--dataset_name",
+            str(folder),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "2",
+            "--bf16",
+            "False",
+            "--gradient_checkpointing",
+            "False",
+            "--use_peft",
+            "--lora_r",
+            "4",
+            "--lora_alpha",
+            "8",
+            "--report_to",
+            "none",
+            "--logging_steps",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "adapter_model.safetensors").is_file() or any(out.rglob("adapter_model.safetensors"))

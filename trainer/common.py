@@ -1,26 +1,10 @@
 """What SFT and DPO share: hyper-parameters, loading the weak model, device-aware TRL settings."""
+
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from cowest.core import BadInput
 from cowest.nodes.models.local import resolve_model_path
 from cowest.nodes.models.spec import ModelSpec
-
-
-@dataclass
-class LoraSettings:
-    """The paper's LoRA: r=16, alpha=16."""
-
-    r: int = 16
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: str | list[str] = "all-linear"
-
-    def config(self):
-        from peft import LoraConfig
-
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=self.target_modules, task_type="CAUSAL_LM")
 
 
 def on_gpu() -> bool:
@@ -33,8 +17,16 @@ def trainer_args(**overrides) -> dict:
     """Settings every TRL config here shares. bf16 only on a GPU: on CPUs it makes steps 10-40x
     slower; gradient checkpointing likewise only pays off where memory is short."""
     gpu = on_gpu()
-    args = dict(bf16=gpu, gradient_checkpointing=gpu, report_to="none", logging_steps=1, save_strategy="no",
-                use_cpu=not gpu, dataloader_num_workers=0, disable_tqdm=False)
+    args = dict(
+        bf16=gpu,
+        gradient_checkpointing=gpu,
+        report_to="none",
+        logging_steps=1,
+        save_strategy="no",
+        use_cpu=not gpu,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
     args.update(overrides)
     return args
 
@@ -46,7 +38,7 @@ def load_weak(spec: str):
 
     parsed = ModelSpec.parse(spec)
     if parsed.provider != "huggingface":
-        raise ValueError(f"the weak model must be local to be trained, got {spec!r} (use huggingface:DIR or smollm2)")
+        raise BadInput(f"the weak model must be local to be trained, got {spec!r} (use huggingface:DIR or smollm2)")
     path = resolve_model_path(parsed.model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:

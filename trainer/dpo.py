@@ -1,37 +1,20 @@
 """DPO of the weak model on one round's pairs, read from the store, with LoRA (TRL's DPOTrainer)."""
+
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
+from cowest.core import BadInput
 from cowest.storage import Adapter, TraceStore, preference_rows
 
-from .common import LoraSettings, load_weak, trainer_args
+from .common import load_weak, trainer_args
+from .options import DPOHyperparams, DPOOptions
+
+__all__ = ["DPOHyperparams", "DPOOptions", "dpo_dataset", "summarize_log", "train_dpo"]
 
 METRIC_KEYS = ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
-
-
-@dataclass
-class DPOOptions:
-    run: str
-    round: int
-    out: str
-    weak: str = "smollm2"  # base model spec; an adapter in it is ignored (use from_adapter)
-    from_adapter: str | None = None  # start here (the SFT adapter for round 1)
-    reference: Literal["sft", "previous"] = "previous"
-    sft_adapter: str | None = None  # the reference when reference == "sft"
-    learning_rate: float = 1.41e-5  # the paper's
-    batch_size: int = 1
-    grad_accum: int = 16
-    epochs: float = 1.0
-    max_steps: int = -1
-    beta: float = 0.1
-    optim: str = "rmsprop"
-    max_length: int = 1024
-    seed: int = 42
-    lora: LoraSettings = field(default_factory=LoraSettings)
 
 
 def dpo_dataset(store: TraceStore, run: str, round: int):
@@ -51,7 +34,7 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
 
     dataset, pair_ids = dpo_dataset(store, opts.run, opts.round)
     if dataset is None:
-        raise ValueError(f"run {opts.run!r} round {opts.round} has no pairs to train on")
+        raise BadInput(f"run {opts.run!r} round {opts.round} has no pairs to train on")
     model, tokenizer, base_path = load_weak(opts.weak)  # the base only; any adapter in the spec is ignored
     if opts.from_adapter:
         # A trainable PeftModel and no peft_config: TRL freezes a copy of this adapter as "ref",
@@ -60,33 +43,56 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
         peft_config, reference = None, "previous"
     else:
         peft_config, reference = opts.lora.config(), "base"  # reference: the base, adapters off
-    config = DPOConfig(**trainer_args(
-        output_dir=tempfile.mkdtemp(prefix="cowest-dpo-"), learning_rate=opts.learning_rate,
-        per_device_train_batch_size=opts.batch_size, gradient_accumulation_steps=opts.grad_accum,
-        num_train_epochs=opts.epochs, max_steps=opts.max_steps, beta=opts.beta, optim=opts.optim,
-        max_length=opts.max_length, seed=opts.seed,
-    ))
-    trainer = DPOTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config)
-    if opts.from_adapter and opts.reference == "sft" and opts.sft_adapter and _differs(opts.sft_adapter, opts.from_adapter):
+    config = DPOConfig(
+        **trainer_args(
+            output_dir=tempfile.mkdtemp(prefix="cowest-dpo-"),
+            learning_rate=opts.learning_rate,
+            per_device_train_batch_size=opts.batch_size,
+            gradient_accumulation_steps=opts.grad_accum,
+            num_train_epochs=opts.epochs,
+            max_steps=opts.max_steps,
+            beta=opts.beta,
+            optim=opts.optim,
+            max_length=opts.max_length,
+            seed=opts.seed,
+        )
+    )
+    trainer = DPOTrainer(
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    )
+    if (
+        opts.from_adapter
+        and opts.reference == "sft"
+        and opts.sft_adapter
+        and _differs(opts.sft_adapter, opts.from_adapter)
+    ):
         _load_into(trainer.model, opts.sft_adapter, "ref")
         reference = "sft"
     trainer.train()
     if not trainer.is_world_process_zero():  # under `accelerate launch`: one process saves and records
         return None
     Path(opts.out).mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(opts.out, selected_adapters=["default"])
+    trained: Any = trainer.model
+    trained.save_pretrained(opts.out, selected_adapters=["default"])
     tokenizer.save_pretrained(opts.out)
 
     parent = store.adapter_by_path(str(Path(opts.from_adapter).resolve())) if opts.from_adapter else None
     metrics = summarize_log(trainer.state.log_history)
     metrics.update(extra_metrics or {})
-    return store.save_adapter(Adapter(
-        run_id=store.run_id(opts.run), round=opts.round, kind="dpo", path=str(Path(opts.out).resolve()),
-        base_model=base_path, parent_id=parent.id if parent else None,
-        parent_path=str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None,
-        reference=reference, pair_ids=pair_ids, metrics=metrics,
-    ))
+    return store.save_adapter(
+        Adapter(
+            run_id=store.run_id(opts.run),
+            round=opts.round,
+            kind="dpo",
+            path=str(Path(opts.out).resolve()),
+            base_model=base_path,
+            parent_id=parent.id if parent else None,
+            parent_path=str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None,
+            reference=reference,
+            pair_ids=pair_ids,
+            metrics=metrics,
+        )
+    )
 
 
 def summarize_log(log_history: list[dict]) -> dict:

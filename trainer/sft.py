@@ -1,31 +1,16 @@
 """LoRA SFT of the weak model on a task's gold targets, written in the weak model's draft format."""
+
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from typing import Any
 
+from cowest.core import BadInput
 from cowest.nodes.prompts import weak_draft_prompt
 from cowest.tasks import Example, get_task
 
-from .common import LoraSettings, load_weak, trainer_args
-
-
-@dataclass
-class SFTOptions:
-    task: str
-    data: str
-    out: str
-    limit: int | None = None
-    weak: str = "smollm2"
-    format: str = "cot"
-    max_steps: int = -1
-    epochs: float = 1.0
-    learning_rate: float = 1.4e-5  # the paper's
-    batch_size: int = 1
-    grad_accum: int = 8
-    max_length: int = 1024
-    seed: int = 42
-    lora: LoraSettings = field(default_factory=LoraSettings)
+from .common import load_weak, trainer_args
+from .options import SFTOptions
 
 
 def sft_target(example: Example, fmt: str) -> str:
@@ -39,8 +24,13 @@ def sft_target(example: Example, fmt: str) -> str:
 
 def sft_rows(examples: list[Example], fmt: str) -> list[dict]:
     """TRL's conversational prompt-completion rows: the loss falls on the completion only."""
-    return [{"prompt": weak_draft_prompt(ex.query, fmt),
-             "completion": [{"role": "assistant", "content": sft_target(ex, fmt)}]} for ex in examples]
+    return [
+        {
+            "prompt": weak_draft_prompt(ex.query, fmt),
+            "completion": [{"role": "assistant", "content": sft_target(ex, fmt)}],
+        }
+        for ex in examples
+    ]
 
 
 def train_sft(opts: SFTOptions) -> dict:
@@ -50,19 +40,37 @@ def train_sft(opts: SFTOptions) -> dict:
 
     examples = get_task(opts.task).load(opts.data, limit=opts.limit).examples
     if not examples:
-        raise ValueError(f"{opts.data}: no usable rows to train on")
+        raise BadInput(f"{opts.data}: no usable rows to train on")
     model, tokenizer, _ = load_weak(opts.weak)
-    config = SFTConfig(**trainer_args(
-        output_dir=tempfile.mkdtemp(prefix="cowest-sft-"), max_steps=opts.max_steps, num_train_epochs=opts.epochs,
-        learning_rate=opts.learning_rate, per_device_train_batch_size=opts.batch_size,
-        gradient_accumulation_steps=opts.grad_accum, max_length=opts.max_length, seed=opts.seed,
-    ))
-    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(sft_rows(examples, opts.format)),
-                         processing_class=tokenizer, peft_config=opts.lora.config())
+    config = SFTConfig(
+        **trainer_args(
+            output_dir=tempfile.mkdtemp(prefix="cowest-sft-"),
+            max_steps=opts.max_steps,
+            num_train_epochs=opts.epochs,
+            learning_rate=opts.learning_rate,
+            per_device_train_batch_size=opts.batch_size,
+            gradient_accumulation_steps=opts.grad_accum,
+            max_length=opts.max_length,
+            seed=opts.seed,
+        )
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list(sft_rows(examples, opts.format)),
+        processing_class=tokenizer,
+        peft_config=opts.lora.config(),
+    )
     result = trainer.train()
     main = trainer.is_world_process_zero()
     if main:  # under `accelerate launch`: one process saves
-        trainer.model.save_pretrained(opts.out)
+        trained: Any = trainer.model
+        trained.save_pretrained(opts.out)
         tokenizer.save_pretrained(opts.out)
-    return {"main_process": main, "train_loss": result.training_loss, "steps": result.global_step, "examples": len(examples),
-            "log": trainer.state.log_history}
+    return {
+        "main_process": main,
+        "train_loss": result.training_loss,
+        "steps": result.global_step,
+        "examples": len(examples),
+        "log": trainer.state.log_history,
+    }

@@ -1,25 +1,35 @@
 """`cowest ask`, `cowest collect`, `cowest runs`."""
+
 from __future__ import annotations
 
-from cowest.settings import Settings
+import argparse
+import sys
 
-from . import CliError, add_collect_args, add_db, add_model_args, collect_options
+from cowest.core import EXIT_FAILURES
+
+from . import COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
+
+COLLECT_FLAGS = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature", "top_p", "retry_failed")
+JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db")
 
 
-def register(sub) -> None:
-    from cowest.tasks import TASKS
+def register(sub) -> None:  # noqa: ANN001 (argparse's private subparsers type)
+    from cowest.graph import CollabContext
 
     ask = sub.add_parser("ask", help="answer one question: the weak model drafts, the strong model refines")
     ask.add_argument("question")
-    ask.add_argument("--task", default="open", choices=list(TASKS), help="how to read the answer (default: open)")
-    add_model_args(ask)
+    add_options(
+        ask,
+        CollabContext,
+        ("task", "weak", "strong", "format", "max_new_tokens"),
+        choices={"task": task_names(with_open=True)},
+    )
     ask.add_argument("--show-draft", action="store_true", help="print the weak model's draft too")
     add_db(ask)
     ask.set_defaults(func=cmd_ask)
 
     col = sub.add_parser("collect", help="collect preference pairs over a task file (Algorithm 1)")
-    add_collect_args(col)
-    col.add_argument("--round", type=int, default=1)
+    add_collect_flags(col, ("round",))
     col.set_defaults(func=cmd_collect)
 
     runs = sub.add_parser("runs", help="list runs with their counts")
@@ -27,44 +37,58 @@ def register(sub) -> None:
     runs.set_defaults(func=cmd_runs)
 
 
-def cmd_ask(args) -> int:
+def add_collect_flags(p: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -> None:
+    """The flags of a collection, shared by `collect` and `rounds`."""
+    from cowest.options import CollectOptions
+
+    add_options(
+        p, CollectOptions, COLLECT_FLAGS + JOB_FLAGS + extra, required=("task",), choices={"task": task_names()}
+    )
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
     from cowest.graph import CollabContext, build_graph
     from cowest.nodes.models import check_specs
+    from cowest.storage import default_url
 
-    settings = Settings.from_env()
-    ctx = CollabContext(mode="infer", task=args.task, weak=args.weak, strong=args.strong or "",
-                        format=args.format, max_new_tokens=args.max_new_tokens,
-                        db=args.db or settings.db, run=f"ask-{args.task}")
-    check_specs([ctx.weak, ctx.strong], settings)
+    ctx = from_args(CollabContext, args, mode="infer", db=args.db or default_url(), run=f"ask-{args.task}")
+    check_specs([ctx.weak, ctx.strong])
     state = build_graph().invoke({"query": args.question}, context=ctx)
     draft = (state.get("drafts") or [{}])[0]
     final = (state.get("refinements") or [{}])[0]
+    if args.show_draft:
+        print(f"--- weak draft ({ctx.weak}) ---\n{draft.get('text') or ''}\n")
     for step, who in ((draft, "weak draft"), (final, "strong refinement")):
         if step.get("error"):
-            raise CliError(f"{who} failed: {step['error']}")
-    if args.show_draft:
-        print(f"--- weak draft ({ctx.weak}) ---\n{draft.get('text', '')}\n")
+            print(f"cowest: the {who} failed: {step['error']}", file=sys.stderr)
+            return EXIT_FAILURES
     print(f"--- answer ({ctx.strong}, refining the draft) ---\n{final.get('text', '')}")
     return 0
 
 
-def cmd_collect(args) -> int:
-    from cowest.collect import collect
+def cmd_collect(args: argparse.Namespace) -> int:
+    from cowest.collect import CollectOptions, collect
     from cowest.console import collect_summary
 
-    print(collect_summary(collect(collect_options(args, round=args.round))))
+    check_data(args.data)
+    print(collect_summary(collect(from_args(CollectOptions, args))))
     return 0
 
 
-def cmd_runs(args) -> int:
+def cmd_runs(args: argparse.Namespace) -> int:
     from cowest.console import table
-    from cowest.storage import get_store
 
-    rows = get_store(args.db or Settings.from_env().db).run_counts()
+    rows = store_of(args).run_counts()
     if not rows:
         print("no runs yet")
         return 0
-    print(table(["run", "task", "rounds", "queries", "calls", "pairs", "failures"],
-                [[r.name, r.task, ",".join(map(str, r.rounds)) or "-", r.queries, r.calls, r.pairs, r.failures]
-                 for r in rows]))
+    print(
+        table(
+            ["run", "task", "rounds", "queries", "calls", "pairs", "failures"],
+            [
+                [r.name, r.task, ",".join(map(str, r.rounds)) or "-", r.queries, r.calls, r.pairs, r.failures]
+                for r in rows
+            ],
+        )
+    )
     return 0

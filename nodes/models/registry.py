@@ -1,13 +1,13 @@
 """Model specs to loaded models, cached per process so a base model loads once."""
+
 from __future__ import annotations
 
 import threading
 
-from cowest.settings import Settings
-
 from .base import ChatModel
 from .local import LocalBase, LocalChatModel
 from .remote import RemoteChatModel
+from .settings import ModelSettings
 from .spec import ModelSpec
 
 _lock = threading.Lock()
@@ -15,10 +15,10 @@ _bases: dict[str, LocalBase] = {}
 _remotes: dict[tuple, RemoteChatModel] = {}
 
 
-def get_model(spec: str | ModelSpec, settings: Settings | None = None) -> ChatModel:
+def get_model(spec: str | ModelSpec, settings: ModelSettings | None = None) -> ChatModel:
     """The model for `spec`. Local bases are loaded once and shared by all their adapters."""
     spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
-    settings = settings or Settings.from_env()
+    settings = settings or ModelSettings.from_env()
     with _lock:
         if spec.provider == "huggingface":
             base = _bases.get(spec.model)

@@ -1,35 +1,52 @@
 """OpenAI-compatible chat models (OpenAI, vLLM, llama.cpp server...) through langchain-openai."""
+
 from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from .base import Generation, Messages, ModelCallError, Sampling, clean_text
-from .spec import ModelSpec, ModelSpecError
+from cowest.core import ConfigError, ServiceUnavailable
+
+from .base import GREEDY, Generation, Messages, ModelCallError, Sampling, clean_text
+from .spec import ModelSpec
 
 
 class RemoteChatModel:
-    def __init__(self, spec: ModelSpec, base_url: str | None, api_key: str | None,
-                 max_retries: int = 2, timeout: float = 120.0, concurrency: int = 8):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        base_url: str | None,
+        api_key: str | None,
+        max_retries: int = 2,
+        timeout: float = 120.0,
+        concurrency: int = 8,
+    ):
         from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
 
         if not (base_url or api_key):
-            raise ModelSpecError(f"{spec}: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
+            raise ConfigError(f"{spec}: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
         self.spec = str(spec)
         self.base_url = base_url
         self.concurrency = concurrency
         # Local servers (vLLM, llama.cpp) accept any key; the client insists on one.
-        self.client = ChatOpenAI(model=spec.model, base_url=base_url, api_key=api_key or "EMPTY",
-                                 max_retries=max_retries, timeout=timeout)
+        self.client = ChatOpenAI(
+            model=spec.model,
+            base_url=base_url,
+            api_key=SecretStr(api_key or "EMPTY"),
+            max_retries=max_retries,
+            timeout=timeout,
+        )
 
-    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = Sampling()) -> list[list[Generation]]:
+    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
         if len(prompts) == 1:
             return [self._one(prompts[0], n, sampling)]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
             return list(pool.map(lambda p: self._one(p, n, sampling), prompts))
 
     def _one(self, prompt: Messages, n: int, sampling: Sampling) -> list[Generation]:
-        params = dict(temperature=sampling.temperature, max_tokens=sampling.max_new_tokens)
+        params: dict[str, Any] = dict(temperature=sampling.temperature, max_tokens=sampling.max_new_tokens)
         if not sampling.greedy:
             params["top_p"] = sampling.top_p
         if n > 1:
@@ -41,12 +58,16 @@ class RemoteChatModel:
             raise ModelCallError(f"{self.spec}: {_one_line(exc)}") from exc
         elapsed = time.perf_counter() - start
         gens = result.generations[0]
-        usage = getattr(gens[0].message, "usage_metadata", None) or {}
+        usage = getattr(getattr(gens[0], "message", None), "usage_metadata", None) or {}
         tokens_in = usage.get("input_tokens")
         tokens_out = usage.get("output_tokens")
         share_out = None if tokens_out is None else tokens_out // max(1, len(gens))
-        return [Generation(text=clean_text(g.text or ""), tokens_in=tokens_in, tokens_out=share_out,
-                           latency_s=elapsed / len(gens)) for g in gens]
+        return [
+            Generation(
+                text=clean_text(g.text or ""), tokens_in=tokens_in, tokens_out=share_out, latency_s=elapsed / len(gens)
+            )
+            for g in gens
+        ]
 
 
 def _to_langchain(prompt: Messages):
@@ -70,4 +91,4 @@ def check_reachable(base_url: str | None, timeout: float = 5.0) -> None:
     try:
         httpx.get(base_url.rstrip("/") + "/models", timeout=timeout)
     except httpx.HTTPError as exc:
-        raise ModelCallError(f"cannot reach the OpenAI-compatible server at {base_url}: {_one_line(exc)}") from None
+        raise ServiceUnavailable(f"cannot reach the OpenAI-compatible server at {base_url}: {_one_line(exc)}") from None

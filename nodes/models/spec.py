@@ -1,7 +1,10 @@
 """Model specs: `provider:model[@adapter]` strings, as in LangChain's init_chat_model."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from cowest.core import BadInput
 
 from .bundled import BUNDLED_NAME
 
@@ -9,7 +12,7 @@ PROVIDERS = ("huggingface", "openai")
 _FORMS = "huggingface:<local dir or hub id>[@<adapter dir>], openai:<model> or smollm2[@<adapter dir>]"
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(BadInput):
     """A model spec that cannot be understood."""
 
 
@@ -20,7 +23,7 @@ class ModelSpec:
     adapter: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "ModelSpec":
+    def parse(cls, text: str) -> ModelSpec:
         text = (text or "").strip()
         if not text:
             raise ModelSpecError(f"empty model spec; use {_FORMS}")
@@ -37,7 +40,7 @@ class ModelSpec:
             raise ModelSpecError(f"bad model spec {text!r}: no model named; use {_FORMS}")
         return cls(provider, model, adapter)
 
-    def with_adapter(self, adapter: str | None) -> "ModelSpec":
+    def with_adapter(self, adapter: str | None) -> ModelSpec:
         return ModelSpec(self.provider, self.model, adapter)
 
     @property

@@ -1,24 +1,24 @@
-"""Process-wide settings read from the environment (flags override them per command)."""
+"""Model settings read from the environment: which OpenAI-compatible API to use, and its key."""
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 
-DEFAULT_DB = "sqlite:///cowest.db"
+from .bundled import BUNDLED_NAME
+
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 
 @dataclass(frozen=True)
-class Settings:
-    db: str = DEFAULT_DB
+class ModelSettings:
     openai_base_url: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)  # never printed, never stored
     openai_model: str = DEFAULT_OPENAI_MODEL
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> ModelSettings:
         return cls(
-            db=os.environ.get("COWEST_DB") or DEFAULT_DB,
             openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
             openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
             openai_model=os.environ.get("COWEST_OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
@@ -31,4 +31,4 @@ class Settings:
     def default_strong(self) -> str:
         """The strong model and judge default: the configured API when there is one, else the
         bundled small model."""
-        return f"openai:{self.openai_model}" if self.has_remote else "smollm2"
+        return f"openai:{self.openai_model}" if self.has_remote else BUNDLED_NAME

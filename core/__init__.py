@@ -1,0 +1,29 @@
+"""What every library folder shares: the project's error types and the option field helper."""
+
+from .errors import (
+    EXIT_BAD_INPUT,
+    EXIT_BUDGET,
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    BadInput,
+    BudgetExceeded,
+    ConfigError,
+    CowestError,
+    ServiceUnavailable,
+)
+from .options import option
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BUDGET",
+    "EXIT_FAILURES",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "BadInput",
+    "BudgetExceeded",
+    "ConfigError",
+    "CowestError",
+    "ServiceUnavailable",
+    "option",
+]

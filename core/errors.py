@@ -1,0 +1,34 @@
+"""The project's own error types. The CLI catches only these (one line on stderr, their exit code);
+any other exception is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2  # bad input or configuration: nothing spent, nothing written
+EXIT_FAILURES = 3  # the job finished, but some calls or queries failed
+EXIT_BUDGET = 4  # stopped by a budget; the same command with a larger one continues
+EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
+
+
+class CowestError(Exception):
+    """A problem the user can fix; the message says what and how."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInput(CowestError, ValueError):
+    """An argument, a data file or a model spec that cannot be used."""
+
+
+class ConfigError(CowestError):
+    """The environment is not set up for the job (a missing key, package or database driver)."""
+
+
+class ServiceUnavailable(CowestError):
+    """A server the job needs cannot be reached; found before anything is spent."""
+
+
+class BudgetExceeded(CowestError):
+    """The job reached its spending limit; what it finished is stored."""
+
+    exit_code = EXIT_BUDGET

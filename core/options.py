@@ -1,0 +1,37 @@
+"""One owner per option: a dataclass field carries its default and its help text.
+
+The same metadata serves three readers: the CLI builds its flags from it, LangGraph's context JSON
+schema (Studio's settings form) shows `description`, and the README points here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+_MISSING: Any = dataclasses.MISSING
+
+
+def option(
+    default: Any = _MISSING,
+    *,
+    help: str,
+    default_factory: Any = _MISSING,
+    flag: str | None = None,
+    metavar: str | None = None,
+    parse: Any = None,
+) -> Any:
+    """A dataclass field for a user-facing option.
+
+    `flag` overrides the CLI flag (default: `--field-name`); `parse` turns the flag's text into the
+    field's value where the type alone cannot (a comma list, say)."""
+    metadata: dict[str, Any] = {"description": help, "help": help}
+    if flag:
+        metadata["flag"] = flag
+    if metavar:
+        metadata["metavar"] = metavar
+    if parse is not None:
+        metadata["parse"] = parse
+    if default_factory is not _MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)

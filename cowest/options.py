@@ -1,0 +1,183 @@
+"""The options of the jobs over a task file (collect, rounds, eval): the graph's settings
+(CollabContext) plus the job's own. Light to import: the CLI builds its flags from these."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+from cowest.core import BadInput, option
+from cowest.graph import CollabContext
+from cowest.graph.modes import ModeName
+from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
+from cowest.tasks.base import data_identity
+from cowest.trainer.options import DPOHyperparams
+
+
+@dataclass(kw_only=True)
+class JobOptions:
+    """Which rows, which store, how many queries at once."""
+
+    data: str = option(help="Task file (JSON array or JSON Lines), or hf:OWNER/NAME[:SPLIT].")
+    limit: int | None = option(None, help="The first N usable rows (after --offset).")
+    offset: int = option(0, help="Skip the first N rows (those a training run used, say).")
+    concurrency: int = option(4, help="Queries in flight at once.")
+    run: str = option("", help="Run name; empty: derived from the options, so the same command resumes the same run.")
+    db: str = option("", help="SQLAlchemy URL of the trace store; empty: $COWEST_DB or sqlite:///cowest.db.")
+
+    def check_job(self) -> None:
+        """Bad values found before anything is loaded, spent or written."""
+        if self.limit is not None and self.limit < 1:
+            raise BadInput(f"--limit must be at least 1 (got {self.limit})")
+        if self.offset < 0:
+            raise BadInput(f"--offset must be 0 or more (got {self.offset})")
+        if self.concurrency < 1:
+            raise BadInput(f"--concurrency must be at least 1 (got {self.concurrency})")
+
+    @property
+    def store_url(self) -> str:
+        from cowest.storage import default_url  # SQLAlchemy only when a job runs
+
+        return self.db or default_url()
+
+
+# The options that decide what a run collects, and so its derived name (the weak model, which
+# changes every round, is not one of them).
+_IDENTITY = (
+    "task",
+    "data",
+    "limit",
+    "offset",
+    "samples",
+    "strong",
+    "judge",
+    "judge_model",
+    "format",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+)
+
+
+@dataclass(kw_only=True)
+class CollectOptions(JobOptions, CollabContext):
+    """A collection over a task file: the graph's settings (CollabContext) plus the job's."""
+
+    mode: ModeName = option("collect", help="Always collect: Algorithm 1 for each query.")
+
+    def context(self) -> CollabContext:
+        """The graph's run context: these options without the job's own."""
+        values = {f.name: getattr(self, f.name) for f in fields(CollabContext)}
+        return CollabContext(**{**values, "mode": "collect", "db": self.store_url, "run": self.run_name()})
+
+    def run_name(self) -> str:
+        if self.run:
+            return self.run
+        ident = {name: getattr(self, name) for name in _IDENTITY}
+        ident["data"] = data_identity(self.data)
+        # A judge model left to default was recorded as None: derived names of existing runs stay the same.
+        ident["judge_model"] = None if self.judge_model == self.strong else self.judge_model
+        digest = hashlib.sha1(repr(sorted(ident.items())).encode()).hexdigest()[:8]
+        return f"{self.task}-{digest}"
+
+
+@dataclass(kw_only=True)
+class RoundsOptions(CollectOptions):
+    """N rounds of collect -> DPO. The weak spec is the base model; round r drafts with adapter r-1."""
+
+    rounds: int = option(help="Rounds to run (finished rounds are skipped on a rerun).")
+    sft_adapter: str | None = option(None, help="Adapter round 1 starts from; empty: the bare base model.")
+    fresh_queries: bool = option(False, help="Collect a new slice of --limit rows each round.")
+    reference: Literal["sft", "previous"] = option(
+        "previous", help=("previous: round r's reference is adapter r-1; sft: the SFT adapter in every round.")
+    )
+    out: str = option("adapters", help="Adapters go to OUT/RUN/round-R.")
+    dpo: DPOHyperparams = field(default_factory=DPOHyperparams)
+
+    def check_rounds(self) -> None:
+        self.check_job()
+        if self.rounds < 1:
+            raise BadInput("--rounds must be at least 1")
+        if self.fresh_queries and self.limit is None:
+            raise BadInput("--fresh-queries needs --limit: the size of each round's slice")
+        if "@" in self.weak:
+            raise BadInput("give the weak model without an adapter; start from one with --sft-adapter")
+        if self.sft_adapter and not Path(self.sft_adapter, "adapter_config.json").is_file():
+            raise BadInput(f"{self.sft_adapter}: not a PEFT adapter folder")
+
+    def collect_options(self, round: int, weak: str, offset: int) -> CollectOptions:
+        values = {f.name: getattr(self, f.name) for f in fields(CollectOptions)}
+        return CollectOptions(**{**values, "run": self.run_name(), "round": round, "weak": weak, "offset": offset})
+
+
+@dataclass(frozen=True)
+class Method:
+    """An evaluation method: a mode of the graph (graph/modes.py) and the settings it runs with."""
+
+    name: str
+    mode: ModeName
+    drafts: bool  # takes a draft format (`direct`, `knowledge`, `cot`)
+    uses_adapter: bool = False  # runs the weak model with --adapter
+    solo_format: DraftFormat = "cot"
+
+
+METHODS = {
+    m.name: m
+    for m in [
+        Method("weak", "weak", drafts=True),
+        Method("weak-sft", "weak", drafts=True, uses_adapter=True),
+        Method("weak-self-refine", "self_refine_weak", drafts=True),
+        Method("strong", "strong", drafts=False, solo_format="direct"),
+        Method("strong-cot", "strong", drafts=False),
+        Method("strong-self-refine", "self_refine_strong", drafts=False),
+        Method("supericl", "supericl", drafts=False, uses_adapter=True),
+        Method("collab", "infer", drafts=True, uses_adapter=True),
+    ]
+}
+
+
+def parse_methods(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise BadInput(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from: {', '.join(METHODS)}")
+    return names
+
+
+def parse_formats(text: str) -> list[str]:
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in DRAFT_FORMATS]
+    if bad or not formats:
+        raise BadInput(f"unknown draft format(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DRAFT_FORMATS)}")
+    return formats
+
+
+@dataclass(kw_only=True)
+class EvalOptions(JobOptions, CollabContext):
+    """Methods and baselines over the same queries: the graph's settings plus the job's."""
+
+    methods: list[str] = option(
+        help=(
+            "Comma list: weak, weak-sft, weak-self-refine, strong, strong-cot, strong-self-refine, supericl, collab."
+        ),
+        parse=parse_methods,
+    )
+    formats: list[str] = option(
+        default_factory=lambda: ["cot"],
+        parse=parse_formats,
+        help="Draft formats for the methods that draft (one row each).",
+    )
+    adapter: str | None = option(
+        None, help=("Weak adapter for weak-sft, supericl and collab (collab without it: no alignment).")
+    )
+
+    def check_eval(self) -> None:
+        self.check_job()
+        parse_methods(",".join(self.methods))
+        parse_formats(",".join(self.formats))
+        if "weak-sft" in self.methods and not self.adapter:
+            raise BadInput("weak-sft needs --adapter (the SFT adapter folder)")
+        if self.adapter and not Path(self.adapter, "adapter_config.json").is_file():
+            raise BadInput(f"{self.adapter}: not a PEFT adapter folder")

@@ -1,0 +1,127 @@
+"""The multi-round feedback loop: collect with adapter r-1, DPO, register adapter r; resumable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from cowest.nodes.models import ModelSettings
+from cowest.storage import Adapter, StoreError, TraceStore, get_store
+from cowest.trainer.dpo import DPOHyperparams, DPOOptions, train_dpo
+
+from .collect import CollectSummary, collect
+from .options import RoundsOptions
+
+
+@dataclass
+class RoundReport:
+    round: int
+    queries: int = 0
+    drafts: int = 0
+    positives: int = 0
+    negatives: int = 0
+    pairs: int = 0
+    strong_calls: int = 0
+    loss: float | None = None
+    margin: float | None = None
+    adapter: str | None = None
+    note: str = ""
+
+
+def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progress: bool = True) -> list[RoundReport]:
+    """Rounds 1..N. A round whose adapter row exists is finished and skipped; finished model calls
+    of an interrupted round are read back from the store, never made again."""
+    opts.check_rounds()
+    run = opts.run_name()
+    store = get_store(opts.store_url)
+    adapter = str(Path(opts.sft_adapter).resolve()) if opts.sft_adapter else None
+    reports = []
+    for r in range(1, opts.rounds + 1):
+        run_id = _run_id_or_none(store, run)
+        done = store.adapter(run_id, r) if run_id is not None else None
+        if done is not None:
+            reports.append(_report_from_row(done, "done earlier" if done.path else "done earlier (no pairs)"))
+            adapter = done.path or adapter
+            continue
+        slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
+        round_opts = opts.collect_options(
+            r, f"{opts.weak}@{adapter}" if adapter else opts.weak, opts.offset + slice_start
+        )
+        summary = collect(round_opts, settings, progress=progress)
+        counts = _counts(summary, store, run, r)
+        if summary.pairs == 0:
+            row = store.save_adapter(
+                Adapter(
+                    run_id=store.run_id(run),
+                    round=r,
+                    kind="dpo",
+                    path=None,
+                    base_model=opts.weak,
+                    parent_path=adapter,
+                    reference=None,
+                    pair_ids=[],
+                    metrics={**counts, "note": "no pairs"},
+                )
+            )
+            reports.append(_report_from_row(row, "no pairs: kept the previous adapter"))
+            continue
+        out = str(Path(opts.out) / run / f"round-{r}")
+        dpo = DPOOptions(
+            **asdict_shallow(opts.dpo),
+            run=run,
+            round=r,
+            out=out,
+            weak=opts.weak,
+            from_adapter=adapter,
+            reference=opts.reference,
+            sft_adapter=opts.sft_adapter,
+        )
+        trained = train_dpo(store, dpo, extra_metrics=counts)
+        if trained is None:  # a non-main process of `accelerate launch`: the main one records the round
+            return reports
+        row = trained
+        adapter = row.path
+        reports.append(_report_from_row(row, "trained"))
+    return reports
+
+
+def asdict_shallow(obj: DPOHyperparams) -> dict:
+    """The fields of a dataclass, nested ones kept as objects (asdict would turn LoRA into a dict)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _run_id_or_none(store: TraceStore, run: str) -> int | None:
+    try:
+        return store.run_id(run)
+    except StoreError:
+        return None
+
+
+def _counts(s: CollectSummary, store, run: str, round: int) -> dict:
+    # From the store, not this process's counter: a resumed round made some calls last time.
+    strong = sum(c.role in ("strong_solo", "strong_refine") for c in store.calls_of(store.run_id(run), round))
+    return {
+        "queries": s.queries,
+        "drafts": s.drafts,
+        "positives": s.positives,
+        "negatives": s.negatives,
+        "pairs": s.pairs,
+        "strong_calls": strong,
+    }
+
+
+def _report_from_row(row: Adapter, note: str) -> RoundReport:
+    m = row.metrics or {}
+    return RoundReport(
+        round=row.round,
+        queries=m.get("queries", 0),
+        drafts=m.get("drafts", 0),
+        positives=m.get("positives", 0),
+        negatives=m.get("negatives", 0),
+        pairs=m.get("pairs", 0),
+        strong_calls=m.get("strong_calls", 0),
+        loss=m.get("loss"),
+        margin=m.get("rewards/margins"),
+        adapter=row.path,
+        note=note,
+    )

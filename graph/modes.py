@@ -1,0 +1,69 @@
+"""The one table of modes: what runs, which output is the final answer, what is judged.
+
+The routers in builder.py and the nodes read this table; nothing else decides what a mode means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ModeName = Literal["infer", "collect", "weak", "strong", "self_refine_weak", "self_refine_strong", "supericl"]
+Output = Literal["solo", "draft", "refinement", "revision"]
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """One mode of the graph.
+
+    `starts_with` is the first model to answer; `then` is what works on that answer; `final` is the
+    output returned as the answer (None: collect mode returns pairs, not an answer). Outputs are
+    judged against the gold answer when one is given, except where `judge_solo_first` makes the
+    solo judgment a step of the algorithm (collect: a top-scored z skips refinement)."""
+
+    starts_with: Literal["strong_solo", "weak_draft"]
+    then: Literal["strong_refine", "self_refine", "weak_draft", "end"]
+    final: Output | None
+    sampled_drafts: bool = False  # K sampled drafts (collect) rather than one greedy draft
+    judge_solo_first: bool = False
+    pairs: bool = False  # pair_collector ends the run
+    supericl: bool = False  # the strong model sees the weak answer and its confidence, not the draft
+
+    @property
+    def uses_weak(self) -> bool:
+        return "weak_draft" in (self.starts_with, self.then)
+
+    @property
+    def uses_strong(self) -> bool:
+        return self.starts_with == "strong_solo" or self.then == "strong_refine"
+
+    @property
+    def revises(self) -> Literal["solo", "draft"] | None:
+        """Whose answer the self_refine node revises."""
+        if self.then != "self_refine":
+            return None
+        return "solo" if self.starts_with == "strong_solo" else "draft"
+
+
+MODES: dict[str, ModeSpec] = {
+    # Algorithm 2: the weak model drafts, the strong model refines.
+    "infer": ModeSpec("weak_draft", "strong_refine", final="refinement"),
+    # Algorithm 1 for one query: z, its score, K sampled drafts, their refinements and scores, pairs.
+    "collect": ModeSpec(
+        "strong_solo", "weak_draft", final=None, sampled_drafts=True, judge_solo_first=True, pairs=True
+    ),
+    # Baselines of the evaluation, over the same nodes.
+    "weak": ModeSpec("weak_draft", "end", final="draft"),
+    "strong": ModeSpec("strong_solo", "end", final="solo"),
+    "self_refine_weak": ModeSpec("weak_draft", "self_refine", final="revision"),
+    "self_refine_strong": ModeSpec("strong_solo", "self_refine", final="revision"),
+    "supericl": ModeSpec("weak_draft", "strong_refine", final="refinement", supericl=True),
+}
+
+
+def final_answer(spec: ModeSpec, output: Output, step: Mapping[str, Any] | None) -> dict:
+    """The state update that makes `step` the answer, when `output` is this mode's final one."""
+    if spec.final != output or step is None:
+        return {}
+    return {"answer": step.get("answer"), "output": step.get("text")}

@@ -1,0 +1,90 @@
+"""Every training option, with the paper's defaults: LoRA, SFT and DPO (the CLI builds its flags here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cowest.core import option
+from cowest.nodes.models.bundled import BUNDLED_NAME
+from cowest.nodes.prompts import DraftFormat
+
+
+@dataclass
+class LoraSettings:
+    """The paper's LoRA: r=16, alpha=16."""
+
+    r: int = option(16, help="LoRA rank.", flag="--lora-r")
+    alpha: int = option(16, help="LoRA alpha.", flag="--lora-alpha")
+    dropout: float = option(0.05, help="LoRA dropout.", flag="--lora-dropout")
+    target_modules: str = option(
+        "all-linear",
+        help="Modules LoRA adapts (PEFT's names; all-linear: every linear layer).",
+        flag="--lora-target-modules",
+    )
+
+    def config(self) -> Any:
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=self.target_modules,
+            task_type="CAUSAL_LM",
+        )
+
+
+@dataclass(kw_only=True)
+class SFTOptions:
+    """The paper's SFT: LoRA r=16, alpha=16, lr 1.4e-5, batch 1, grad-accum 8, 1 epoch."""
+
+    task: str = option(help="Task whose gold targets to train on.")
+    data: str = option(help="Task file (JSON array or JSON Lines).")
+    out: str = option("adapters/sft", help="Adapter folder.")
+    limit: int | None = option(None, help="Train on the first N usable rows.")
+    weak: str = option(BUNDLED_NAME, help="Base model spec.")
+    format: DraftFormat = option("cot", help="The draft format the targets are written in.")
+    max_steps: int = option(-1, help="Stop after S optimizer steps (-1: the epochs).")
+    epochs: float = option(1.0, help="Epochs over the data.")
+    learning_rate: float = option(1.4e-5, help="Learning rate (the paper's).", flag="--lr")
+    batch_size: int = option(1, help="Examples per device step.")
+    grad_accum: int = option(8, help="Gradient accumulation steps.")
+    max_length: int = option(1024, help="Tokens per prompt + completion at most.")
+    seed: int = option(42, help="Training seed.")
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+
+@dataclass(kw_only=True)
+class DPOHyperparams:
+    """The paper's DPO settings: lr 1.41e-5, batch 1, grad-accum 16, RMSprop, 1 epoch, beta 0.1."""
+
+    beta: float = option(0.1, help="DPO beta: how far the policy may move from the reference.")
+    learning_rate: float = option(1.41e-5, help="DPO learning rate (the paper's).", flag="--dpo-lr")
+    batch_size: int = option(1, help="DPO pairs per device step.", flag="--dpo-batch-size")
+    grad_accum: int = option(16, help="DPO gradient accumulation steps.", flag="--dpo-grad-accum")
+    epochs: float = option(1.0, help="DPO epochs over the round's pairs.", flag="--dpo-epochs")
+    max_steps: int = option(-1, help="Stop each DPO after S optimizer steps (-1: the epochs).", flag="--dpo-max-steps")
+    optim: str = option("rmsprop", help="Optimizer (transformers' names).", flag="--dpo-optim")
+    max_length: int = option(1024, help="Tokens per prompt + completion at most.", flag="--dpo-max-length")
+    seed: int = option(42, help="Training seed.", flag="--seed")
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+
+@dataclass(kw_only=True)
+class DPOOptions(DPOHyperparams):
+    """One round's DPO: which pairs, from which adapter, against which reference."""
+
+    run: str = option(help="Run whose pairs to train on.")
+    round: int = option(help="Round whose pairs to train on.")
+    out: str = option("", help="Adapter folder; empty: adapters/RUN/round-R.")
+    weak: str = option("", help="Base model spec; empty: the run's weak model (an adapter in it is ignored).")
+    from_adapter: str | None = option(None, help="Start from this adapter (the SFT adapter for round 1).")
+    reference: Literal["sft", "previous"] = option(
+        "previous",
+        help=("previous: the reference is the adapter DPO starts from; sft: the SFT adapter in every round."),
+    )
+    sft_adapter: str | None = option(None, help="The reference adapter when --reference sft.")
+
+    def __post_init__(self) -> None:
+        self.out = self.out or f"adapters/{self.run}/round-{self.round}"
