@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
 from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError
 
@@ -17,16 +19,39 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     _quiet_libraries()
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("cowest: interrupted; finished calls are stored, run the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        _exit_now(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED  # reached only when embedded (see _exit_now)
     except CowestError as exc:  # anything else is a bug: it keeps its traceback
         if os.environ.get("COWEST_DEBUG"):
             raise
         print(f"cowest: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a job the way Ctrl-C does
+
+
+def _exit_now(code: int) -> None:
+    """Leave at once: calls in flight are abandoned, not waited for (they are asked again on the
+    rerun). Every stored row was written in its own transaction, so nothing is half-written. Only
+    the `cowest` process itself exits this way; main() called from Python returns instead."""
+    if _IS_COMMAND:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+_IS_COMMAND = False
 
 
 def _one_line(exc: Exception) -> str:
@@ -61,5 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The `cowest` console script."""
+    global _IS_COMMAND
+    _IS_COMMAND = True
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+from cowest.core import EXIT_FAILURES, EXIT_OK, BadInput
 from cowest.graph import CollabContext, CollabState
 from cowest.nodes.calls import counting_calls
 from cowest.nodes.models import ModelSettings, check_specs
@@ -31,8 +32,16 @@ class CollectSummary:
     failed_queries: int = 0
     failed_calls: int = 0
     calls_made: dict[str, int] = field(default_factory=dict)
+    failed_by_role: dict[str, int] = field(default_factory=dict)
+    first_errors: dict[str, str] = field(default_factory=dict)  # "role: kind" -> first message
+    stopped: str | None = None  # why the job stopped early (too many failures in a row)
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+
+
+def exit_code(summary: CollectSummary) -> int:
+    """0 when everything succeeded, 3 when the run finished (or stopped) with failures."""
+    return EXIT_FAILURES if summary.failed_calls or summary.failed_queries or summary.stopped else EXIT_OK
 
 
 def collect(opts: CollectOptions, settings: ModelSettings | None = None, progress: bool = True) -> CollectSummary:
@@ -42,6 +51,8 @@ def collect(opts: CollectOptions, settings: ModelSettings | None = None, progres
     opts.check_job()
     task = get_task(opts.task)
     loaded = task.load(opts.data, limit=opts.limit, offset=opts.offset)
+    if not loaded.examples:
+        raise BadInput(f"{opts.data}: no usable rows after --offset {opts.offset} (nothing to collect)")
     ctx = opts.context()
     check_specs([ctx.weak, ctx.strong] + ([ctx.judge_model] if ctx.judge == "llm" else []), settings)
     store = get_store(ctx.db)
@@ -54,7 +65,7 @@ def collect(opts: CollectOptions, settings: ModelSettings | None = None, progres
     )
     query_pks = {q.qid: pk for pk, q in store.queries_of(run_id).items()}
     desc = f"collect {ctx.run} r{ctx.round}"
-    with counting_calls() as tally:
+    with counting_calls(opts.max_failures) as tally:
         for ex, state, error in run_over(loaded.examples, ctx, opts.concurrency, desc, progress):
             if state is not None:
                 _tally(summary, state)
@@ -65,6 +76,10 @@ def collect(opts: CollectOptions, settings: ModelSettings | None = None, progres
                 summary.errors.append(f"{ex.id}: {why}")
                 store.set_query_error(query_pks[ex.id], why)
     summary.calls_made = tally.snapshot()
+    if tally.tripped:
+        summary.stopped = (
+            f"stopped after {tally.consecutive_failures} failed calls in a row; last error: {tally.last_error}"
+        )
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -76,8 +91,20 @@ def _tally(summary: CollectSummary, state: CollabState) -> None:
     summary.negatives += len(split.negatives)
     summary.pairs += len(state.get("pairs", []))
     summary.solo_top += bool(state.get("solo_top"))
-    steps = [state.get("solo") or {}] + state.get("drafts", []) + state.get("refinements", [])
-    summary.failed_calls += sum(bool(s.get("error")) + bool(s.get("judge_error")) for s in steps)
+    solo = state.get("solo") or {}
+    steps = [("strong_solo", solo)] + [("weak_draft", d) for d in state.get("drafts", [])]
+    steps += [("strong_refine", r) for r in state.get("refinements", [])]
+    for role, step in steps:
+        for who, error in ((role, step.get("error")), ("judge", step.get("judge_error"))):
+            if error:
+                summary.failed_calls += 1
+                summary.failed_by_role[who] = summary.failed_by_role.get(who, 0) + 1
+                summary.first_errors.setdefault(f"{who}: {_kind(error)}", error)
+
+
+def _kind(error: str) -> str:
+    parts = error.split(": ")
+    return parts[1][:60] if len(parts) > 2 else error[:60]
 
 
 def _public_config(ctx: CollabContext) -> dict:

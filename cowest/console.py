@@ -63,8 +63,15 @@ def collect_summary(s) -> str:
         f"model calls made this time: {calls}",
         f"took {s.seconds:.1f} s",
     ]
+    if s.failed_by_role:
+        lines.append("failed calls: " + ", ".join(f"{role} {n}" for role, n in sorted(s.failed_by_role.items())))
+        lines += [f"  first {kind}: {message[:200]}" for kind, message in list(s.first_errors.items())[:6]]
     if s.errors:
-        lines.append("first errors:\n  " + "\n  ".join(s.errors[:5]))
+        lines.append("failed queries:\n  " + "\n  ".join(s.errors[:5]))
+    if s.stopped:
+        lines.append(s.stopped)
+    if s.failed_calls or s.failed_queries or s.stopped:
+        lines.append("to retry what failed: the same command with --retry-failed (finished calls are reused)")
     return "\n".join(lines)
 
 

@@ -49,14 +49,16 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
                 opts, mode=method.mode, weak=weak, format=fmt, solo_format=method.solo_format, db=db, run=run
             )
             start = time.perf_counter()
-            answers, strong_ids = {}, []
+            answers, strong_ids, failed = {}, [], 0
             for ex, state, _error in run_over(
                 examples, ctx, opts.concurrency, f"eval {label}", progress, with_gold=False
             ):
                 answers[ex.id] = state.get("answer") if state else None
+                failed += state is None or _has_failed_step(state)
                 if state:
                     strong_ids += _strong_call_ids(state, method)
             metrics = score_task(task, examples, [answers.get(ex.id) for ex in examples])
+            metrics["failed_queries"] = failed
             calls = store.calls_by_id(strong_ids)
             results.append(
                 store.save_eval(
@@ -83,6 +85,11 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
 def _context(opts: EvalOptions, **changes: object) -> CollabContext:
     values = {f.name: getattr(opts, f.name) for f in fields(CollabContext)}
     return CollabContext(**{**values, **changes})
+
+
+def _has_failed_step(state: CollabState) -> bool:
+    steps = [state.get("solo") or {}, *state.get("drafts", []), *state.get("refinements", [])]
+    return any(step.get("error") for step in steps) or any(r.get("error") for r in state.get("revisions", []))
 
 
 def _strong_call_ids(state: CollabState, method: Method) -> list[int | None]:

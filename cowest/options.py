@@ -26,6 +26,9 @@ class JobOptions:
     concurrency: int = option(4, help="Queries in flight at once.")
     run: str = option("", help="Run name; empty: derived from the options, so the same command resumes the same run.")
     db: str = option("", help="SQLAlchemy URL of the trace store; empty: $COWEST_DB or sqlite:///cowest.db.")
+    max_failures: int = option(
+        20, help=("Stop the job after this many failed model calls in a row (a dead API); 0: never.")
+    )
 
     def check_job(self) -> None:
         """Bad values found before anything is loaded, spent or written."""
@@ -35,6 +38,8 @@ class JobOptions:
             raise BadInput(f"--offset must be 0 or more (got {self.offset})")
         if self.concurrency < 1:
             raise BadInput(f"--concurrency must be at least 1 (got {self.concurrency})")
+        if self.max_failures < 0:
+            raise BadInput(f"--max-failures must be 0 or more (got {self.max_failures})")
 
     @property
     def store_url(self) -> str:

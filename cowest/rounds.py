@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from cowest.core import EXIT_OK
 from cowest.nodes.models import ModelSettings
 from cowest.storage import Adapter, StoreError, TraceStore, get_store
 from cowest.trainer.dpo import DPOHyperparams, DPOOptions, train_dpo
 
-from .collect import CollectSummary, collect
+from .collect import CollectSummary, collect, exit_code
 from .options import RoundsOptions
 
 
@@ -26,6 +27,7 @@ class RoundReport:
     margin: float | None = None
     adapter: str | None = None
     note: str = ""
+    failed: bool = False  # the round's collection had failed calls; it was not trained
 
 
 def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progress: bool = True) -> list[RoundReport]:
@@ -48,6 +50,18 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
             r, f"{opts.weak}@{adapter}" if adapter else opts.weak, opts.offset + slice_start
         )
         summary = collect(round_opts, settings, progress=progress)
+        if exit_code(summary) != EXIT_OK:  # training on a partial round would mark it done: stop here
+            reports.append(
+                RoundReport(
+                    round=r,
+                    queries=summary.queries,
+                    drafts=summary.drafts,
+                    pairs=summary.pairs,
+                    failed=True,
+                    note=summary.stopped or "collected with failures: rerun with --retry-failed",
+                )
+            )
+            return reports
         counts = _counts(summary, store, run, r)
         if summary.pairs == 0:
             row = store.save_adapter(

@@ -9,6 +9,7 @@ from contextvars import copy_context
 from tqdm.auto import tqdm
 
 from cowest.graph import CollabContext, CollabState, build_graph
+from cowest.nodes.calls import current_tally
 from cowest.tasks import Example
 
 
@@ -40,12 +41,15 @@ def run_over(
             pool.submit(copy_context().run, graph.invoke, graph_input(ex, with_gold), context=ctx): ex
             for ex in examples
         }
+        tally = current_tally()
         for fut in as_completed(futures):
             try:
                 yield futures[fut], fut.result(), None
             except Exception as exc:  # recorded by the caller; the other queries go on
                 yield futures[fut], None, exc
             bar.update(1)
+            if tally is not None and tally.tripped:
+                return  # a dead API: queued queries are dropped (finally), their calls never sent
     finally:
         # On Ctrl-C (or the caller stopping early) queued queries are dropped at once; the ones in
         # flight finish their current call, and everything finished is already in the store.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cowest.core import BadInput, option
-from cowest.nodes.models import BUNDLED_NAME, ModelSettings, ModelSpec, Sampling
+from cowest.nodes.models import BUNDLED_NAME, ModelSettings, ModelSpec, RequestPolicy, Sampling
 from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
 
 from .modes import MODES, ModeName, ModeSpec
@@ -55,6 +55,20 @@ class CollabContext:
         1.1,
         help=("Greedy decoding on local models; small models loop without it ('The final answer is: The final ...')."),
     )
+    timeout: float = option(
+        60.0,
+        help=(
+            "Seconds a remote request may take, counted from when it is sent (a request waiting for a slot "
+            "inside cowest is not timed)."
+        ),
+    )
+    max_retries: int = option(
+        2,
+        help=(
+            "Retries of a failed remote request (timeouts, 429, 5xx): exponential backoff with jitter, "
+            "honouring Retry-After."
+        ),
+    )
     db: str = option(
         "",
         help=(
@@ -78,14 +92,27 @@ class CollabContext:
                 raise BadInput(f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(DRAFT_FORMATS)}")
         if self.judge not in ("llm", "exact"):
             raise BadInput(f"unknown judge {self.judge!r}; choose llm or exact")
-        if self.samples < 1:
-            raise BadInput("samples must be at least 1")
+        for name, ok, rule in (
+            ("samples", self.samples >= 1, "at least 1"),
+            ("max_new_tokens", self.max_new_tokens >= 1, "at least 1"),
+            ("temperature", self.temperature >= 0, "0 or more"),
+            ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
+            ("refine_steps", self.refine_steps >= 1, "at least 1"),
+            ("timeout", self.timeout > 0, "more than 0"),
+            ("max_retries", self.max_retries >= 0, "0 or more"),
+        ):
+            if not ok:
+                raise BadInput(f"--{name.replace('_', '-')} must be {rule} (got {getattr(self, name)})")
 
     # -- derived settings, one place for each --------------------------------------------------
     @property
     def spec(self) -> ModeSpec:
         """What this mode runs, which output is final and what is judged."""
         return MODES[self.mode]
+
+    @property
+    def request_policy(self) -> RequestPolicy:
+        return RequestPolicy(timeout=self.timeout, max_retries=self.max_retries)
 
     @property
     def weak_spec(self) -> ModelSpec:

@@ -108,7 +108,7 @@ def _judge_exact(ctx, log, state, targets) -> list[dict]:
             verdicts.append({"score": found.score, "call_id": found.id, "error": found.error})
             continue
         score = float(TOP_SCORE if task.is_correct(step.get("answer"), example) else LOW_SCORE)
-        call_id = log.record(
+        row = log.record(
             key,
             role="judge",
             sample_index=step["index"],
@@ -117,5 +117,7 @@ def _judge_exact(ctx, log, state, targets) -> list[dict]:
             answer=step.get("answer"),
             score=score,
         )
-        verdicts.append({"score": score, "call_id": call_id, "error": None})
+        if row is not None:  # the stored verdict (another writer's, if it stored first)
+            score = row.score if row.score is not None else score
+        verdicts.append({"score": score, "call_id": row.id if row else None, "error": None})
     return verdicts

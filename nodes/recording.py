@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from cowest.graph.state import CollabState, Step
+from cowest.nodes.models.base import DEFAULT_POLICY, RequestPolicy
 from cowest.storage import Call, TraceStore, call_key, get_store
 
 _query_pks: dict[tuple[str, str, str], tuple[int, int]] = {}
@@ -30,16 +31,18 @@ class CallLog:
         query_pk: int | None,
         qid: str,
         retry_failed: bool = False,
+        policy: RequestPolicy = DEFAULT_POLICY,
     ):
         self.store, self.run, self.round = store, run, round
         self.run_id, self.query_pk, self.qid = run_id, query_pk, qid
         self.retry_failed = retry_failed
+        self.policy = policy  # how this run's remote requests are sent
 
     @classmethod
     def open(cls, state: CollabState, ctx) -> CallLog:
         qid = query_id_of(state)
         if not ctx.db:
-            return cls(None, ctx.run, ctx.round, None, None, qid)
+            return cls(None, ctx.run, ctx.round, None, None, qid, policy=ctx.request_policy)
         store = get_store(ctx.db)
         cache_key = (ctx.db, ctx.run, qid)
         with _pk_lock:
@@ -50,7 +53,7 @@ class CallLog:
             ids = (run_id, query_pk)
             with _pk_lock:
                 _query_pks[cache_key] = ids
-        return cls(store, ctx.run, ctx.round, ids[0], ids[1], qid, ctx.retry_failed)
+        return cls(store, ctx.run, ctx.round, ids[0], ids[1], qid, ctx.retry_failed, ctx.request_policy)
 
     def key(self, role: str, index: int, *identity: Any, per_round: bool = True) -> str:
         """The call's idempotency key. Calls that do not depend on the weak model (the strong solo
@@ -66,13 +69,14 @@ class CallLog:
             found = {k: c for k, c in found.items() if c.error is None}
         return found
 
-    def record(self, key: str, **fields: Any) -> int | None:
+    def record(self, key: str, **fields: Any) -> Call | None:
+        """Store the call; returns the row that stands under `key`, which may be another writer's
+        (go on with its text and answer, never with the discarded output)."""
         if self.store is None:
             return None
-        row = self.store.save_call(
+        return self.store.save_call(
             Call(key=key, run_id=self.run_id, round=self.round, query_id=self.query_pk, **fields)
         )
-        return row.id
 
 
 def step_from_call(index: int, call: Call) -> Step:

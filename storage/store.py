@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy import create_engine, event, func, inspect, select
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from cowest.core import ConfigError
@@ -51,27 +52,26 @@ class TraceStore:
         self.url = url
         try:
             self.engine = _engine(url)
-            Base.metadata.create_all(self.engine)
+            _check_is_ours(self.engine, url)
+            _create_tables(self.engine)
         except ModuleNotFoundError as exc:
             raise StoreError(
                 f"no driver for {_safe(url)}: {exc} (for PostgreSQL: pip install 'cowest[postgres]')"
             ) from None
-        except (ArgumentError, OperationalError, ValueError) as exc:
-            raise StoreError(f"cannot open database {_safe(url)}: {str(exc).splitlines()[0]}") from None
+        except (ArgumentError, SQLAlchemyError, ValueError) as exc:
+            raise StoreError(f"cannot open database {_safe(url)}: {_first_line(exc)}") from None
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.Lock()  # serialises get-or-create races inside one process
 
     # -- runs and queries ------------------------------------------------------------------------
     def ensure_run(self, name: str, task: str, data_path: str | None = None, config: dict | None = None) -> int:
-        with self._lock, self.session() as s:
-            run = s.scalar(select(Run).where(Run.name == name))
-            if run is None:
-                run = Run(name=name, task=task, data_path=data_path, config=config or {})
-                s.add(run)
-                s.commit()
-            elif run.task != task:
-                raise StoreError(f"run {name!r} is a {run.task} run; pick another --run name for {task}")
-            return run.id
+        run = self._get_or_insert(
+            select(Run).where(Run.name == name),
+            lambda: Run(name=name, task=task, data_path=data_path, config=config or {}),
+        )
+        if run.task != task:
+            raise StoreError(f"run {name!r} is a {run.task} run; pick another --run name for {task}")
+        return run.id
 
     def run_id(self, name: str) -> int:
         with self.session() as s:
@@ -81,13 +81,27 @@ class TraceStore:
         return rid
 
     def ensure_query(self, run_id: int, qid: str, query: str, gold: str | None, line: int | None = None) -> int:
+        row = self._get_or_insert(
+            select(Query).where(Query.run_id == run_id, Query.qid == qid),
+            lambda: Query(run_id=run_id, qid=qid, query=query, gold=gold, line=line),
+        )
+        return row.id
+
+    def _get_or_insert(self, query: Any, make: Any) -> Any:
+        """The row `query` selects, inserted from `make()` when missing. Safe across processes: the
+        loser of an insert race reads the winner's row."""
         with self._lock, self.session() as s:
-            row = s.scalar(select(Query).where(Query.run_id == run_id, Query.qid == qid))
-            if row is None:
-                row = Query(run_id=run_id, qid=qid, query=query, gold=gold, line=line)
-                s.add(row)
+            row = s.scalar(query)
+            if row is not None:
+                return row
+            row = make()
+            s.add(row)
+            try:
                 s.commit()
-            return row.id
+                return row
+            except IntegrityError:
+                s.rollback()
+                return s.scalars(query).one()
 
     def set_query_error(self, query_pk: int, error: str | None) -> None:
         with self.session() as s:
@@ -105,17 +119,21 @@ class TraceStore:
             return {c.key: c for c in s.scalars(select(Call).where(Call.key.in_(keys)))}
 
     def save_call(self, call: Call) -> Call:
-        """Insert `call`, or overwrite the row with the same key (a retried failure)."""
+        """Store `call` and return the row that now stands under its key, which the caller must go on
+        with. A stored success is never overwritten (a writer that loses a race gets the winner's
+        row); a stored error is replaced (a retry), and so is a row asked a different prompt."""
         with self._lock, self.session() as s:
             existing = s.scalar(select(Call).where(Call.key == call.key))
             if existing is None:
                 s.add(call)
                 try:
                     s.commit()
-                except IntegrityError:  # another process wrote the same key first: theirs stands
+                    return call
+                except IntegrityError:  # another process wrote the same key first
                     s.rollback()
-                    return s.scalars(select(Call).where(Call.key == call.key)).one()
-                return call
+                    existing = s.scalars(select(Call).where(Call.key == call.key)).one()
+            if not _replaces(existing, call):
+                return existing
             for col in Call.__table__.columns.keys():
                 if col not in ("id", "key", "created_at"):
                     setattr(existing, col, getattr(call, col))
@@ -124,15 +142,21 @@ class TraceStore:
 
     # -- pairs ----------------------------------------------------------------------------------
     def save_pairs(self, run_id: int, round: int, query_pk: int, pairs: list[tuple[int, int]]) -> list[int]:
-        """Record the (chosen, rejected) draft-call ids of one query; rewriting the same pairs adds nothing."""
+        """Record the (chosen, rejected) draft-call ids of one query; rewriting the same pairs adds
+        nothing, and two processes writing them at once leave one set."""
+        for _attempt in range(3):
+            try:
+                return self._write_pairs(run_id, round, query_pk, pairs)
+            except IntegrityError:  # another process inserted the same pair rows: write over them
+                continue
+        return self._write_pairs(run_id, round, query_pk, pairs)
+
+    def _write_pairs(self, run_id: int, round: int, query_pk: int, pairs: list[tuple[int, int]]) -> list[int]:
         ids = []
         with self._lock, self.session() as s:
             for idx, (chosen, rejected) in enumerate(pairs):
-                row = s.scalar(
-                    select(Pair).where(
-                        Pair.run_id == run_id, Pair.round == round, Pair.query_id == query_pk, Pair.idx == idx
-                    )
-                )
+                where = (Pair.run_id == run_id, Pair.round == round, Pair.query_id == query_pk, Pair.idx == idx)
+                row = s.scalar(select(Pair).where(*where))
                 if row is None:
                     row = Pair(
                         run_id=run_id, round=round, query_id=query_pk, idx=idx, chosen_id=chosen, rejected_id=rejected
@@ -261,6 +285,39 @@ class TraceStore:
     def count_calls(self) -> int:
         with self.session() as s:
             return _count(s, select(func.count()).select_from(Call))
+
+
+def _create_tables(engine: Any) -> None:
+    """Create the missing tables. Two processes opening a new store at once race here: the loser's
+    CREATE fails on a table the winner just made, and a second pass finds them all there."""
+    for attempt in range(5):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _check_is_ours(engine: Any, url: str) -> None:
+    """A database that already holds tables must hold ours: cowest never writes into someone else's."""
+    names = set(inspect(engine).get_table_names())
+    if names and "calls" not in names:
+        shown = ", ".join(sorted(names)[:5])
+        raise StoreError(f"{_safe(url)} is not a cowest store (it has other tables: {shown}); pick another --db")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _replaces(stored: Call, new: Call) -> bool:
+    """Whether `new` may take the place of `stored` under the same key."""
+    if stored.error is None and new.error is not None:
+        return False  # a failure never hides a success
+    return stored.error is not None or stored.prompt != new.prompt
 
 
 def _count(session: Any, query: Any) -> int:

@@ -4,6 +4,7 @@ decided by a Python function of the prompt, every request logged."""
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -13,10 +14,15 @@ Script = Callable[[str], str]  # last user message -> reply text
 
 
 class ScriptedServer:
-    def __init__(self, script: Script):
+    def __init__(self, script: Script, fail_rate: float = 0.0, seed: int = 0):
         self.script = script
         self.requests: list[dict] = []
         self.fail_next = 0  # answer this many requests with HTTP 500 (fault injection)
+        self.fail_rate = fail_rate  # answer this share of requests with 500 or 429, at random
+        self.hang = False  # never answer a completion (a dead API)
+        self.max_choices: int | None = None  # return at most this many choices (servers that ignore n)
+        self.latency = 0.0  # seconds before each answer
+        self._random = random.Random(seed)
         self._lock = threading.Lock()
         server = self
 
@@ -36,10 +42,17 @@ class ScriptedServer:
                     server.requests.append(body)
                     fail = server.fail_next > 0
                     server.fail_next -= fail
-                if fail:
-                    return self._send(500, {"error": {"message": "scripted failure", "type": "server_error"}})
+                    status = 500 if fail else 0
+                    if not status and server._random.random() < server.fail_rate:
+                        status = server._random.choice([500, 429])
+                while server.hang and not server.stopping:
+                    time.sleep(0.05)
+                time.sleep(server.latency)
+                if status:
+                    return self._send(status, {"error": {"message": "scripted failure", "type": "server_error"}})
                 prompt = body["messages"][-1]["content"]
                 n = int(body.get("n") or 1)
+                n = min(n, server.max_choices or n)
                 texts = [server.script(prompt) for _ in range(n)]
                 self._send(
                     200,
@@ -68,7 +81,9 @@ class ScriptedServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+        self.stopping = False
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -77,6 +92,7 @@ class ScriptedServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopping = True
         self.httpd.shutdown()
         self.httpd.server_close()
 

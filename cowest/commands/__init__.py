@@ -14,7 +14,7 @@ __all__ = ["COLLAB_FLAGS", "DB_HELP", "add_db", "add_options", "check_data", "fr
 
 DB_HELP = "SQLAlchemy URL of the trace store (default: $COWEST_DB or sqlite:///cowest.db)"
 # The graph settings a job over a task file exposes as flags (their owner: CollabContext).
-COLLAB_FLAGS = ("task", "weak", "strong", "format", "max_new_tokens")
+COLLAB_FLAGS = ("task", "weak", "strong", "format", "max_new_tokens", "timeout", "max_retries")
 
 
 def task_names(with_open: bool = False) -> list[str]:

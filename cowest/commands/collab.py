@@ -10,7 +10,7 @@ from cowest.core import EXIT_FAILURES
 from . import COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
 
 COLLECT_FLAGS = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature", "top_p", "retry_failed")
-JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db")
+JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db", "max_failures")
 
 
 def register(sub) -> None:  # noqa: ANN001 (argparse's private subparsers type)
@@ -21,7 +21,7 @@ def register(sub) -> None:  # noqa: ANN001 (argparse's private subparsers type)
     add_options(
         ask,
         CollabContext,
-        ("task", "weak", "strong", "format", "max_new_tokens"),
+        COLLAB_FLAGS,
         choices={"task": task_names(with_open=True)},
     )
     ask.add_argument("--show-draft", action="store_true", help="print the weak model's draft too")
@@ -67,12 +67,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from cowest.collect import CollectOptions, collect
+    from cowest.collect import CollectOptions, collect, exit_code
     from cowest.console import collect_summary
 
     check_data(args.data)
-    print(collect_summary(collect(from_args(CollectOptions, args))))
-    return 0
+    summary = collect(from_args(CollectOptions, args))
+    print(collect_summary(summary))
+    return exit_code(summary)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -15,7 +15,8 @@ def register(sub) -> None:  # noqa: ANN001 (argparse's private subparsers type)
     add_options(
         ev,
         EvalOptions,
-        COLLAB_FLAGS + ("data", "limit", "offset", "methods", "formats", "adapter", "run", "concurrency", "db"),
+        COLLAB_FLAGS
+        + ("data", "limit", "offset", "methods", "formats", "adapter", "run", "concurrency", "db", "max_failures"),
         required=("task",),
         choices={"task": task_names()},
     )
@@ -43,9 +44,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from cowest.evaluation import EvalOptions, evaluate
 
     check_data(args.data)
+    from cowest.core import EXIT_FAILURES
+
     opts = from_args(EvalOptions, args)
-    print(eval_table(opts.task, evaluate(opts)))
-    return 0
+    results = evaluate(opts)
+    print(eval_table(opts.task, results))
+    failed = sum(r.metrics.get("failed_queries", 0) for r in results)
+    if failed:
+        print(f"{failed} queries had a failed model call (counted as misses); rerun the same command to retry them")
+    return EXIT_FAILURES if failed else 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -83,8 +83,10 @@ def cmd_dpo(args: argparse.Namespace) -> int:
 
 def cmd_rounds(args: argparse.Namespace) -> int:
     from cowest.console import rounds_table
+    from cowest.core import EXIT_FAILURES
     from cowest.rounds import RoundsOptions, run_rounds
 
     check_data(args.data)
-    print(rounds_table(run_rounds(from_args(RoundsOptions, args))))
-    return 0
+    reports = run_rounds(from_args(RoundsOptions, args))
+    print(rounds_table(reports))
+    return EXIT_FAILURES if any(r.failed for r in reports) else 0

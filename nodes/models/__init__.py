@@ -1,6 +1,6 @@
 """Model specs, the bundled offline model, local and OpenAI-compatible chat models."""
 
-from .base import ChatModel, Generation, Messages, ModelCallError, Sampling
+from .base import ChatModel, Generation, Messages, ModelCallError, Outcome, RequestPolicy, Sampling
 from .bundled import BUNDLED_NAME, bundled_model_dir
 from .checks import check_specs
 from .registry import clear_models, get_model
@@ -13,6 +13,8 @@ __all__ = [
     "Generation",
     "Messages",
     "ModelCallError",
+    "Outcome",
+    "RequestPolicy",
     "ModelSpec",
     "ModelSettings",
     "ModelSpecError",

@@ -31,6 +31,38 @@ class Sampling:
 GREEDY = Sampling()
 
 
+@dataclass(frozen=True)
+class RequestPolicy:
+    """How a remote request is sent: its timeout (from the moment it is sent) and the client's
+    retries (exponential backoff with jitter, honouring Retry-After; the OpenAI SDK's)."""
+
+    timeout: float = 60.0
+    max_retries: int = 2
+
+
+DEFAULT_POLICY = RequestPolicy()
+
+
+Outcome = list["Generation | ModelCallError"]  # n results for one prompt, each a generation or its error
+
+
+def generate_each(model: ChatModel, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+    """`counts[i]` results for prompt i, each a Generation or the error that prompt's request met;
+    prompts asking the same count share one batched `generate`."""
+    out: list[Outcome] = [[] for _ in prompts]
+    by_count: dict[int, list[int]] = {}
+    for i, count in enumerate(counts):
+        by_count.setdefault(count, []).append(i)
+    for count, indices in by_count.items():
+        try:
+            results = model.generate([prompts[i] for i in indices], n=count, sampling=sampling)
+        except ModelCallError as exc:
+            results = [[exc] * count for _ in indices]  # type: ignore[list-item]
+        for i, gens in zip(indices, results):
+            out[i] = list(gens)
+    return out
+
+
 def clean_text(text: str) -> str:
     """Model text as stored: NUL characters dropped (PostgreSQL text cannot hold them, and no
     reader wants them), surrounding white space trimmed."""
@@ -49,5 +81,9 @@ class ChatModel(Protocol):
     spec: str  # the spec string as recorded in the store (no secrets)
 
     def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
-        """`n` generations for each prompt, in prompt order."""
+        """`n` generations for each prompt, in prompt order; raises ModelCallError if any fails."""
+        ...
+
+    def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+        """`counts[i]` results for prompt i, where each prompt succeeds or fails on its own."""
         ...

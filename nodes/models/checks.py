@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from cowest.core import ConfigError
+import json
+from pathlib import Path
 
-from .bundled import BUNDLED_NAME
+from cowest.core import BadInput, ConfigError
+
+from .bundled import BUNDLED_DIR_NAME, BUNDLED_NAME
 from .local import resolve_model_path
 from .remote import check_reachable
 from .settings import ModelSettings
@@ -19,7 +22,24 @@ def check_specs(specs: list[str], settings: ModelSettings | None = None) -> None
         if spec.provider == "huggingface":
             if spec.model != BUNDLED_NAME:
                 resolve_model_path(spec.model)
+            if spec.adapter:
+                check_adapter(spec.adapter, spec.model)
         elif not settings.has_remote:
             raise ConfigError(f"{spec}: set OPENAI_API_KEY, or OPENAI_BASE_URL for a compatible server")
         else:
             check_reachable(settings.openai_base_url)
+
+
+def check_adapter(adapter: str, base: str) -> None:
+    """The adapter folder exists, is a PEFT adapter, and was trained on `base` (read from its
+    adapter_config.json; no model is loaded)."""
+    config_file = Path(adapter).expanduser() / "adapter_config.json"
+    if not config_file.is_file():
+        raise BadInput(f"adapter folder not found or not a PEFT adapter (no adapter_config.json): {adapter}")
+    try:
+        trained_on = json.loads(config_file.read_text()).get("base_model_name_or_path") or ""
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"{config_file}: unreadable adapter config ({exc})") from None
+    expected = {Path(base).name, BUNDLED_DIR_NAME if base == BUNDLED_NAME else Path(base).name}
+    if trained_on and Path(trained_on).name not in expected:
+        raise BadInput(f"adapter {adapter} was trained on {trained_on}, not on the weak model {base}")

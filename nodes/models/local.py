@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import GREEDY, Generation, Messages, ModelCallError, Sampling, clean_text
+from .base import GREEDY, Generation, Messages, ModelCallError, Outcome, Sampling, clean_text, generate_each
 from .bundled import BUNDLED_NAME, bundled_model_dir
 from .spec import ModelSpec, ModelSpecError
 
@@ -207,6 +207,9 @@ class LocalChatModel:
         ids = enc["input_ids"][0]
         total = sum(logp[i - 1, ids[i]].item() for i in positions)
         return float(torch.exp(torch.tensor(total)))
+
+    def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+        return generate_each(self, prompts, counts, sampling)
 
     def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
         try:

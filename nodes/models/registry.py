@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from .base import ChatModel
+from .base import DEFAULT_POLICY, ChatModel, RequestPolicy
 from .local import LocalBase, LocalChatModel
 from .remote import RemoteChatModel
 from .settings import ModelSettings
@@ -15,7 +15,9 @@ _bases: dict[str, LocalBase] = {}
 _remotes: dict[tuple, RemoteChatModel] = {}
 
 
-def get_model(spec: str | ModelSpec, settings: ModelSettings | None = None) -> ChatModel:
+def get_model(
+    spec: str | ModelSpec, settings: ModelSettings | None = None, policy: RequestPolicy = DEFAULT_POLICY
+) -> ChatModel:
     """The model for `spec`. Local bases are loaded once and shared by all their adapters."""
     spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
     settings = settings or ModelSettings.from_env()
@@ -25,9 +27,9 @@ def get_model(spec: str | ModelSpec, settings: ModelSettings | None = None) -> C
             if base is None:
                 base = _bases[spec.model] = LocalBase(spec.model)
             return LocalChatModel(base, spec)
-        key = (spec.model, settings.openai_base_url, settings.openai_api_key)
+        key = (spec.model, settings.openai_base_url, settings.openai_api_key, policy)
         if key not in _remotes:
-            _remotes[key] = RemoteChatModel(spec, settings.openai_base_url, settings.openai_api_key)
+            _remotes[key] = RemoteChatModel(spec, settings.openai_base_url, settings.openai_api_key, policy)
         return _remotes[key]
 
 

@@ -8,18 +8,30 @@ from typing import Any
 
 from cowest.core import ConfigError, ServiceUnavailable
 
-from .base import GREEDY, Generation, Messages, ModelCallError, Sampling, clean_text
+from .base import (
+    DEFAULT_POLICY,
+    GREEDY,
+    Generation,
+    Messages,
+    ModelCallError,
+    Outcome,
+    RequestPolicy,
+    Sampling,
+    clean_text,
+)
 from .spec import ModelSpec
 
 
 class RemoteChatModel:
+    """One OpenAI-compatible model. Each prompt of a batch is its own request, which succeeds or
+    fails on its own; a server that returns fewer choices than `n` is asked again for the rest."""
+
     def __init__(
         self,
         spec: ModelSpec,
         base_url: str | None,
         api_key: str | None,
-        max_retries: int = 2,
-        timeout: float = 120.0,
+        policy: RequestPolicy = DEFAULT_POLICY,
         concurrency: int = 8,
     ):
         from langchain_openai import ChatOpenAI
@@ -35,15 +47,35 @@ class RemoteChatModel:
             model=spec.model,
             base_url=base_url,
             api_key=SecretStr(api_key or "EMPTY"),
-            max_retries=max_retries,
-            timeout=timeout,
+            max_retries=policy.max_retries,
+            timeout=policy.timeout,
         )
 
     def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
+        outcomes = self.generate_each(prompts, [n] * len(prompts), sampling)
+        for outcome in outcomes:
+            for result in outcome:
+                if isinstance(result, ModelCallError):
+                    raise result
+        return [[g for g in outcome if isinstance(g, Generation)] for outcome in outcomes]
+
+    def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
         if len(prompts) == 1:
-            return [self._one(prompts[0], n, sampling)]
+            return [self._complete(prompts[0], counts[0], sampling)]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
-            return list(pool.map(lambda p: self._one(p, n, sampling), prompts))
+            return list(pool.map(lambda pc: self._complete(pc[0], pc[1], sampling), zip(prompts, counts)))
+
+    def _complete(self, prompt: Messages, n: int, sampling: Sampling) -> Outcome:
+        """`n` results for one prompt; a short reply is topped up once, then the rest are errors."""
+        try:
+            gens = self._one(prompt, n, sampling)
+            if len(gens) < n:
+                gens += self._one(prompt, n - len(gens), sampling)[: n - len(gens)]
+        except ModelCallError as exc:
+            return [exc] * n
+        missing = n - len(gens)
+        short = ModelCallError(f"{self.spec}: the server returned {n - missing} of {n} choices") if missing else None
+        return [*gens[:n], *([short] * missing)] if short else list(gens[:n])
 
     def _one(self, prompt: Messages, n: int, sampling: Sampling) -> list[Generation]:
         params: dict[str, Any] = dict(temperature=sampling.temperature, max_tokens=sampling.max_new_tokens)
@@ -58,6 +90,8 @@ class RemoteChatModel:
             raise ModelCallError(f"{self.spec}: {_one_line(exc)}") from exc
         elapsed = time.perf_counter() - start
         gens = result.generations[0]
+        if not gens:
+            return []
         usage = getattr(getattr(gens[0], "message", None), "usage_metadata", None) or {}
         tokens_in = usage.get("input_tokens")
         tokens_out = usage.get("output_tokens")

@@ -1,0 +1,243 @@
+"""Reliability: concurrent collectors, faults, hangs, short replies, Ctrl-C and exit codes, with real
+OS processes and the scripted OpenAI-compatible server."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+
+import pytest
+from conftest import write_jsonl
+from scripted_server import ScriptedServer, section
+from test_collect_graph import mcq, script
+from test_pairs import algorithm_1
+
+from cowest.cli import main
+from cowest.storage import get_store
+
+pytestmark = pytest.mark.slow  # starts servers and processes
+
+
+@pytest.fixture
+def data(tmp_path):
+    return str(write_jsonl(tmp_path / "mcq.jsonl", [mcq(i, f"Question number {i}?") for i in range(4)]))
+
+
+def cli_env(srv_url: str, tmp_path) -> dict:
+    return {
+        **os.environ,
+        "OPENAI_BASE_URL": srv_url,
+        "OPENAI_API_KEY": "sk-test-secret",
+        "COWEST_CACHE_DIR": str(tmp_path / "cache"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+
+
+def collect_argv(data, tiny_model, db_url, *extra):
+    return [
+        "collect",
+        "--task",
+        "medmcqa",
+        "--data",
+        data,
+        "--samples",
+        "4",
+        "--run",
+        "r",
+        "--weak",
+        f"huggingface:{tiny_model}",
+        "--strong",
+        "openai:scripted",
+        "--max-new-tokens",
+        "10",
+        "--db",
+        db_url,
+        "--concurrency",
+        "2",
+        *extra,
+    ]
+
+
+def spawn(argv, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "cowest.cli", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def check_one_collector_worth(db_url: str, queries: int = 4, samples: int = 4):
+    """The rows one collector leaves: one row per call identity, refinements that read their parent's
+    stored text, pairs equal to Algorithm 1 on the stored scores."""
+    store = get_store(db_url)
+    run_id = store.run_id("r")
+    calls = store.calls_of(run_id)
+    by_id = {c.id: c for c in calls}
+    identity = Counter((c.role, c.query_id, c.sample_index, c.parent_id if c.role == "judge" else None) for c in calls)
+    assert max(identity.values()) == 1, [k for k, v in identity.items() if v > 1]
+    roles = Counter(c.role for c in calls)
+    assert roles["strong_solo"] == queries and roles["weak_draft"] == queries * samples
+    for c in calls:
+        if c.role == "strong_refine":
+            assert section(c.prompt[0]["content"], "Expert model's answer:") == by_id[c.parent_id].output
+    judged = {c.parent_id: c.score for c in calls if c.role == "judge"}
+    per_query = defaultdict(lambda: {"solo": None, "refined": {}})
+    for c in calls:
+        if c.role == "strong_solo":
+            per_query[c.query_id]["solo"] = judged[c.id]
+        elif c.role == "strong_refine":
+            per_query[c.query_id]["refined"][c.sample_index] = judged.get(c.id)
+    got = defaultdict(list)
+    for p in store.pairs_of(run_id):
+        got[p.query_id].append((by_id[p.chosen_id].sample_index, by_id[p.rejected_id].sample_index))
+    expected = {q: algorithm_1(v["solo"], [v["refined"].get(i) for i in range(samples)]) for q, v in per_query.items()}
+    assert dict(got) == {q: v for q, v in expected.items() if v}
+
+
+@pytest.mark.parametrize("collectors", [2, 3])
+def test_collectors_on_one_run_leave_one_collectors_rows(collectors, data, tiny_model, tmp_path):
+    db_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    with ScriptedServer(script) as srv:
+        srv.latency = 0.02
+        env = cli_env(srv.url, tmp_path)
+        procs = [spawn(collect_argv(data, tiny_model, db_url), env) for _ in range(collectors)]
+        results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * collectors, [r[1][-2000:] for r in results]
+    check_one_collector_worth(db_url)
+
+
+def test_collectors_on_postgres(pg_url, data, tiny_model, tmp_path):
+    with ScriptedServer(script) as srv:
+        env = cli_env(srv.url, tmp_path)
+        procs = [spawn(collect_argv(data, tiny_model, pg_url), env) for _ in range(2)]
+        results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [r[1][-2000:] for r in results]
+    check_one_collector_worth(pg_url)
+
+
+def test_faults_exit_3_then_retry_failed_heals(capsys, monkeypatch, data, tiny_model, db_url):
+    with ScriptedServer(script, fail_rate=0.3, seed=1) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        code = main(collect_argv(data, tiny_model, db_url, "--max-retries", "0"))
+        out = capsys.readouterr().out
+        assert code == 3 and "failed calls:" in out and "--retry-failed" in out
+        srv.fail_rate = 0.0
+        code = main(collect_argv(data, tiny_model, db_url, "--max-retries", "0", "--retry-failed"))
+        assert code == 0, capsys.readouterr().out
+    store = get_store(db_url)
+    assert not [c for c in store.calls_of(store.run_id("r")) if c.error]
+    check_one_collector_worth(db_url)
+
+
+def test_dead_server_fails_fast_and_stops(capsys, monkeypatch, data, tiny_model, db_url):
+    with ScriptedServer(script) as srv:
+        srv.hang = True
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        start = time.perf_counter()
+        code = main(collect_argv(data, tiny_model, db_url, "--limit", "1", "--timeout", "2", "--max-retries", "0"))
+        took = time.perf_counter() - start
+    out = capsys.readouterr().out
+    assert code == 3 and took < 10 and "Timeout" in out
+
+
+def test_a_dead_api_trips_the_error_budget(capsys, monkeypatch, data, tiny_model, db_url):
+    with ScriptedServer(script) as srv:
+        srv.fail_next = 10**6
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        code = main(
+            collect_argv(data, tiny_model, db_url, "--max-retries", "0", "--max-failures", "2", "--concurrency", "1")
+        )
+        sent = len(srv.requests)
+    out = capsys.readouterr().out
+    assert code == 3 and "stopped after 2 failed calls in a row" in out and sent < 4
+
+
+def test_sigint_with_calls_in_flight_exits_130_within_5s(data, tiny_model, db_url, tmp_path):
+    with ScriptedServer(script) as srv:
+        srv.hang = True
+        proc = spawn(collect_argv(data, tiny_model, db_url), cli_env(srv.url, tmp_path))
+        deadline = time.time() + 120
+        while not srv.requests and time.time() < deadline:  # a call is in flight
+            time.sleep(0.1)
+        assert srv.requests, "the collector never sent a request"
+        start = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        took = time.perf_counter() - start
+    assert proc.returncode == 130 and took < 5
+    assert "Traceback" not in err and "interrupted" in err.strip().splitlines()[-1]
+
+
+def test_a_server_that_ignores_n_gets_asked_for_the_rest(capsys, monkeypatch, data, db_url):
+    with ScriptedServer(script) as srv:
+        srv.max_choices = 1
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        code = main(
+            [
+                "collect",
+                "--task",
+                "medmcqa",
+                "--data",
+                data,
+                "--limit",
+                "1",
+                "--samples",
+                "3",
+                "--run",
+                "r",
+                "--weak",
+                "openai:scripted",
+                "--strong",
+                "openai:scripted",
+                "--db",
+                db_url,
+            ]
+        )
+    drafts = [c for c in get_store(db_url).calls_of(get_store(db_url).run_id("r")) if c.role == "weak_draft"]
+    assert len(drafts) == 3 and sum(c.error is None for c in drafts) == 2  # one reply, one top-up reply
+    assert "the server returned 2 of 3 choices" in next(c.error for c in drafts if c.error)
+    assert code == 3
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--limit", "0"], "--limit must be at least 1"),
+        (["--limit", "-1"], "--limit must be at least 1"),
+        (["--concurrency", "0"], "--concurrency must be at least 1"),
+        (["--temperature", "-1"], "--temperature must be 0 or more"),
+        (["--top-p", "0"], "--top-p must be in (0, 1]"),
+        (["--samples", "0"], "--samples must be at least 1"),
+        (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
+        (["--offset", "100"], "no usable rows"),
+    ],
+)
+def test_bad_values_are_refused_before_anything_is_written(capsys, data, tiny_model, db_url, tmp_path, extra, message):
+    argv = collect_argv(data, tiny_model, db_url, *extra)
+    argv[argv.index("openai:scripted")] = f"huggingface:{tiny_model}"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "cowest.db").exists() or get_store(db_url).runs() == []
+
+
+def test_a_missing_or_foreign_adapter_is_bad_input(capsys, data, tiny_model, db_url, tmp_path):
+    argv = collect_argv(data, tiny_model, db_url)
+    argv[argv.index("openai:scripted")] = f"huggingface:{tiny_model}"
+    argv[argv.index(f"huggingface:{tiny_model}")] = f"huggingface:{tiny_model}@/no/such/dir"
+    assert main(argv) == 2 and "adapter folder not found" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "adapter_config.json").write_text('{"base_model_name_or_path": "meta-llama/Llama-3-8B"}')
+    argv[argv.index(f"huggingface:{tiny_model}@/no/such/dir")] = f"huggingface:{tiny_model}@{foreign}"
+    assert main(argv) == 2 and "was trained on meta-llama/Llama-3-8B" in capsys.readouterr().err
+    assert not (tmp_path / "cowest.db").exists() or get_store(db_url).runs() == []
+
+
+def test_a_file_that_is_not_a_database_is_bad_input(capsys, tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not a database\n" * 100)
+    assert main(["runs", "--db", f"sqlite:///{junk}"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open database" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
