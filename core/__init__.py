@@ -12,7 +12,7 @@ from .errors import (
     CowestError,
     ServiceUnavailable,
 )
-from .options import option
+from .options import copy_as, option
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -25,5 +25,6 @@ __all__ = [
     "ConfigError",
     "CowestError",
     "ServiceUnavailable",
+    "copy_as",
     "option",
 ]

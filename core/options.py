@@ -7,9 +7,20 @@ schema (Studio's settings form) shows `description`, and the README points here.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _MISSING: Any = dataclasses.MISSING
+
+
+def copy_as(cls: type[T], obj: Any, **changes: Any) -> T:
+    """A `cls` built from the values `obj` has for `cls`'s fields (nested options stay objects), with
+    `changes`: the graph's context out of a job's options, say, or one round's DPO out of its
+    hyper-parameters."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    values = {name: getattr(obj, name) for name in names if hasattr(obj, name)}
+    return cls(**{**values, **changes})
 
 
 def option(

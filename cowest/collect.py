@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from cowest.core import EXIT_FAILURES, EXIT_OK, BadInput
 from cowest.graph import CollabContext, CollabState
-from cowest.nodes.calls import counting_calls
+from cowest.nodes.calls import counting_calls, error_kind
 from cowest.nodes.models import ModelSettings, check_specs
 from cowest.nodes.pair_collector import split_of_state
 from cowest.storage import get_store
@@ -99,12 +99,7 @@ def _tally(summary: CollectSummary, state: CollabState) -> None:
             if error:
                 summary.failed_calls += 1
                 summary.failed_by_role[who] = summary.failed_by_role.get(who, 0) + 1
-                summary.first_errors.setdefault(f"{who}: {_kind(error)}", error)
-
-
-def _kind(error: str) -> str:
-    parts = error.split(": ")
-    return parts[1][:60] if len(parts) > 2 else error[:60]
+                summary.first_errors.setdefault(f"{who}: {error_kind(error)}", error)
 
 
 def _public_config(ctx: CollabContext) -> dict:

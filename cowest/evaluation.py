@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import fields
 
-from cowest.core import BadInput
+from cowest.core import BadInput, copy_as
 from cowest.graph import CollabContext, CollabState
 from cowest.graph.modes import MODES
 from cowest.nodes.models import ModelSettings, check_specs
@@ -45,8 +44,15 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
             label = f"{name}[{fmt}]" if method.drafts and len(opts.formats) > 1 else name
             adapter = opts.adapter if method.uses_adapter else None
             weak = f"{opts.weak}@{adapter}" if adapter else opts.weak
-            ctx = _context(
-                opts, mode=method.mode, weak=weak, format=fmt, solo_format=method.solo_format, db=db, run=run
+            ctx = copy_as(
+                CollabContext,
+                opts,
+                mode=method.mode,
+                weak=weak,
+                format=fmt,
+                solo_format=method.solo_format,
+                db=db,
+                run=run,
             )
             start = time.perf_counter()
             answers, strong_ids, failed = {}, [], 0
@@ -80,11 +86,6 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
                 )
             )
     return results
-
-
-def _context(opts: EvalOptions, **changes: object) -> CollabContext:
-    values = {f.name: getattr(opts, f.name) for f in fields(CollabContext)}
-    return CollabContext(**{**values, **changes})
 
 
 def _has_failed_step(state: CollabState) -> bool:

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cowest.core import BadInput, option
+from cowest.core import BadInput, copy_as, option
 from cowest.graph import CollabContext
 from cowest.graph.modes import ModeName
 from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
@@ -74,8 +74,7 @@ class CollectOptions(JobOptions, CollabContext):
 
     def context(self) -> CollabContext:
         """The graph's run context: these options without the job's own."""
-        values = {f.name: getattr(self, f.name) for f in fields(CollabContext)}
-        return CollabContext(**{**values, "mode": "collect", "db": self.store_url, "run": self.run_name()})
+        return copy_as(CollabContext, self, mode="collect", db=self.store_url, run=self.run_name())
 
     def run_name(self) -> str:
         if self.run:
@@ -113,8 +112,7 @@ class RoundsOptions(CollectOptions):
             raise BadInput(f"{self.sft_adapter}: not a PEFT adapter folder")
 
     def collect_options(self, round: int, weak: str, offset: int) -> CollectOptions:
-        values = {f.name: getattr(self, f.name) for f in fields(CollectOptions)}
-        return CollectOptions(**{**values, "run": self.run_name(), "round": round, "weak": weak, "offset": offset})
+        return copy_as(CollectOptions, self, run=self.run_name(), round=round, weak=weak, offset=offset)
 
 
 @dataclass(frozen=True)

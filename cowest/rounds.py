@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
-from cowest.core import EXIT_OK
+from cowest.core import EXIT_OK, copy_as
 from cowest.nodes.models import ModelSettings
 from cowest.storage import Adapter, StoreError, TraceStore, get_store
-from cowest.trainer.dpo import DPOHyperparams, DPOOptions, train_dpo
+from cowest.trainer.dpo import DPOOptions, train_dpo
 
 from .collect import CollectSummary, collect, exit_code
 from .options import RoundsOptions
@@ -80,8 +80,9 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
             reports.append(_report_from_row(row, "no pairs: kept the previous adapter"))
             continue
         out = str(Path(opts.out) / run / f"round-{r}")
-        dpo = DPOOptions(
-            **asdict_shallow(opts.dpo),
+        dpo = copy_as(
+            DPOOptions,
+            opts.dpo,
             run=run,
             round=r,
             out=out,
@@ -97,11 +98,6 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
         adapter = row.path
         reports.append(_report_from_row(row, "trained"))
     return reports
-
-
-def asdict_shallow(obj: DPOHyperparams) -> dict:
-    """The fields of a dataclass, nested ones kept as objects (asdict would turn LoRA into a dict)."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _run_id_or_none(store: TraceStore, run: str) -> int | None:

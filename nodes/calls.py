@@ -30,15 +30,13 @@ class Job:
 
 
 class CallTally:
-    """What one job's model requests did, by role: made, failed (with the first error of each kind),
-    and the run of consecutive failures that stops a job against a dead API. Nodes of many queries
+    """What one job's model requests did: calls made by role, and the run of consecutive failures
+    per model that stops a job against a dead API. Nodes of many queries
     update it from their worker threads."""
 
     def __init__(self, max_failures: int = 0) -> None:
         self.max_failures = max_failures  # 0: never stop
         self._made: Counter[str] = Counter()
-        self._failed: Counter[str] = Counter()
-        self.first_errors: dict[tuple[str, str], str] = {}  # (role, error kind) -> first message
         self._in_a_row: Counter[str] = Counter()  # by model: a dead API fails every call to it
         self.last_error: str | None = None
         self._lock = threading.Lock()
@@ -47,15 +45,13 @@ class CallTally:
         with self._lock:
             self._made[role] += n
 
-    def outcome(self, model: str, role: str, error: str | None) -> None:
+    def outcome(self, model: str, error: str | None) -> None:
         with self._lock:
             if error is None:
                 self._in_a_row[model] = 0
                 return
-            self._failed[role] += 1
             self._in_a_row[model] += 1
             self.last_error = error
-            self.first_errors.setdefault((role, _kind(error)), error)
 
     @property
     def consecutive_failures(self) -> int:
@@ -72,12 +68,8 @@ class CallTally:
         with self._lock:
             return {role: n for role, n in self._made.items() if n}
 
-    def failed(self) -> dict[str, int]:
-        with self._lock:
-            return {role: n for role, n in self._failed.items() if n}
 
-
-def _kind(error: str) -> str:
+def error_kind(error: str) -> str:
     """The kind of an error message `spec: Kind: text` (or its start when it has no kind)."""
     parts = error.split(": ")
     return parts[1][:60] if len(parts) > 2 else error[:60]
@@ -108,10 +100,10 @@ def _count(role: str, n: int) -> None:
         tally.add(role, n)
 
 
-def _outcome(model: str, role: str, error: str | None) -> None:
+def _outcome(model: str, error: str | None) -> None:
     tally = _tally.get()
     if tally is not None:
-        tally.outcome(model, role, error)
+        tally.outcome(model, error)
 
 
 Parse = Callable[[str], dict[str, Any]]  # output text -> fields to record ({"answer": ...} or {"score": ...})
@@ -147,7 +139,7 @@ def run_jobs(
     for job in todo:
         gen, fields, error = results[job.index]
         error_text = None if error is None else str(error)
-        _outcome(str(spec), role, error_text)
+        _outcome(str(spec), error_text)
         row = log.record(
             job.key,
             role=role,

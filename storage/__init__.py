@@ -1,8 +1,9 @@
 """The SQL trace store: schema, idempotent writes, exports."""
 
+from .database import DEFAULT_URL, StoreError, default_url
 from .export import export_pairs, export_traces, preference_rows, trace_rows
 from .schema import Adapter, Base, Call, EvalResult, Pair, Query, Run
-from .store import DEFAULT_URL, RunCounts, StoreError, TraceStore, call_key, default_url, get_store
+from .store import RunCounts, TraceStore, call_key, get_store
 
 __all__ = [
     "DEFAULT_URL",

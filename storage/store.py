@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, inspect, select
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from cowest.core import ConfigError
-
-from .schema import Adapter, Base, Call, EvalResult, Pair, Query, Run
-
-DEFAULT_URL = "sqlite:///cowest.db"
-
-
-def default_url() -> str:
-    """The store jobs write to when no URL is given: $COWEST_DB, else cowest.db here."""
-    return os.environ.get("COWEST_DB") or DEFAULT_URL
-
-
-class StoreError(ConfigError):
-    """A database that cannot be opened or a run that does not fit the stored one."""
+from .database import StoreError, open_database, safe_url
+from .schema import Adapter, Call, EvalResult, Pair, Query, Run
 
 
 def call_key(*parts: Any) -> str:
@@ -50,16 +36,7 @@ class RunCounts:
 class TraceStore:
     def __init__(self, url: str):
         self.url = url
-        try:
-            self.engine = _engine(url)
-            _check_is_ours(self.engine, url)
-            _create_tables(self.engine)
-        except ModuleNotFoundError as exc:
-            raise StoreError(
-                f"no driver for {_safe(url)}: {exc} (for PostgreSQL: pip install 'cowest[postgres]')"
-            ) from None
-        except (ArgumentError, SQLAlchemyError, ValueError) as exc:
-            raise StoreError(f"cannot open database {_safe(url)}: {_first_line(exc)}") from None
+        self.engine = open_database(url)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.Lock()  # serialises get-or-create races inside one process
 
@@ -77,7 +54,7 @@ class TraceStore:
         with self.session() as s:
             rid = s.scalar(select(Run.id).where(Run.name == name))
         if rid is None:
-            raise StoreError(f"no run named {name!r} in {_safe(self.url)} (see `cowest runs`)")
+            raise StoreError(f"no run named {name!r} in {safe_url(self.url)} (see `cowest runs`)")
         return rid
 
     def ensure_query(self, run_id: int, qid: str, query: str, gold: str | None, line: int | None = None) -> int:
@@ -287,32 +264,6 @@ class TraceStore:
             return _count(s, select(func.count()).select_from(Call))
 
 
-def _create_tables(engine: Any) -> None:
-    """Create the missing tables. Two processes opening a new store at once race here: the loser's
-    CREATE fails on a table the winner just made, and a second pass finds them all there."""
-    for attempt in range(5):
-        try:
-            Base.metadata.create_all(engine)
-            return
-        except (IntegrityError, ProgrammingError, OperationalError):
-            if attempt == 4:
-                raise
-            time.sleep(0.1 * (attempt + 1))
-
-
-def _check_is_ours(engine: Any, url: str) -> None:
-    """A database that already holds tables must hold ours: cowest never writes into someone else's."""
-    names = set(inspect(engine).get_table_names())
-    if names and "calls" not in names:
-        shown = ", ".join(sorted(names)[:5])
-        raise StoreError(f"{_safe(url)} is not a cowest store (it has other tables: {shown}); pick another --db")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _replaces(stored: Call, new: Call) -> bool:
     """Whether `new` may take the place of `stored` under the same key."""
     if stored.error is None and new.error is not None:
@@ -322,31 +273,6 @@ def _replaces(stored: Call, new: Call) -> bool:
 
 def _count(session: Any, query: Any) -> int:
     return int(session.scalar(query) or 0)
-
-
-def _engine(url: str):
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # WAL: readers never block the writer
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _safe(url: str) -> str:
-    """The URL with any password masked, for messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable URL>"
 
 
 _stores: dict[str, TraceStore] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from cowest.core import BadInput
 
@@ -27,7 +28,8 @@ def add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default="", help=DB_HELP)
 
 
-def store_of(args: argparse.Namespace):  # noqa: ANN201 (keeps SQLAlchemy out of the CLI's imports)
+def store_of(args: argparse.Namespace) -> Any:
+    """The store `--db` names (SQLAlchemy is imported here, not when the CLI starts)."""
     from cowest.storage import default_url, get_store
 
     return get_store(args.db or default_url())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from cowest.core import EXIT_FAILURES
 
@@ -13,7 +14,7 @@ COLLECT_FLAGS = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature"
 JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db", "max_failures")
 
 
-def register(sub) -> None:  # noqa: ANN001 (argparse's private subparsers type)
+def register(sub: Any) -> None:  # argparse's subparsers action
     from cowest.graph import CollabContext
 
     ask = sub.add_parser("ask", help="answer one question: the weak model drafts, the strong model refines")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from . import COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
 
 
-def register(sub) -> None:  # noqa: ANN001 (argparse's private subparsers type)
+def register(sub: Any) -> None:  # argparse's subparsers action
     from cowest.options import EvalOptions
 
     ev = sub.add_parser("eval", help="run methods and baselines on the same queries; store and print metrics")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from . import add_db, add_options, check_data, from_args, store_of, task_names
 from .collab import add_collect_flags
@@ -11,7 +12,7 @@ from .collab import add_collect_flags
 ROUNDS_FLAGS = ("rounds", "sft_adapter", "fresh_queries", "reference", "out", "dpo")
 
 
-def register(sub) -> None:  # noqa: ANN001 (argparse's private subparsers type)
+def register(sub: Any) -> None:  # argparse's subparsers action
     from cowest.options import RoundsOptions
     from cowest.trainer.options import DPOOptions, SFTOptions
 

@@ -17,7 +17,7 @@ from .spec import ModelSpec
 def check_specs(specs: list[str], settings: ModelSettings | None = None) -> None:
     """Parse every spec; local folders must exist; a remote server must answer."""
     settings = settings or ModelSettings.from_env()
-    for text in specs:
+    for text in dict.fromkeys(specs):  # the strong model and the judge are often the same
         spec = ModelSpec.parse(text)
         if spec.provider == "huggingface":
             if spec.model != BUNDLED_NAME:

@@ -1,0 +1,92 @@
+"""Opening a store's database: the engine (SQLite in WAL mode, or any SQLAlchemy URL), a check that
+it is a cowest store, and its tables. Every failure is one StoreError line."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+
+from cowest.core import ConfigError
+
+from .schema import Base
+
+DEFAULT_URL = "sqlite:///cowest.db"
+
+
+def default_url() -> str:
+    """The store jobs write to when no URL is given: $COWEST_DB, else cowest.db here."""
+    return os.environ.get("COWEST_DB") or DEFAULT_URL
+
+
+class StoreError(ConfigError):
+    """A database that cannot be opened or a run that does not fit the stored one."""
+
+
+def open_database(url: str) -> Any:
+    """An engine on `url` with cowest's tables in it."""
+    try:
+        engine = _engine(url)
+        _check_is_ours(engine, url)
+        _create_tables(engine)
+        return engine
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"no driver for {safe_url(url)}: {exc} (for PostgreSQL: pip install 'cowest[postgres]')"
+        ) from None
+    except (ArgumentError, SQLAlchemyError, ValueError) as exc:
+        raise StoreError(f"cannot open database {safe_url(url)}: {_first_line(exc)}") from None
+
+
+def _create_tables(engine: Any) -> None:
+    """Create the missing tables. Two processes opening a new store at once race here: the loser's
+    CREATE fails on a table the winner just made, and a second pass finds them all there."""
+    for attempt in range(5):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _check_is_ours(engine: Any, url: str) -> None:
+    """A database that already holds tables must hold ours: cowest never writes into someone else's."""
+    names = set(inspect(engine).get_table_names())
+    if names and "calls" not in names:
+        shown = ", ".join(sorted(names)[:5])
+        raise StoreError(f"{safe_url(url)} is not a cowest store (it has other tables: {shown}); pick another --db")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _engine(url: str):
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # WAL: readers never block the writer
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
