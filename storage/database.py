@@ -55,9 +55,10 @@ def _create_tables(engine: Any) -> None:
 
 
 def _check_is_ours(engine: Any, url: str) -> None:
-    """A database that already holds tables must hold ours: cowest never writes into someone else's."""
+    """A database that already holds tables must hold ours: cowest never writes into someone else's.
+    Any one of our tables will do: another process may be halfway through creating them."""
     names = set(inspect(engine).get_table_names())
-    if names and "calls" not in names:
+    if names and names.isdisjoint(Base.metadata.tables):
         shown = ", ".join(sorted(names)[:5])
         raise StoreError(f"{safe_url(url)} is not a cowest store (it has other tables: {shown}); pick another --db")
 
