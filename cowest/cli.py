@@ -77,11 +77,11 @@ def _quiet_libraries() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from cowest.commands import collab, evaluate, exports, training
+    from cowest.commands import collab, evaluate, exports, plan, store, training
 
     p = argparse.ArgumentParser(prog="cowest", description="Weak-strong model collaboration (CoWeSt).")
     sub = p.add_subparsers(metavar="COMMAND")
-    for module in (collab, exports, training, evaluate):
+    for module in (collab, exports, training, evaluate, plan, store):
         module.register(sub)
     return p
 

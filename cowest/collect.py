@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-from cowest.core import EXIT_FAILURES, EXIT_OK, BadInput
+from cowest.core import EXIT_BUDGET, EXIT_FAILURES, EXIT_OK, BadInput, BudgetExceeded
 from cowest.graph import CollabContext, CollabState
-from cowest.nodes.calls import counting_calls, error_kind
+from cowest.nodes.ledger import Budget, error_kind, keeping_ledger
 from cowest.nodes.models import ModelSettings, check_specs
 from cowest.nodes.pair_collector import split_of_state
 from cowest.storage import get_store
@@ -15,6 +15,7 @@ from cowest.tasks import data_identity, get_task
 
 from .options import CollectOptions
 from .runner import run_over
+from .spending import Spending
 
 
 @dataclass
@@ -31,22 +32,33 @@ class CollectSummary:
     solo_top: int = 0
     failed_queries: int = 0
     failed_calls: int = 0
-    calls_made: dict[str, int] = field(default_factory=dict)
+    calls_made: dict[str, int] = field(default_factory=dict)  # requests sent, by role
+    spending: Spending = field(default_factory=Spending)  # strong and LLM-judge requests
+    unfinished: int = 0  # queries the budget stopped before they finished
+    price_in: float | None = None  # USD per 1M tokens, for the summary's cost
+    price_out: float | None = None
+    budget_stopped: bool = False
     failed_by_role: dict[str, int] = field(default_factory=dict)
     first_errors: dict[str, str] = field(default_factory=dict)  # "role: kind" -> first message
-    stopped: str | None = None  # why the job stopped early (too many failures in a row)
+    stopped: str | None = None  # why the job stopped early (failures in a row, or the budget)
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
 
 def exit_code(summary: CollectSummary) -> int:
-    """0 when everything succeeded, 3 when the run finished (or stopped) with failures."""
+    """0 when everything succeeded, 4 when the budget stopped it, 3 when the run finished (or
+    stopped) with failures."""
+    if summary.budget_stopped:
+        return EXIT_BUDGET
     return EXIT_FAILURES if summary.failed_calls or summary.failed_queries or summary.stopped else EXIT_OK
 
 
-def collect(opts: CollectOptions, settings: ModelSettings | None = None, progress: bool = True) -> CollectSummary:
+def collect(
+    opts: CollectOptions, settings: ModelSettings | None = None, progress: bool = True, budget: Budget | None = None
+) -> CollectSummary:
     """Run the collect graph over the task file; every call lands in the store, and a rerun of the
-    same options makes no model call that is already stored."""
+    same options makes no model call that is already stored. `budget`: one shared by several
+    collections (the rounds of `cowest rounds`); by default the options' caps on this run."""
     start = time.perf_counter()
     opts.check_job()
     task = get_task(opts.task)
@@ -61,13 +73,24 @@ def collect(opts: CollectOptions, settings: ModelSettings | None = None, progres
         store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line)
 
     summary = CollectSummary(
-        run=ctx.run, round=ctx.round, db=ctx.db, queries=len(loaded.examples), skipped_rows=len(loaded.skipped)
+        run=ctx.run,
+        round=ctx.round,
+        db=ctx.db,
+        queries=len(loaded.examples),
+        skipped_rows=len(loaded.skipped),
+        price_in=opts.price_in,
+        price_out=opts.price_out,
     )
     query_pks = {q.qid: pk for pk, q in store.queries_of(run_id).items()}
     desc = f"collect {ctx.run} r{ctx.round}"
-    with counting_calls(opts.max_failures) as tally:
+    budget = budget or opts.budget(store.spent(run_id))
+    finished = 0
+    with keeping_ledger(opts.max_failures, budget) as ledger:
         for ex, state, error in run_over(loaded.examples, ctx, opts.concurrency, desc, progress):
+            if isinstance(error, BudgetExceeded):
+                continue  # unfinished, not failed: a rerun with a larger budget finishes it
             if state is not None:
+                finished += 1
                 _tally(summary, state)
                 store.set_query_error(query_pks[ex.id], None)
             else:
@@ -75,10 +98,15 @@ def collect(opts: CollectOptions, settings: ModelSettings | None = None, progres
                 why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
                 summary.errors.append(f"{ex.id}: {why}")
                 store.set_query_error(query_pks[ex.id], why)
-    summary.calls_made = tally.snapshot()
-    if tally.tripped:
+    summary.calls_made = ledger.snapshot()
+    summary.spending = Spending.of(ledger)
+    if ledger.budget_hit:
+        summary.budget_stopped = True
+        summary.unfinished = summary.queries - summary.failed_queries - finished
+        summary.stopped = budget.describe()
+    elif ledger.tripped:
         summary.stopped = (
-            f"stopped after {tally.consecutive_failures} failed calls in a row; last error: {tally.last_error}"
+            f"stopped after {ledger.consecutive_failures} failed calls in a row; last error: {ledger.last_error}"
         )
     summary.seconds = time.perf_counter() - start
     return summary

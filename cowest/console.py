@@ -60,7 +60,8 @@ def collect_summary(s) -> str:
                 ]
             ],
         ),
-        f"model calls made this time: {calls}",
+        f"model requests sent this time: {calls}",
+        s.spending.line(s.pairs, s.price_in, s.price_out),
         f"took {s.seconds:.1f} s",
     ]
     if s.failed_by_role:
@@ -70,7 +71,9 @@ def collect_summary(s) -> str:
         lines.append("failed queries:\n  " + "\n  ".join(s.errors[:5]))
     if s.stopped:
         lines.append(s.stopped)
-    if s.failed_calls or s.failed_queries or s.stopped:
+    if s.unfinished:
+        lines.append(f"{s.unfinished} queries not finished (their finished calls are stored)")
+    if s.failed_calls or s.failed_queries or (s.stopped and not s.budget_stopped):
         lines.append("to retry what failed: the same command with --retry-failed (finished calls are reused)")
     return "\n".join(lines)
 
@@ -84,7 +87,8 @@ def rounds_table(reports) -> str:
             "positives",
             "negatives",
             "pairs",
-            "strong calls",
+            "strong sent",
+            "reused",
             "DPO loss",
             "reward margin",
             "adapter",
@@ -98,7 +102,8 @@ def rounds_table(reports) -> str:
                 r.positives,
                 r.negatives,
                 r.pairs,
-                r.strong_calls,
+                r.spending.sent,
+                r.spending.reused,
                 r.loss,
                 r.margin,
                 r.adapter,
@@ -114,7 +119,7 @@ def eval_table(task: str, results) -> str:
 
     first, second = metric_names(task)
     return table(
-        ["method", "n", first, second, "unparseable", "strong calls", "strong tokens", "seconds"],
+        ["method", "n", first, second, "unparseable", "strong calls", "sent", "reused", "strong tokens", "seconds"],
         [
             [
                 r.method,
@@ -123,9 +128,39 @@ def eval_table(task: str, results) -> str:
                 r.metrics.get(second),
                 r.metrics.get("unparseable"),
                 r.strong_calls,
+                r.metrics.get("strong_sent"),
+                r.metrics.get("strong_reused"),
                 r.strong_tokens,
                 r.seconds,
             ]
             for r in results
         ],
     )
+
+
+def plan_table(plan, price_in: float | None = None, price_out: float | None = None) -> str:
+    """`cowest plan`: calls by job and role, what the store covers, what would be sent."""
+    rows = [
+        [
+            r.job,
+            r.role + ("" if r.billed else " (local)"),
+            r.needed,
+            r.covered,
+            r.to_send,
+            round(r.tokens_in) if r.to_send else 0,
+            round(r.tokens_out) if r.to_send else 0,
+            "store averages" if r.from_store_averages else ("prompt length, max tokens" if r.to_send else "-"),
+        ]
+        for r in plan.rows
+    ]
+    headers = ["job", "role", "at most", "in store", "to send", "tokens in", "tokens out", "tokens from"]
+    billed = plan.billed()
+    lines = [table(headers, rows)]
+    total = f"strong/judge requests to send: at most {billed.sent} ({billed.reused} already in the store)"
+    total += f"; about {billed.tokens_in} tokens in, {billed.tokens_out} out"
+    cost = billed.cost(price_in, price_out)
+    if cost is not None:
+        total += f"; about ${cost:.4f}"
+    lines.append(total)
+    lines += plan.notes
+    return "\n".join(lines)

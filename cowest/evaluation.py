@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 
-from cowest.core import BadInput, copy_as
+from cowest.core import BadInput, BudgetExceeded, copy_as
 from cowest.graph import CollabContext, CollabState
 from cowest.graph.modes import MODES
+from cowest.nodes.ledger import keeping_ledger
 from cowest.nodes.models import ModelSettings, check_specs
 from cowest.storage import EvalResult, get_store
 from cowest.tasks import data_identity, get_task
@@ -19,6 +21,7 @@ from cowest.tasks.metrics import score_task
 
 from .options import METHODS, EvalOptions, Method
 from .runner import run_over
+from .spending import Spending
 
 
 def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress: bool = True) -> list[EvalResult]:
@@ -30,32 +33,21 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
     strong = opts.strong
     check_specs([opts.weak, strong], settings)
     data_hash = _file_hash(opts.data)
-    run = opts.run or f"eval-{opts.task}-{data_hash[:8]}"
+    run = eval_run_name(opts)
     db = opts.store_url
     store = get_store(db)
     run_id = store.ensure_run(run, opts.task, data_path=data_identity(opts.data), config={"kind": "eval"})
     for ex in examples:
         store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line)
 
+    budget = opts.budget(store.spent(run_id))
     results = []
-    for name in opts.methods:
-        method = METHODS[name]
-        for fmt in opts.formats if method.drafts else ["cot"]:
-            label = f"{name}[{fmt}]" if method.drafts and len(opts.formats) > 1 else name
-            adapter = opts.adapter if method.uses_adapter else None
-            weak = f"{opts.weak}@{adapter}" if adapter else opts.weak
-            ctx = copy_as(
-                CollabContext,
-                opts,
-                mode=method.mode,
-                weak=weak,
-                format=fmt,
-                solo_format=method.solo_format,
-                db=db,
-                run=run,
-            )
-            start = time.perf_counter()
-            answers, strong_ids, failed = {}, [], 0
+    for label, method, ctx in method_contexts(opts, run, db):
+        adapter = opts.adapter if method.uses_adapter else None
+        weak = ctx.weak
+        start = time.perf_counter()
+        answers, strong_ids, failed = {}, [], 0
+        with keeping_ledger(opts.max_failures, budget) as ledger:
             for ex, state, _error in run_over(
                 examples, ctx, opts.concurrency, f"eval {label}", progress, with_gold=False
             ):
@@ -63,29 +55,57 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
                 failed += state is None or _has_failed_step(state)
                 if state:
                     strong_ids += _strong_call_ids(state, method)
-            metrics = score_task(task, examples, [answers.get(ex.id) for ex in examples])
-            metrics["failed_queries"] = failed
-            calls = store.calls_by_id(strong_ids)
-            results.append(
-                store.save_eval(
-                    EvalResult(
-                        run_id=run_id,
-                        method=label,
-                        task=opts.task,
-                        data_path=data_identity(opts.data),
-                        data_hash=data_hash,
-                        weak=weak if MODES[method.mode].uses_weak else None,
-                        strong=strong if MODES[method.mode].uses_strong else None,
-                        adapter=adapter or "",
-                        n=len(examples),
-                        metrics=metrics,
-                        strong_calls=len(strong_ids),
-                        strong_tokens=sum((c.tokens_in or 0) + (c.tokens_out or 0) for c in calls.values()),
-                        seconds=time.perf_counter() - start,
-                    )
+        if ledger.budget_hit:  # a partial method scores nothing; a rerun reuses what it sent
+            raise BudgetExceeded(f"eval {label}: {budget.describe()}")
+        spending = Spending.of(ledger)
+        metrics = score_task(task, examples, [answers.get(ex.id) for ex in examples])
+        metrics.update(failed_queries=failed, strong_sent=spending.sent, strong_reused=spending.reused)
+        calls = store.calls_by_id(strong_ids)
+        results.append(
+            store.save_eval(
+                EvalResult(
+                    run_id=run_id,
+                    method=label,
+                    task=opts.task,
+                    data_path=data_identity(opts.data),
+                    data_hash=data_hash,
+                    weak=weak if MODES[method.mode].uses_weak else None,
+                    strong=strong if MODES[method.mode].uses_strong else None,
+                    adapter=adapter or "",
+                    n=len(examples),
+                    metrics=metrics,
+                    strong_calls=len(strong_ids),
+                    # what the method costs per answer, whether this time sent or reused them
+                    strong_tokens=sum((c.tokens_in or 0) + (c.tokens_out or 0) for c in calls.values()),
+                    seconds=time.perf_counter() - start,
                 )
             )
+        )
     return results
+
+
+def method_contexts(opts: EvalOptions, run: str, db: str) -> Iterator[tuple[str, Method, CollabContext]]:
+    """Each method (and draft format) as a labelled graph context."""
+    for name in opts.methods:
+        method = METHODS[name]
+        for fmt in opts.formats if method.drafts else ["cot"]:
+            label = f"{name}[{fmt}]" if method.drafts and len(opts.formats) > 1 else name
+            adapter = opts.adapter if method.uses_adapter else None
+            ctx = copy_as(
+                CollabContext,
+                opts,
+                mode=method.mode,
+                weak=f"{opts.weak}@{adapter}" if adapter else opts.weak,
+                format=fmt,
+                solo_format=method.solo_format,
+                db=db,
+                run=run,
+            )
+            yield label, method, ctx
+
+
+def eval_run_name(opts: EvalOptions) -> str:
+    return opts.run or f"eval-{opts.task}-{_file_hash(opts.data)[:8]}"
 
 
 def _has_failed_step(state: CollabState) -> bool:

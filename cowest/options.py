@@ -30,6 +30,24 @@ class JobOptions:
         20, help=("Stop the job after this many failed model calls in a row (a dead API); 0: never.")
     )
 
+    max_strong_calls: int | None = option(
+        None,
+        metavar="N",
+        help=(
+            "Stop before this run has sent more than N strong and LLM-judge requests in all (calls reused "
+            "from the store are free); exit 4, and the same command with a larger N continues."
+        ),
+    )
+    max_strong_tokens: int | None = option(
+        None,
+        metavar="N",
+        help="The same cap on those requests' tokens (each reserved at the most it can cost before sending).",
+    )
+    price_in: float | None = option(
+        None, metavar="USD", help="USD per 1M input tokens of the strong model: summaries show cost."
+    )
+    price_out: float | None = option(None, metavar="USD", help="USD per 1M output tokens of the strong model.")
+
     def check_job(self) -> None:
         """Bad values found before anything is loaded, spent or written."""
         if self.limit is not None and self.limit < 1:
@@ -40,6 +58,16 @@ class JobOptions:
             raise BadInput(f"--concurrency must be at least 1 (got {self.concurrency})")
         if self.max_failures < 0:
             raise BadInput(f"--max-failures must be 0 or more (got {self.max_failures})")
+        for name in ("max_strong_calls", "max_strong_tokens", "price_in", "price_out"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise BadInput(f"--{name.replace('_', '-')} must be 0 or more (got {value})")
+
+    def budget(self, spent: tuple[int, int] = (0, 0)):
+        """The run's budget, given what it has already spent (TraceStore.spent)."""
+        from cowest.nodes.ledger import Budget
+
+        return Budget(self.max_strong_calls, self.max_strong_tokens, spent_calls=spent[0], spent_tokens=spent[1])
 
     @property
     def store_url(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cowest.core import EXIT_OK, copy_as
@@ -12,6 +12,7 @@ from cowest.trainer.dpo import DPOOptions, train_dpo
 
 from .collect import CollectSummary, collect, exit_code
 from .options import RoundsOptions
+from .spending import Spending
 
 
 @dataclass
@@ -22,12 +23,13 @@ class RoundReport:
     positives: int = 0
     negatives: int = 0
     pairs: int = 0
-    strong_calls: int = 0
+    spending: Spending = field(default_factory=Spending)  # of the round's last collection
     loss: float | None = None
     margin: float | None = None
     adapter: str | None = None
     note: str = ""
     failed: bool = False  # the round's collection had failed calls; it was not trained
+    budget_stopped: bool = False  # the budget ran out during the round's collection
 
 
 def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progress: bool = True) -> list[RoundReport]:
@@ -37,6 +39,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
     run = opts.run_name()
     store = get_store(opts.store_url)
     adapter = str(Path(opts.sft_adapter).resolve()) if opts.sft_adapter else None
+    budget = opts.budget(store.spent(_run_id_or_none(store, run)))  # one budget for every round
     reports = []
     for r in range(1, opts.rounds + 1):
         run_id = _run_id_or_none(store, run)
@@ -49,7 +52,8 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
         round_opts = opts.collect_options(
             r, f"{opts.weak}@{adapter}" if adapter else opts.weak, opts.offset + slice_start
         )
-        summary = collect(round_opts, settings, progress=progress)
+        _new_sampling_seed(opts.dpo.seed, r)
+        summary = collect(round_opts, settings, progress=progress, budget=budget)
         if exit_code(summary) != EXIT_OK:  # training on a partial round would mark it done: stop here
             reports.append(
                 RoundReport(
@@ -57,12 +61,14 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
                     queries=summary.queries,
                     drafts=summary.drafts,
                     pairs=summary.pairs,
+                    spending=summary.spending,
                     failed=True,
+                    budget_stopped=summary.budget_stopped,
                     note=summary.stopped or "collected with failures: rerun with --retry-failed",
                 )
             )
             return reports
-        counts = _counts(summary, store, run, r)
+        counts = _counts(summary)
         if summary.pairs == 0:
             row = store.save_adapter(
                 Adapter(
@@ -100,6 +106,14 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
     return reports
 
 
+def _new_sampling_seed(seed: int, round: int) -> None:
+    """TRL seeds the global RNG with the same seed each time it trains: without this, every round
+    would draw its K drafts from the same random state as the one before."""
+    import torch
+
+    torch.manual_seed(seed * 1000 + round)
+
+
 def _run_id_or_none(store: TraceStore, run: str) -> int | None:
     try:
         return store.run_id(run)
@@ -107,16 +121,15 @@ def _run_id_or_none(store: TraceStore, run: str) -> int | None:
         return None
 
 
-def _counts(s: CollectSummary, store, run: str, round: int) -> dict:
-    # From the store, not this process's counter: a resumed round made some calls last time.
-    strong = sum(c.role in ("strong_solo", "strong_refine") for c in store.calls_of(store.run_id(run), round))
+def _counts(s: CollectSummary) -> dict:
     return {
         "queries": s.queries,
         "drafts": s.drafts,
         "positives": s.positives,
         "negatives": s.negatives,
         "pairs": s.pairs,
-        "strong_calls": strong,
+        # this round's last collection: a resumed round counts what it found stored as reused
+        "spending": asdict(s.spending),
     }
 
 
@@ -129,7 +142,7 @@ def _report_from_row(row: Adapter, note: str) -> RoundReport:
         positives=m.get("positives", 0),
         negatives=m.get("negatives", 0),
         pairs=m.get("pairs", 0),
-        strong_calls=m.get("strong_calls", 0),
+        spending=Spending(**m["spending"]) if "spending" in m else Spending(sent=m.get("strong_calls", 0)),
         loss=m.get("loss"),
         margin=m.get("rewards/margins"),
         adapter=row.path,

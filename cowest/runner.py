@@ -9,7 +9,7 @@ from contextvars import copy_context
 from tqdm.auto import tqdm
 
 from cowest.graph import CollabContext, CollabState, build_graph
-from cowest.nodes.calls import current_tally
+from cowest.nodes.ledger import current_ledger
 from cowest.tasks import Example
 
 
@@ -36,20 +36,27 @@ def run_over(
     bar = tqdm(total=len(examples), desc=desc, unit="query", disable=not progress)
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
     try:
-        # Each worker runs in a copy of this context, so per-job state (the call tally) follows it.
+        # Each worker runs in a copy of this context, so per-job state (the ledger) follows it.
         futures = {
             pool.submit(copy_context().run, graph.invoke, graph_input(ex, with_gold), context=ctx): ex
             for ex in examples
         }
-        tally = current_tally()
+        ledger = current_ledger()
         for fut in as_completed(futures):
+            if fut.cancelled():
+                continue
             try:
                 yield futures[fut], fut.result(), None
             except Exception as exc:  # recorded by the caller; the other queries go on
                 yield futures[fut], None, exc
             bar.update(1)
-            if tally is not None and tally.tripped:
-                return  # a dead API: queued queries are dropped (finally), their calls never sent
+            if ledger is not None and ledger.tripped:
+                return  # a dead API: queued queries are dropped (finally), never sent
+            if ledger is not None and ledger.budget_hit:
+                # Queued queries never start; those in flight finish (the budget refuses whatever
+                # no longer fits), so the job's summary counts every request it made.
+                for queued in futures:
+                    queued.cancel()
     finally:
         # On Ctrl-C (or the caller stopping early) queued queries are dropped at once; the ones in
         # flight finish their current call, and everything finished is already in the store.

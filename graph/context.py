@@ -79,6 +79,13 @@ class CollabContext:
     run: str = option("default", help="Run name: the calls, queries and pairs of one run belong together.")
     round: int = option(1, help="Round of the feedback loop (round r drafts with adapter r-1).")
     retry_failed: bool = option(False, help="Redo stored calls that ended in an error.")
+    cache: bool = option(
+        True,
+        help=(
+            "Reuse any stored call with the same content (model, messages, decoding) from any run; "
+            "--no-cache sends every call this run has not made itself."
+        ),
+    )
 
     def __post_init__(self) -> None:
         if not self.strong:

@@ -1,112 +1,33 @@
-"""Making a node's model calls: reuse what the store has, batch the rest into one generate."""
+"""Making a node's model calls: reuse what the store has, send the rest in one batch, record all.
+
+A call is looked up twice before anything is sent: in this run's trace (a resumed run), then by
+its content in any run (storage/keys.py): a call another run or command already made is copied
+into this run as a row that points to its original. Only what neither holds is sent, after the
+budget has room for it.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
+from cowest.core import BudgetExceeded
 from cowest.graph.state import Step
 
-from .models import Generation, Messages, ModelCallError, ModelSpec, RequestPolicy, Sampling, get_model
-from .recording import CallLog, step_from_call
+from .ledger import current_ledger, current_plan, reserve_tokens
+from .models import Generation, ModelCallError, ModelSpec, RequestPolicy, Sampling, get_model
+from .recording import CallLog, Job, step_from_call
 
 
 class InvalidOutput(ValueError):
     """An output that breaks its contract (a judgment that is not an integer 1-10)."""
 
 
-@dataclass
-class Job:
-    index: int  # sample index of the output this call produces
-    key: str
-    messages: Messages
-    parent_id: int | None = None
-
-
-class CallTally:
-    """What one job's model requests did: calls made by role, and the run of consecutive failures
-    per model that stops a job against a dead API. Nodes of many queries
-    update it from their worker threads."""
-
-    def __init__(self, max_failures: int = 0) -> None:
-        self.max_failures = max_failures  # 0: never stop
-        self._made: Counter[str] = Counter()
-        self._in_a_row: Counter[str] = Counter()  # by model: a dead API fails every call to it
-        self.last_error: str | None = None
-        self._lock = threading.Lock()
-
-    def add(self, role: str, n: int) -> None:
-        with self._lock:
-            self._made[role] += n
-
-    def outcome(self, model: str, error: str | None) -> None:
-        with self._lock:
-            if error is None:
-                self._in_a_row[model] = 0
-                return
-            self._in_a_row[model] += 1
-            self.last_error = error
-
-    @property
-    def consecutive_failures(self) -> int:
-        """The longest current run of failed calls to one model."""
-        with self._lock:
-            return max(self._in_a_row.values(), default=0)
-
-    @property
-    def tripped(self) -> bool:
-        """Too many failures in a row: the job should stop asking."""
-        return bool(self.max_failures) and self.consecutive_failures >= self.max_failures
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return {role: n for role, n in self._made.items() if n}
-
-
-def error_kind(error: str) -> str:
-    """The kind of an error message `spec: Kind: text` (or its start when it has no kind)."""
-    parts = error.split(": ")
-    return parts[1][:60] if len(parts) > 2 else error[:60]
-
-
-_tally: ContextVar[CallTally | None] = ContextVar("cowest_call_tally", default=None)
-
-
-@contextmanager
-def counting_calls(max_failures: int = 0) -> Iterator[CallTally]:
-    """Count the model requests made inside this block (threads started with a copy of this
-    context, as the runner's are, count too)."""
-    tally = CallTally(max_failures)
-    token = _tally.set(tally)
-    try:
-        yield tally
-    finally:
-        _tally.reset(token)
-
-
-def current_tally() -> CallTally | None:
-    return _tally.get()
-
-
-def _count(role: str, n: int) -> None:
-    tally = _tally.get()
-    if tally is not None:
-        tally.add(role, n)
-
-
-def _outcome(model: str, error: str | None) -> None:
-    tally = _tally.get()
-    if tally is not None:
-        tally.outcome(model, error)
-
+PLACEHOLDER = "(planned)"  # the output a dry run stands in for a call it would send
 
 Parse = Callable[[str], dict[str, Any]]  # output text -> fields to record ({"answer": ...} or {"score": ...})
+Result = tuple[Generation | None, dict[str, Any], Exception | None]
 
 
 def run_jobs(
@@ -117,76 +38,174 @@ def run_jobs(
     sampling: Sampling,
     parse: Parse,
     retry_sampling: Sampling | None = None,
-) -> dict[int, Step]:
-    """Steps for `jobs`, by index. Stored calls are reused; the others go to the model in one
-    batched call (jobs sharing one prompt become `n` samples of it), and each is recorded. An output
-    that `parse` rejects is asked for once more with `retry_sampling`, then recorded as an error."""
-    found = log.lookup([j.key for j in jobs])
-    # A stored call counts only if it was asked the same prompt: changed prompts (a new version, a
-    # new task framing) are asked again, and the row is overwritten under the same key.
-    reusable = {j.key for j in jobs if j.key in found and found[j.key].prompt == j.messages}
-    steps = {j.index: step_from_call(j.index, found[j.key]) for j in jobs if j.key in reusable}
-    todo = [j for j in jobs if j.key not in reusable]
-    if not todo:
-        return steps
-    results = _generate(spec, todo, sampling, parse, log.policy)
-    _count(role, len(todo))
-    if retry_sampling is not None:
-        again = [j for j in todo if isinstance(results[j.index][2], InvalidOutput)]
-        if again:
-            results.update(_generate(spec, again, retry_sampling, parse, log.policy))
-            _count(role, len(again))
-    for job in todo:
-        gen, fields, error = results[job.index]
-        error_text = None if error is None else str(error)
-        _outcome(str(spec), error_text)
-        row = log.record(
-            job.key,
-            role=role,
-            sample_index=job.index,
-            parent_id=job.parent_id,
-            model=str(spec.with_adapter(None)),
-            adapter=spec.adapter,
-            prompt=job.messages,
-            output=gen.text if gen else None,
-            error=error_text,
-            tokens_in=gen.tokens_in if gen else None,
-            tokens_out=gen.tokens_out if gen else None,
-            latency_s=gen.latency_s if gen else None,
-            **fields,
+    billed: bool = False,
+) -> list[Step]:
+    """One step per job, in order. Stored calls are reused; the others go to the model in one
+    batched call (jobs sharing one prompt become one request) and each is recorded. An output
+    that `parse` rejects is asked for once more with `retry_sampling`, then recorded as an error.
+    `billed`: strong or LLM-judge requests, which the budget caps."""
+    steps: list[Step | None] = [None] * len(jobs)
+    own = log.lookup([j.key for j in jobs])
+    for i, job in enumerate(jobs):
+        if job.key in own:
+            steps[i] = step_from_call(job.index, own[job.key])
+    cached = log.cached([j.content for i, j in enumerate(jobs) if steps[i] is None])
+    for i, job in enumerate(jobs):
+        if steps[i] is None and job.content in cached:
+            steps[i] = _reuse(log, role, job, cached[job.content], parse, billed)
+    todo = [i for i, step in enumerate(steps) if step is None]
+    ledger, plan = current_ledger(), current_plan()
+    if ledger is not None:
+        ledger.add_reused(role, len(jobs) - len(todo), billed)
+    if plan is not None:
+        plan.add(
+            role,
+            billed,
+            needed=len(jobs),
+            covered=len(jobs) - len(todo),
+            tokens_in=sum(len(json.dumps(jobs[i].messages)) // 4 for i in todo),
+            tokens_out=len(todo) * sampling.max_new_tokens,
         )
-        if row is not None:  # the stored row: ours, or the one another writer stored first
-            steps[job.index] = step_from_call(job.index, row)
-        else:
-            steps[job.index] = Step(index=job.index, call_id=None, text=gen.text if gen else None, error=error_text)
-            steps[job.index].update(fields)  # type: ignore[typeddict-item]
-    return steps
+        # A placeholder judgment has the lowest score: the dry run goes on as if no answer were top.
+        score = 1.0 if role == "judge" else None
+        for i in todo:
+            steps[i] = Step(index=jobs[i].index, call_id=None, text=PLACEHOLDER, answer=None, error=None, score=score)
+        return [s for s in steps if s is not None]
+    if todo:
+        pending = [jobs[i] for i in todo]
+        results = _generate(spec, role, pending, sampling, parse, log.policy, billed)
+        again = [k for k, result in enumerate(results) if isinstance(result[2], InvalidOutput)]
+        if retry_sampling is not None and again:
+            retried = _generate(spec, role, [pending[k] for k in again], retry_sampling, parse, log.policy, billed)
+            for k, result in zip(again, retried):
+                results[k] = result
+        originals: dict[str, int] = {}  # content key -> the row that holds the one answer sent for it
+        for i, result in zip(todo, results):
+            steps[i] = _record(log, role, spec, jobs[i], result, billed, originals)
+    return [s for s in steps if s is not None]
+
+
+def _reuse(log: CallLog, role: str, job: Job, source: Any, parse: Parse, billed: bool) -> Step:
+    """This run's copy of a call the store already holds; the answer is parsed again, since this
+    run's task decides how."""
+    try:
+        fields = parse(source.output or "")
+    except InvalidOutput:
+        fields = {"answer": source.answer, "score": source.score}
+    row = log.record(
+        job.key,
+        content_key=job.content,
+        reused_from=source.reused_from or source.id,
+        billed=billed,
+        role=role,
+        sample_index=job.index,
+        parent_id=job.parent_id,
+        model=source.model,
+        adapter=source.adapter,
+        prompt=job.messages,
+        output=source.output,
+        tokens_in=source.tokens_in,
+        tokens_out=source.tokens_out,
+        **fields,
+    )
+    if row is not None:
+        return step_from_call(job.index, row)
+    return Step(index=job.index, call_id=source.id, text=source.output, error=None, **fields)  # type: ignore[typeddict-item]
+
+
+def _record(
+    log: CallLog, role: str, spec: ModelSpec, job: Job, result: Result, billed: bool, originals: dict[str, int]
+) -> Step:
+    gen, fields, error = result
+    error_text = None if error is None else str(error)
+    ledger = current_ledger()
+    if ledger is not None:
+        ledger.outcome(str(spec), error_text)
+    first = originals.get(job.content) if error is None else None  # an identical call earlier in this batch
+    if first is not None and ledger is not None:
+        ledger.add_reused(role, 1, billed)  # its request was the earlier call's
+    row = log.record(
+        job.key,
+        content_key=job.content,
+        reused_from=first,
+        billed=billed,
+        role=role,
+        sample_index=job.index,
+        parent_id=job.parent_id,
+        model=str(spec.with_adapter(None)),
+        adapter=spec.adapter,
+        prompt=job.messages,
+        output=gen.text if gen else None,
+        error=error_text,
+        tokens_in=gen.tokens_in if gen else None,
+        tokens_out=gen.tokens_out if gen else None,
+        latency_s=gen.latency_s if gen else None,
+        **fields,
+    )
+    if row is None:  # no store
+        step = Step(index=job.index, call_id=None, text=gen.text if gen else None, error=error_text)
+        step.update(fields)  # type: ignore[typeddict-item]
+        return step
+    if row.error is None and row.reused_from is None:
+        originals.setdefault(job.content, row.id)
+    return step_from_call(job.index, row)  # the stored row: ours, or the one another writer stored first
 
 
 def _generate(
-    spec: ModelSpec, jobs: list[Job], sampling: Sampling, parse: Parse, policy: RequestPolicy
-) -> dict[int, tuple[Generation | None, dict[str, Any], Exception | None]]:
+    spec: ModelSpec,
+    role: str,
+    jobs: list[Job],
+    sampling: Sampling,
+    parse: Parse,
+    policy: RequestPolicy,
+    billed: bool,
+) -> list[Result]:
     """Each job's generation or error, on its own: one failed request fails only its own jobs.
     Jobs sharing one prompt go out as one request: `n` samples, or a single greedy answer copied
-    (greedy decoding gives the same text every time)."""
-    groups: dict[str, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(json.dumps(job.messages, sort_keys=True), []).append(job)
-    prompts = [group[0].messages for group in groups.values()]
+    (greedy decoding gives the same text every time). A billed batch is reserved in the budget
+    first; BudgetExceeded means nothing of it was sent."""
+    groups: dict[str, list[int]] = {}  # prompt -> positions of its jobs
+    for k, job in enumerate(jobs):
+        groups.setdefault(json.dumps(job.messages, sort_keys=True), []).append(k)
+    prompts = [jobs[group[0]].messages for group in groups.values()]
     counts = [1 if sampling.greedy else len(group) for group in groups.values()]
+    ledger = current_ledger()
+    reserved = sum(reserve_tokens(p, n, sampling.max_new_tokens) for p, n in zip(prompts, counts))
+    if ledger is not None and billed:
+        try:
+            ledger.budget.reserve(sum(counts), reserved)
+        except BudgetExceeded:
+            ledger.budget_hit = True
+            raise
     try:
         outcomes = get_model(spec, policy=policy).generate_each(prompts, counts, sampling)
     except ModelCallError as exc:
         outcomes = [[exc] * n for n in counts]
-    out: dict[int, tuple[Generation | None, dict[str, Any], Exception | None]] = {}
+    if ledger is not None:
+        ledger.add_sent(role, sum(counts), billed)  # outputs asked for: a greedy duplicate is not one
+        if billed:
+            used_in, used_out = _usage(outcomes)
+            ledger.add_tokens(used_in, used_out)
+            ledger.budget.settle(reserved, used_in + used_out)
+    out: list[Result] = [(None, {}, None)] * len(jobs)
     for group, results in zip(groups.values(), outcomes):
-        for k, job in enumerate(group):
-            result = results[0] if sampling.greedy else results[k]
+        for j, k in enumerate(group):
+            result = results[0] if sampling.greedy else results[j]
             if isinstance(result, Exception):
-                out[job.index] = (None, {}, result)
+                out[k] = (None, {}, result)
                 continue
             try:
-                out[job.index] = (result, parse(result.text), None)
+                out[k] = (result, parse(result.text), None)
             except InvalidOutput as exc:
-                out[job.index] = (result, {}, exc)
+                out[k] = (result, {}, exc)
     return out
+
+
+def _usage(outcomes: list) -> tuple[int, int]:
+    """Tokens the requests used: each prompt's input once, every sample's output."""
+    tokens_in = tokens_out = 0
+    for results in outcomes:
+        gens = [g for g in results if isinstance(g, Generation)]
+        tokens_in += gens[0].tokens_in or 0 if gens else 0
+        tokens_out += sum(g.tokens_out or 0 for g in gens)
+    return tokens_in, tokens_out

@@ -11,9 +11,10 @@ from langgraph.runtime import Runtime
 
 from cowest.graph.context import TOP_SCORE, CollabContext
 from cowest.graph.state import CollabState, Step
+from cowest.storage.keys import stable_key
 from cowest.tasks import get_task
 
-from .calls import InvalidOutput, Job, run_jobs
+from .calls import InvalidOutput, run_jobs
 from .models import Sampling
 from .parsing import example_of, parse_score
 from .prompts import judge_prompt
@@ -24,6 +25,7 @@ _JUDGE_TOKENS = 8
 # A greedy retry of a local model repeats itself word for word; a little temperature gives the
 # one retry a chance.
 _RETRY = Sampling(temperature=0.7, top_p=0.95, max_new_tokens=_JUDGE_TOKENS)
+_SAMPLING = Sampling(max_new_tokens=_JUDGE_TOKENS)
 
 
 def judge(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
@@ -63,32 +65,23 @@ def _unjudged(step: Step) -> bool:
     )
 
 
-def _judge_key(log: CallLog, ctx: CollabContext, field: str, step: Step) -> str:
-    # A solo judgment is keyed like its target, without the round, so every round reuses it.
-    return log.key(
-        "judge",
-        step["index"],
-        field,
-        ctx.judge_name,
-        step.get("call_id"),
-        step.get("text"),
-        per_round=(field != "solo"),
-    )
-
-
 def _judge_llm(ctx, log, state, targets) -> list[dict]:
     gold = state.get("gold") or "; ".join(state.get("answers") or [])
     jobs = [
-        Job(i, _judge_key(log, ctx, field, step), judge_prompt(gold, step["text"]), parent_id=step.get("call_id"))
-        for i, (field, step) in enumerate(targets)
+        # A solo judgment, like its target, is shared by every round of the run.
+        log.job(
+            "judge",
+            step["index"],
+            ctx.judge_spec,
+            _SAMPLING,
+            judge_prompt(gold, step["text"]),
+            parent_id=step.get("call_id"),
+            every_round=(field == "solo"),
+        )
+        for field, step in targets
     ]
-    steps = run_jobs(
-        log, "judge", ctx.judge_spec, jobs, Sampling(max_new_tokens=_JUDGE_TOKENS), _score_fields, retry_sampling=_RETRY
-    )
-    return [
-        {"score": steps[i].get("score"), "call_id": steps[i].get("call_id"), "error": steps[i].get("error")}
-        for i in range(len(targets))
-    ]
+    steps = run_jobs(log, "judge", ctx.judge_spec, jobs, _SAMPLING, _score_fields, retry_sampling=_RETRY, billed=True)
+    return [{"score": s.get("score"), "call_id": s.get("call_id"), "error": s.get("error")} for s in steps]
 
 
 def _score_fields(text: str) -> dict:
@@ -102,7 +95,8 @@ def _judge_exact(ctx, log, state, targets) -> list[dict]:
     task, example = get_task(ctx.task), example_of(state)
     verdicts = []
     for field, step in targets:
-        key = _judge_key(log, ctx, field, step)
+        content = stable_key(judge="exact", task=ctx.task, answer=step.get("answer"), gold=state.get("gold"))
+        key = log.key("judge", step["index"], content, every_round=(field == "solo"))
         found = log.lookup([key]).get(key)
         if found is not None:
             verdicts.append({"score": found.score, "call_id": found.id, "error": found.error})
@@ -110,6 +104,7 @@ def _judge_exact(ctx, log, state, targets) -> list[dict]:
         score = float(TOP_SCORE if task.is_correct(step.get("answer"), example) else LOW_SCORE)
         row = log.record(
             key,
+            content_key=content,
             role="judge",
             sample_index=step["index"],
             parent_id=step.get("call_id"),

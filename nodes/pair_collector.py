@@ -50,6 +50,6 @@ def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ]
     log = CallLog.open(state, ctx)
     stored = [(p["chosen_call_id"], p["rejected_call_id"]) for p in pairs]
-    if log.store is not None and log.run_id is not None and log.query_pk is not None and pairs:
+    if log.writable and log.store is not None and log.run_id is not None and log.query_pk is not None and pairs:
         log.store.save_pairs(log.run_id, ctx.round, log.query_pk, [(c, r) for c, r in stored if c and r])
     return {"pairs": pairs}

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from cowest.graph.state import CollabState, Step
-from cowest.nodes.models.base import DEFAULT_POLICY, RequestPolicy
-from cowest.storage import Call, TraceStore, call_key, get_store
+from cowest.nodes.models.base import DEFAULT_POLICY, Messages, RequestPolicy, Sampling
+from cowest.nodes.models.identity import decoding, model_identity
+from cowest.nodes.models.spec import ModelSpec
+from cowest.storage import Call, TraceStore, get_store
+from cowest.storage.keys import content_key, row_key
+
+from .ledger import current_plan
 
 _query_pks: dict[tuple[str, str, str], tuple[int, int]] = {}
 _pk_lock = threading.Lock()
+
+
+@dataclass
+class Job:
+    """A model call to make, as a node asks for it (see CallLog.job)."""
+
+    index: int  # sample index of the output this call produces
+    key: str  # row key: this call in this run's trace
+    content: str  # content key: what determines the output, shared by every run
+    messages: Messages
+    parent_id: int | None = None
 
 
 def query_id_of(state: CollabState) -> str:
@@ -20,7 +37,8 @@ def query_id_of(state: CollabState) -> str:
 
 
 class CallLog:
-    """Idempotent lookups and writes of one query's calls; does nothing when `store` is None."""
+    """Idempotent lookups and writes of one query's calls; does nothing when `store` is None, and
+    writes nothing in a dry run (`cowest plan`)."""
 
     def __init__(
         self,
@@ -32,18 +50,23 @@ class CallLog:
         qid: str,
         retry_failed: bool = False,
         policy: RequestPolicy = DEFAULT_POLICY,
+        cache: bool = True,
     ):
         self.store, self.run, self.round = store, run, round
         self.run_id, self.query_pk, self.qid = run_id, query_pk, qid
         self.retry_failed = retry_failed
         self.policy = policy  # how this run's remote requests are sent
+        self.cache = cache  # reuse calls other runs made (False: --no-cache)
+        self.writable = store is not None and current_plan() is None
 
     @classmethod
     def open(cls, state: CollabState, ctx) -> CallLog:
         qid = query_id_of(state)
         if not ctx.db:
-            return cls(None, ctx.run, ctx.round, None, None, qid, policy=ctx.request_policy)
+            return cls(None, ctx.run, ctx.round, None, None, qid, policy=ctx.request_policy, cache=False)
         store = get_store(ctx.db)
+        if current_plan() is not None:  # a dry run reads the store and writes nothing, not even the run
+            return cls(store, ctx.run, ctx.round, None, None, qid, ctx.retry_failed, ctx.request_policy, ctx.cache)
         cache_key = (ctx.db, ctx.run, qid)
         with _pk_lock:
             ids = _query_pks.get(cache_key)
@@ -53,15 +76,32 @@ class CallLog:
             ids = (run_id, query_pk)
             with _pk_lock:
                 _query_pks[cache_key] = ids
-        return cls(store, ctx.run, ctx.round, ids[0], ids[1], qid, ctx.retry_failed, ctx.request_policy)
+        return cls(store, ctx.run, ctx.round, ids[0], ids[1], qid, ctx.retry_failed, ctx.request_policy, ctx.cache)
 
-    def key(self, role: str, index: int, *identity: Any, per_round: bool = True) -> str:
-        """The call's idempotency key. Calls that do not depend on the weak model (the strong solo
-        answer and its judgment) are keyed without the round, so later rounds reuse them."""
-        return call_key(self.run, self.round if per_round else "*", self.qid, role, index, *identity)
+    def job(
+        self,
+        role: str,
+        index: int,
+        spec: ModelSpec,
+        sampling: Sampling,
+        messages: Messages,
+        parent_id: int | None = None,
+        every_round: bool = False,
+    ) -> Job:
+        """A model call to make: its row key in this run and its content key (storage/keys.py). A
+        sampled call carries its sample identity, so K samples stay distinct and a new run draws
+        new ones. `every_round`: a call that does not depend on the weak model (the solo answer and
+        its judgment), keyed without the round so later rounds find it in their own run."""
+        sample = None if sampling.greedy else {"run": self.run, "round": self.round, "query": self.qid, "index": index}
+        content = content_key(model_identity(spec), messages, decoding(sampling, spec), sample)
+        return Job(index, self.key(role, index, content, every_round), content, messages, parent_id)
+
+    def key(self, role: str, index: int, content: str, every_round: bool = False) -> str:
+        """The row key of a call with this content in this run's trace."""
+        return row_key(self.run, None if every_round else self.round, self.qid, role, index, content)
 
     def lookup(self, keys: list[str]) -> dict[str, Call]:
-        """Stored calls that count as done (failures too, unless retry_failed)."""
+        """This run's stored calls that count as done (failures too, unless retry_failed)."""
         if self.store is None:
             return {}
         found = self.store.find_calls(keys)
@@ -69,10 +109,16 @@ class CallLog:
             found = {k: c for k, c in found.items() if c.error is None}
         return found
 
+    def cached(self, content_keys: list[str]) -> dict[str, Call]:
+        """Successful calls of any run with these contents (none with --no-cache)."""
+        if self.store is None or not self.cache or not content_keys:
+            return {}
+        return self.store.find_by_content(content_keys)
+
     def record(self, key: str, **fields: Any) -> Call | None:
         """Store the call; returns the row that stands under `key`, which may be another writer's
         (go on with its text and answer, never with the discarded output)."""
-        if self.store is None:
+        if not self.writable or self.store is None:
             return None
         return self.store.save_call(
             Call(key=key, run_id=self.run_id, round=self.round, query_id=self.query_pk, **fields)

@@ -12,7 +12,7 @@ from cowest.graph.context import CollabContext
 from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
-from .calls import Job, run_jobs
+from .calls import run_jobs
 from .parsing import answer_fields
 from .prompts import self_refine_prompt
 from .recording import CallLog
@@ -31,13 +31,9 @@ def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     parse = answer_fields(ctx.task, state)
     revisions, previous = [], start
     for step in range(1, ctx.refine_steps + 1):
-        job = Job(
-            step,
-            log.key("self_refine", step, spec, fmt, sampling, previous.get("text")),
-            self_refine_prompt(state["query"], previous.get("text") or "", fmt),
-            parent_id=previous.get("call_id"),
-        )
-        revised = run_jobs(log, "self_refine", spec, [job], sampling, parse)[step]
+        prompt = self_refine_prompt(state["query"], previous.get("text") or "", fmt)
+        job = log.job("self_refine", step, spec, sampling, prompt, parent_id=previous.get("call_id"))
+        revised = run_jobs(log, "self_refine", spec, [job], sampling, parse, billed=not weak)[0]
         if revised.get("error"):
             break
         revisions.append(revised)

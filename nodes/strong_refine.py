@@ -8,7 +8,7 @@ from cowest.graph.context import TOP_SCORE, CollabContext
 from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
-from .calls import Job, run_jobs
+from .calls import run_jobs
 from .parsing import answer_fields
 from .prompts import strong_refine_prompt, supericl_prompt
 from .recording import CallLog
@@ -26,26 +26,13 @@ def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     spec, sampling = ctx.strong_spec, ctx.greedy()
     drafts = [d for d in state.get("drafts", []) if d.get("text") is not None and not d.get("error")]
     if ctx.spec.supericl:  # the strong model sees the weak answer and its confidence, not the draft
-        jobs = [
-            Job(
-                d["index"],
-                log.key("supericl", d["index"], spec, sampling, d.get("answer"), d.get("confidence")),
-                supericl_prompt(state["query"], d.get("answer"), d.get("confidence")),
-                parent_id=d.get("call_id"),
-            )
-            for d in drafts
-        ]
+        prompts = [supericl_prompt(state["query"], d.get("answer"), d.get("confidence")) for d in drafts]
     else:
-        jobs = [
-            Job(
-                d["index"],
-                log.key("strong_refine", d["index"], spec, sampling, d.get("call_id"), d["text"]),
-                strong_refine_prompt(state["query"], d["text"] or ""),
-                parent_id=d.get("call_id"),
-            )
-            for d in drafts
-        ]
-    steps = run_jobs(log, "strong_refine", spec, jobs, sampling, answer_fields(ctx.task, state))
-    refinements = [steps[i] for i in sorted(steps)]
+        prompts = [strong_refine_prompt(state["query"], d["text"] or "") for d in drafts]
+    jobs = [
+        log.job("strong_refine", d["index"], spec, sampling, prompt, parent_id=d.get("call_id"))
+        for d, prompt in zip(drafts, prompts)
+    ]
+    refinements = run_jobs(log, "strong_refine", spec, jobs, sampling, answer_fields(ctx.task, state), billed=True)
     first = refinements[0] if refinements else None
     return {"refinements": refinements, **final_answer(ctx.spec, "refinement", first)}

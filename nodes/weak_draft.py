@@ -8,7 +8,8 @@ from cowest.graph.context import CollabContext
 from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
-from .calls import Job, run_jobs
+from .calls import run_jobs
+from .ledger import current_plan
 from .parsing import answer_fields
 from .prompts import weak_draft_prompt
 from .recording import CallLog
@@ -19,10 +20,9 @@ def weak_draft(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     log = CallLog.open(state, ctx)
     spec, sampling = ctx.weak_spec, ctx.draft_sampling()
     prompt = weak_draft_prompt(state["query"], ctx.format)
-    jobs = [Job(i, log.key("weak_draft", i, spec, ctx.format, sampling), prompt) for i in range(ctx.draft_count)]
-    steps = run_jobs(log, "weak_draft", spec, jobs, sampling, answer_fields(ctx.task, state))
-    drafts = [steps[i] for i in sorted(steps)]
-    if ctx.spec.supericl:
+    jobs = [log.job("weak_draft", i, spec, sampling, prompt) for i in range(ctx.draft_count)]
+    drafts = run_jobs(log, "weak_draft", spec, jobs, sampling, answer_fields(ctx.task, state))
+    if ctx.spec.supericl and current_plan() is None:
         drafts[0] = {**drafts[0], "confidence": _confidence(spec, prompt, drafts[0])}
     return {"drafts": drafts, **final_answer(ctx.spec, "draft", drafts[0])}
 

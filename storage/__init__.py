@@ -3,7 +3,7 @@
 from .database import DEFAULT_URL, StoreError, default_url
 from .export import export_pairs, export_traces, preference_rows, trace_rows
 from .schema import Adapter, Base, Call, EvalResult, Pair, Query, Run
-from .store import RunCounts, TraceStore, call_key, get_store
+from .store import RunCounts, TraceStore, get_store
 
 __all__ = [
     "DEFAULT_URL",
@@ -22,6 +22,5 @@ __all__ = [
     "RunCounts",
     "StoreError",
     "TraceStore",
-    "call_key",
     "get_store",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect
@@ -12,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, Prog
 
 from cowest.core import ConfigError
 
+from .migrate import HEAD, MIGRATIONS, revision_of, stamp_new, upgrade
 from .schema import Base
 
 DEFAULT_URL = "sqlite:///cowest.db"
@@ -27,12 +30,31 @@ class StoreError(ConfigError):
 
 
 def open_database(url: str) -> Any:
-    """An engine on `url` with cowest's tables in it."""
-    try:
+    """An engine on `url` with cowest's tables in it, at the schema revision this code writes."""
+    with _store_errors(url):
         engine = _engine(url)
         _check_is_ours(engine, url)
+        _check_revision(engine, url)
         _create_tables(engine)
+        stamp_new(engine)
         return engine
+
+
+def upgrade_database(url: str) -> tuple[str | None, str | None]:
+    """Migrate the store at `url` to the revision this code writes: (revision before, after)."""
+    with _store_errors(url):
+        engine = _engine(url)
+        _check_is_ours(engine, url)
+        if revision_of(engine) is None:
+            raise StoreError(f"{safe_url(url)} holds no store yet: nothing to upgrade")
+        return upgrade(engine)
+
+
+@contextmanager
+def _store_errors(url: str) -> Iterator[None]:
+    """Any failure to open or migrate a database as one StoreError line."""
+    try:
+        yield
     except ModuleNotFoundError as exc:
         raise StoreError(
             f"no driver for {safe_url(url)}: {exc} (for PostgreSQL: pip install 'cowest[postgres]')"
@@ -52,6 +74,19 @@ def _create_tables(engine: Any) -> None:
             if attempt == 4:
                 raise
             time.sleep(0.1 * (attempt + 1))
+
+
+def _check_revision(engine: Any, url: str) -> None:
+    """A store written by another version of cowest is refused before anything reads or writes it."""
+    revision = revision_of(engine)
+    if revision is None or revision == HEAD:
+        return
+    if not any((MIGRATIONS / "versions").glob(f"{revision}_*.py")):
+        raise StoreError(f"{safe_url(url)} was written by a newer cowest (schema {revision}); upgrade cowest")
+    raise StoreError(
+        f"{safe_url(url)} was written by an older cowest (schema {revision}, this one writes {HEAD}); "
+        "back it up, then run `cowest db upgrade` with the same --db"
+    )
 
 
 def _check_is_ours(engine: Any, url: str) -> None:

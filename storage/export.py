@@ -52,6 +52,8 @@ def trace_rows(store: TraceStore, run: str) -> list[dict]:
             "round": c.round,
             "sample_index": c.sample_index,
             "parent_id": c.parent_id,
+            "reused_from": c.reused_from,  # the call another run (or an identical one here) sent
+            "billed": c.billed,
             "model": c.model,
             "adapter": c.adapter,
             "answer": c.answer,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -14,6 +14,11 @@ def _now() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+# Alembic's own table, declared here so that a new store is created already at the latest
+# revision (storage/migrate.py).
+alembic_version = Table("alembic_version", Base.metadata, Column("version_num", String(32), primary_key=True))
 
 
 class Run(Base):
@@ -39,11 +44,16 @@ class Query(Base):
 
 
 class Call(Base):
-    """One model call (or one exact-match judgment). `key` makes every write idempotent."""
+    """One model call (or one exact-match judgment) of one run. `key` (the row key) makes every write
+    idempotent; `content_key` says what determined the output (storage/keys.py), so a call another
+    run already made is reused: its row here points to the original through `reused_from`."""
 
     __tablename__ = "calls"
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
+    content_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    reused_from: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))  # None: this run sent it
+    billed: Mapped[bool] = mapped_column(Boolean, default=False)  # a strong or LLM-judge request
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     round: Mapped[int] = mapped_column(Integer, default=1)
     query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"), index=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,12 +13,6 @@ from sqlalchemy.orm import sessionmaker
 
 from .database import StoreError, open_database, safe_url
 from .schema import Adapter, Call, EvalResult, Pair, Query, Run
-
-
-def call_key(*parts: Any) -> str:
-    """The idempotency key of a call: a hash of what identifies it (run, round, query, role,
-    sample index, model...)."""
-    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
 
 
 @dataclass
@@ -95,10 +88,49 @@ class TraceStore:
         with self.session() as s:
             return {c.key: c for c in s.scalars(select(Call).where(Call.key.in_(keys)))}
 
+    def find_by_content(self, content_keys: Iterable[str]) -> dict[str, Call]:
+        """A successful original call (not itself a copy) for each content key that has one."""
+        keys = list(content_keys)
+        if not keys:
+            return {}
+        with self.session() as s:
+            rows = s.scalars(
+                select(Call)
+                .where(Call.content_key.in_(keys), Call.error.is_(None), Call.reused_from.is_(None))
+                .order_by(Call.id)
+            )
+            found: dict[str, Call] = {}
+            for row in rows:
+                found.setdefault(row.content_key or "", row)
+            return found
+
+    def spent(self, run_id: int | None) -> tuple[int, int]:
+        """The strong and LLM-judge requests a run has sent itself, and their tokens."""
+        if run_id is None:
+            return 0, 0
+        with self.session() as s:
+            calls, tokens = s.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(func.coalesce(Call.tokens_in, 0) + func.coalesce(Call.tokens_out, 0)), 0),
+                ).where(Call.run_id == run_id, Call.billed.is_(True), Call.reused_from.is_(None))
+            ).one()
+        return int(calls), int(tokens)
+
+    def token_averages(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """Mean input and output tokens of sent successful calls, by (role, model)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Call.role, Call.model, func.avg(Call.tokens_in), func.avg(Call.tokens_out))
+                .where(Call.error.is_(None), Call.reused_from.is_(None), Call.tokens_out.is_not(None))
+                .group_by(Call.role, Call.model)
+            ).all()
+        return {(role, model): (float(t_in or 0), float(t_out or 0)) for role, model, t_in, t_out in rows}
+
     def save_call(self, call: Call) -> Call:
         """Store `call` and return the row that now stands under its key, which the caller must go on
         with. A stored success is never overwritten (a writer that loses a race gets the winner's
-        row); a stored error is replaced (a retry), and so is a row asked a different prompt."""
+        row); a stored error is replaced (a retry)."""
         with self._lock, self.session() as s:
             existing = s.scalar(select(Call).where(Call.key == call.key))
             if existing is None:
@@ -268,7 +300,7 @@ def _replaces(stored: Call, new: Call) -> bool:
     """Whether `new` may take the place of `stored` under the same key."""
     if stored.error is None and new.error is not None:
         return False  # a failure never hides a success
-    return stored.error is not None or stored.prompt != new.prompt
+    return stored.error is not None
 
 
 def _count(session: Any, query: Any) -> int:

@@ -37,6 +37,25 @@ def _offline_env(monkeypatch, tmp_path):
     monkeypatch.setenv("COWEST_CACHE_DIR", str(tmp_path / "cache"))
 
 
+@pytest.fixture
+def serve(monkeypatch):
+    """`serve(script)` starts a scripted OpenAI-compatible server on 127.0.0.1 and points the
+    environment at it; it stops when the test ends."""
+    from contextlib import ExitStack
+
+    from scripted_server import ScriptedServer
+
+    with ExitStack() as stack:
+
+        def start(script, **settings):
+            srv = stack.enter_context(ScriptedServer(script, **settings))
+            monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+            monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-do-not-store")
+            return srv
+
+        yield start
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     import json
 

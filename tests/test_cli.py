@@ -130,7 +130,7 @@ def test_collect_export_runs_end_to_end(capsys, monkeypatch, mcq_file, tiny_mode
             "10",
         ]
         code, out, _ = run_cli(capsys, "collect", *base)
-        assert code == 0 and "model calls made this time:" in out
+        assert code == 0 and "model requests sent this time:" in out
         code, out, _ = run_cli(capsys, "runs", "--db", db_url)
         assert code == 0 and "r1" in out and "medmcqa" in out
 

@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 import pytest
 import torch
 from conftest import write_jsonl
-from scripted_server import ScriptedServer, kind_of, section
+from scripted_server import kind_of, section
 from test_pairs import algorithm_1
 
 from cowest.collect import CollectOptions, collect
@@ -48,11 +48,8 @@ def mcq(i: int, question: str) -> dict:
 
 
 @pytest.fixture
-def server(monkeypatch):
-    with ScriptedServer(script) as srv:
-        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-do-not-store")
-        yield srv
+def server(serve):
+    return serve(script)
 
 
 @pytest.fixture
@@ -173,7 +170,8 @@ def test_a_changed_prompt_is_asked_again(server, opts, db_url, monkeypatch):
         lambda q, fmt="cot": [{"role": "user", "content": original(q, fmt)[0]["content"] + "\nBe brief."}],
     )
     again = collect(opts, progress=False)
-    assert again.calls_made.get("strong_solo") == 4  # same keys, new prompt: not served from the store
+    assert again.calls_made.get("strong_solo") == 4  # a new prompt is new content: never served from the store
     assert len(server.requests) > requests
     calls, _ = stored(db_url)
-    assert all(c.prompt[0]["content"].endswith("Be brief.") for c in calls if c.role == "strong_solo")
+    solo = [c.prompt[0]["content"].endswith("Be brief.") for c in calls if c.role == "strong_solo"]
+    assert sorted(solo) == [False] * 4 + [True] * 4  # the old answers stay in the trace, beside the new

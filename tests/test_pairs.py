@@ -1,6 +1,7 @@
 """Pair construction is exactly Algorithm 1 (Δ > 0 positive, Δ ≤ 0 negative, min(|Y+|,|Y-|) pairs)."""
 
 import random
+from collections import defaultdict
 
 from cowest.nodes.pair_collector import split_drafts, split_of_state
 
@@ -15,6 +16,29 @@ def algorithm_1(solo: float, scores: list[float]) -> list[tuple[int, int]]:
             y_neg.append(i)
     n = min(len(y_pos), len(y_neg))
     return [(y_pos[j], y_neg[j]) for j in range(n)]
+
+
+def assert_stored_pairs_are_algorithm_1(store, run: str, samples: int) -> None:
+    """A run's stored pairs are Algorithm 1 on the run's own stored scores (rows it sent or reused).
+    A draft with no refinement (the solo answer had the top score) scores as the solo answer."""
+    run_id = store.run_id(run)
+    calls = store.calls_of(run_id)
+    by_id = {c.id: c for c in calls}
+    judged = {c.parent_id: c.score for c in calls if c.role == "judge"}
+    per_query = defaultdict(lambda: {"solo": None, "refined": {}})
+    for c in calls:
+        if c.role == "strong_solo":
+            per_query[c.query_id]["solo"] = judged[c.id]
+        elif c.role == "strong_refine":
+            per_query[c.query_id]["refined"][c.sample_index] = judged.get(c.id)
+    expected = {}
+    for q, v in per_query.items():
+        if pairs := algorithm_1(v["solo"], [v["refined"].get(i, v["solo"]) for i in range(samples)]):
+            expected[q] = pairs
+    got = defaultdict(list)
+    for p in store.pairs_of(run_id):
+        got[p.query_id].append((by_id[p.chosen_id].sample_index, by_id[p.rejected_id].sample_index))
+    assert dict(got) == expected
 
 
 def test_crafted_scores_with_ties():

@@ -6,13 +6,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 
 import pytest
 from conftest import write_jsonl
 from scripted_server import ScriptedServer, section
 from test_collect_graph import mcq, script
-from test_pairs import algorithm_1
+from test_pairs import assert_stored_pairs_are_algorithm_1
 
 from cowest.cli import main
 from cowest.storage import get_store
@@ -81,18 +81,7 @@ def check_one_collector_worth(db_url: str, queries: int = 4, samples: int = 4):
     for c in calls:
         if c.role == "strong_refine":
             assert section(c.prompt[0]["content"], "Expert model's answer:") == by_id[c.parent_id].output
-    judged = {c.parent_id: c.score for c in calls if c.role == "judge"}
-    per_query = defaultdict(lambda: {"solo": None, "refined": {}})
-    for c in calls:
-        if c.role == "strong_solo":
-            per_query[c.query_id]["solo"] = judged[c.id]
-        elif c.role == "strong_refine":
-            per_query[c.query_id]["refined"][c.sample_index] = judged.get(c.id)
-    got = defaultdict(list)
-    for p in store.pairs_of(run_id):
-        got[p.query_id].append((by_id[p.chosen_id].sample_index, by_id[p.rejected_id].sample_index))
-    expected = {q: algorithm_1(v["solo"], [v["refined"].get(i) for i in range(samples)]) for q, v in per_query.items()}
-    assert dict(got) == {q: v for q, v in expected.items() if v}
+    assert_stored_pairs_are_algorithm_1(store, "r", samples)
 
 
 @pytest.mark.parametrize("collectors", [2, 3])

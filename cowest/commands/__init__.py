@@ -11,11 +11,23 @@ from cowest.core import BadInput
 
 from .flags import add_options, from_args
 
-__all__ = ["COLLAB_FLAGS", "DB_HELP", "add_db", "add_options", "check_data", "from_args", "store_of", "task_names"]
+__all__ = [
+    "BUDGET_FLAGS",
+    "COLLAB_FLAGS",
+    "DB_HELP",
+    "add_db",
+    "add_options",
+    "check_data",
+    "from_args",
+    "store_of",
+    "task_names",
+]
 
 DB_HELP = "SQLAlchemy URL of the trace store (default: $COWEST_DB or sqlite:///cowest.db)"
 # The graph settings a job over a task file exposes as flags (their owner: CollabContext).
 COLLAB_FLAGS = ("task", "weak", "strong", "format", "max_new_tokens", "timeout", "max_retries")
+# The spending caps and prices of every job that calls the strong model (their owner: JobOptions).
+BUDGET_FLAGS = ("max_strong_calls", "max_strong_tokens", "price_in", "price_out")
 
 
 def task_names(with_open: bool = False) -> list[str]:

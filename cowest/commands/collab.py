@@ -8,10 +8,10 @@ from typing import Any
 
 from cowest.core import EXIT_FAILURES
 
-from . import COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
+from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
 
-COLLECT_FLAGS = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature", "top_p", "retry_failed")
-JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db", "max_failures")
+COLLECT_FLAGS = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature", "top_p", "retry_failed", "cache")
+JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db", "max_failures") + BUDGET_FLAGS
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action

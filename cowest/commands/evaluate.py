@@ -6,21 +6,12 @@ import argparse
 import json
 from typing import Any
 
-from . import COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
+from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
-    from cowest.options import EvalOptions
-
     ev = sub.add_parser("eval", help="run methods and baselines on the same queries; store and print metrics")
-    add_options(
-        ev,
-        EvalOptions,
-        COLLAB_FLAGS
-        + ("data", "limit", "offset", "methods", "formats", "adapter", "run", "concurrency", "db", "max_failures"),
-        required=("task",),
-        choices={"task": task_names()},
-    )
+    add_eval_flags(ev)
     ev.set_defaults(func=cmd_eval)
 
     sc = sub.add_parser("score", help="score a predictions file made elsewhere with the same parsing and metrics")
@@ -40,6 +31,21 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     rp.set_defaults(func=cmd_report)
 
 
+def add_eval_flags(p: argparse.ArgumentParser) -> None:
+    from cowest.options import EvalOptions
+
+    add_options(
+        p,
+        EvalOptions,
+        COLLAB_FLAGS
+        + ("data", "limit", "offset", "methods", "formats", "adapter", "run", "concurrency", "db", "max_failures")
+        + ("cache",)
+        + BUDGET_FLAGS,
+        required=("task",),
+        choices={"task": task_names()},
+    )
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from cowest.console import eval_table
     from cowest.evaluation import EvalOptions, evaluate
@@ -50,6 +56,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     opts = from_args(EvalOptions, args)
     results = evaluate(opts)
     print(eval_table(opts.task, results))
+    sent = sum(r.metrics.get("strong_sent", 0) for r in results)
+    reused = sum(r.metrics.get("strong_reused", 0) for r in results)
+    print(f"strong requests: {sent} sent, {reused} reused from the store")
     failed = sum(r.metrics.get("failed_queries", 0) for r in results)
     if failed:
         print(f"{failed} queries had a failed model call (counted as misses); rerun the same command to retry them")

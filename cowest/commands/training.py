@@ -13,7 +13,6 @@ ROUNDS_FLAGS = ("rounds", "sft_adapter", "fresh_queries", "reference", "out", "d
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
-    from cowest.options import RoundsOptions
     from cowest.trainer.options import DPOOptions, SFTOptions
 
     train = sub.add_parser("train", help="train the weak model").add_subparsers(metavar="STAGE")
@@ -28,9 +27,15 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     dpo.set_defaults(func=cmd_dpo)
 
     rounds = sub.add_parser("rounds", help="N rounds of collect -> DPO -> next adapter (resumable)")
-    add_collect_flags(rounds)
-    add_options(rounds, RoundsOptions, ROUNDS_FLAGS)
+    add_rounds_flags(rounds)
     rounds.set_defaults(func=cmd_rounds)
+
+
+def add_rounds_flags(p: argparse.ArgumentParser) -> None:
+    from cowest.options import RoundsOptions
+
+    add_collect_flags(p)
+    add_options(p, RoundsOptions, ROUNDS_FLAGS)
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
@@ -84,10 +89,17 @@ def cmd_dpo(args: argparse.Namespace) -> int:
 
 def cmd_rounds(args: argparse.Namespace) -> int:
     from cowest.console import rounds_table
-    from cowest.core import EXIT_FAILURES
+    from cowest.core import EXIT_BUDGET, EXIT_FAILURES
     from cowest.rounds import RoundsOptions, run_rounds
+    from cowest.spending import Spending
 
     check_data(args.data)
-    reports = run_rounds(from_args(RoundsOptions, args))
+    opts = from_args(RoundsOptions, args)
+    reports = run_rounds(opts)
     print(rounds_table(reports))
+    spent = sum((r.spending for r in reports), Spending())
+    print("all rounds: " + spent.line(sum(r.pairs for r in reports), opts.price_in, opts.price_out))
+    if any(r.budget_stopped for r in reports):
+        print(reports[-1].note)
+        return EXIT_BUDGET
     return EXIT_FAILURES if any(r.failed for r in reports) else 0

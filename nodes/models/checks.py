@@ -14,8 +14,9 @@ from .settings import ModelSettings
 from .spec import ModelSpec
 
 
-def check_specs(specs: list[str], settings: ModelSettings | None = None) -> None:
-    """Parse every spec; local folders must exist; a remote server must answer."""
+def check_specs(specs: list[str], settings: ModelSettings | None = None, reach: bool = True) -> None:
+    """Parse every spec; local folders must exist; a remote server must answer (unless not
+    `reach`: a dry run that sends nothing)."""
     settings = settings or ModelSettings.from_env()
     for text in dict.fromkeys(specs):  # the strong model and the judge are often the same
         spec = ModelSpec.parse(text)
@@ -24,6 +25,8 @@ def check_specs(specs: list[str], settings: ModelSettings | None = None) -> None
                 resolve_model_path(spec.model)
             if spec.adapter:
                 check_adapter(spec.adapter, spec.model)
+        elif not reach:
+            continue
         elif not settings.has_remote:
             raise ConfigError(f"{spec}: set OPENAI_API_KEY, or OPENAI_BASE_URL for a compatible server")
         else:
