@@ -9,6 +9,7 @@ from cowest.core import EXIT_BUDGET, EXIT_FAILURES, EXIT_OK, BadInput, BudgetExc
 from cowest.graph import CollabContext, CollabState
 from cowest.nodes.ledger import Budget, error_kind, keeping_ledger
 from cowest.nodes.models import ModelSettings, check_specs
+from cowest.nodes.models.limits import current_limits
 from cowest.nodes.pair_collector import split_of_state
 from cowest.storage import get_store
 from cowest.tasks import data_identity, get_task
@@ -34,6 +35,7 @@ class CollectSummary:
     failed_calls: int = 0
     calls_made: dict[str, int] = field(default_factory=dict)  # requests sent, by role
     spending: Spending = field(default_factory=Spending)  # strong and LLM-judge requests
+    in_flight_limits: dict[str, int] = field(default_factory=dict)  # each remote model's, at the end
     unfinished: int = 0  # queries the budget stopped before they finished
     price_in: float | None = None  # USD per 1M tokens, for the summary's cost
     price_out: float | None = None
@@ -100,6 +102,7 @@ def collect(
                 store.set_query_error(query_pks[ex.id], why)
     summary.calls_made = ledger.snapshot()
     summary.spending = Spending.of(ledger)
+    summary.in_flight_limits = _limits_of(ctx)
     if ledger.budget_hit:
         summary.budget_stopped = True
         summary.unfinished = summary.queries - summary.failed_queries - finished
@@ -128,6 +131,13 @@ def _tally(summary: CollectSummary, state: CollabState) -> None:
                 summary.failed_calls += 1
                 summary.failed_by_role[who] = summary.failed_by_role.get(who, 0) + 1
                 summary.first_errors.setdefault(f"{who}: {error_kind(error)}", error)
+
+
+def _limits_of(ctx: CollabContext) -> dict[str, int]:
+    """The in-flight limit each remote model of the run ended with."""
+    limits = current_limits()
+    specs = {ctx.strong_spec, ctx.judge_spec, ctx.weak_spec}
+    return {str(spec): limits[spec.model] for spec in specs if spec.provider != "huggingface" and spec.model in limits}
 
 
 def _public_config(ctx: CollabContext) -> dict:

@@ -62,6 +62,11 @@ def collect_summary(s) -> str:
         ),
         f"model requests sent this time: {calls}",
         s.spending.line(s.pairs, s.price_in, s.price_out),
+        *(
+            ["requests in flight at the end: " + ", ".join(f"{m} {n}" for m, n in sorted(s.in_flight_limits.items()))]
+            if s.in_flight_limits
+            else []
+        ),
         f"took {s.seconds:.1f} s",
     ]
     if s.failed_by_role:

@@ -66,8 +66,20 @@ class CollabContext:
         2,
         help=(
             "Retries of a failed remote request (timeouts, 429, 5xx): exponential backoff with jitter, "
-            "honouring Retry-After."
+            "honouring Retry-After. A timeout or 429 met while other requests to the model were in flight "
+            "is resent without counting: it halves the model's in-flight limit instead."
         ),
+    )
+    strong_concurrency: int = option(
+        0,
+        help=(
+            "Requests to the strong model in flight at once; 0: adaptive (halves when the server pushes back "
+            "with a timeout, 429 or 503, grows back after successes), which suits one-slot servers and fast APIs."
+        ),
+    )
+    judge_concurrency: int = option(0, help="Requests to the judge model in flight at once; 0: adaptive.")
+    weak_concurrency: int = option(
+        0, help="Requests to the weak model in flight at once when it is served (openai: spec); 0: adaptive."
     )
     db: str = option(
         "",
@@ -107,6 +119,9 @@ class CollabContext:
             ("refine_steps", self.refine_steps >= 1, "at least 1"),
             ("timeout", self.timeout > 0, "more than 0"),
             ("max_retries", self.max_retries >= 0, "0 or more"),
+            ("strong_concurrency", self.strong_concurrency >= 0, "0 (adaptive) or more"),
+            ("judge_concurrency", self.judge_concurrency >= 0, "0 (adaptive) or more"),
+            ("weak_concurrency", self.weak_concurrency >= 0, "0 (adaptive) or more"),
         ):
             if not ok:
                 raise BadInput(f"--{name.replace('_', '-')} must be {rule} (got {getattr(self, name)})")
@@ -117,9 +132,18 @@ class CollabContext:
         """What this mode runs, which output is final and what is judged."""
         return MODES[self.mode]
 
-    @property
-    def request_policy(self) -> RequestPolicy:
-        return RequestPolicy(timeout=self.timeout, max_retries=self.max_retries)
+    def request_policy_for(self, spec: ModelSpec) -> RequestPolicy:
+        """How requests to `spec` are sent. Its in-flight limit is the first one pinned for a role
+        it plays (the strong model first: the judge is often the same server)."""
+        roles = (
+            (self.strong_spec, self.strong_concurrency),
+            (self.judge_spec, self.judge_concurrency),
+            (self.weak_spec, self.weak_concurrency),
+        )
+        pinned = [n for role_spec, n in roles if n and role_spec.base == spec.base]
+        return RequestPolicy(
+            timeout=self.timeout, max_retries=self.max_retries, max_in_flight=pinned[0] if pinned else 0
+        )
 
     @property
     def weak_spec(self) -> ModelSpec:

@@ -73,10 +73,12 @@ def run_jobs(
         return [s for s in steps if s is not None]
     if todo:
         pending = [jobs[i] for i in todo]
-        results = _generate(spec, role, pending, sampling, parse, log.policy, billed)
+        results = _generate(spec, role, pending, sampling, parse, log.policy_for(spec), billed)
         again = [k for k, result in enumerate(results) if isinstance(result[2], InvalidOutput)]
         if retry_sampling is not None and again:
-            retried = _generate(spec, role, [pending[k] for k in again], retry_sampling, parse, log.policy, billed)
+            retried = _generate(
+                spec, role, [pending[k] for k in again], retry_sampling, parse, log.policy_for(spec), billed
+            )
             for k, result in zip(again, retried):
                 results[k] = result
         originals: dict[str, int] = {}  # content key -> the row that holds the one answer sent for it

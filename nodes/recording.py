@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,13 +50,13 @@ class CallLog:
         query_pk: int | None,
         qid: str,
         retry_failed: bool = False,
-        policy: RequestPolicy = DEFAULT_POLICY,
+        policy_for: Callable[[ModelSpec], RequestPolicy] = lambda spec: DEFAULT_POLICY,
         cache: bool = True,
     ):
         self.store, self.run, self.round = store, run, round
         self.run_id, self.query_pk, self.qid = run_id, query_pk, qid
         self.retry_failed = retry_failed
-        self.policy = policy  # how this run's remote requests are sent
+        self.policy_for = policy_for  # how this run's remote requests to a model are sent
         self.cache = cache  # reuse calls other runs made (False: --no-cache)
         self.writable = store is not None and current_plan() is None
 
@@ -63,10 +64,10 @@ class CallLog:
     def open(cls, state: CollabState, ctx) -> CallLog:
         qid = query_id_of(state)
         if not ctx.db:
-            return cls(None, ctx.run, ctx.round, None, None, qid, policy=ctx.request_policy, cache=False)
+            return cls(None, ctx.run, ctx.round, None, None, qid, policy_for=ctx.request_policy_for, cache=False)
         store = get_store(ctx.db)
         if current_plan() is not None:  # a dry run reads the store and writes nothing, not even the run
-            return cls(store, ctx.run, ctx.round, None, None, qid, ctx.retry_failed, ctx.request_policy, ctx.cache)
+            return cls(store, ctx.run, ctx.round, None, None, qid, ctx.retry_failed, ctx.request_policy_for, ctx.cache)
         cache_key = (ctx.db, ctx.run, qid)
         with _pk_lock:
             ids = _query_pks.get(cache_key)
@@ -76,7 +77,7 @@ class CallLog:
             ids = (run_id, query_pk)
             with _pk_lock:
                 _query_pks[cache_key] = ids
-        return cls(store, ctx.run, ctx.round, ids[0], ids[1], qid, ctx.retry_failed, ctx.request_policy, ctx.cache)
+        return cls(store, ctx.run, ctx.round, ids[0], ids[1], qid, ctx.retry_failed, ctx.request_policy_for, ctx.cache)
 
     def job(
         self,

@@ -8,13 +8,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 Script = Callable[[str], str]  # last user message -> reply text
 
 
 class ScriptedServer:
-    def __init__(self, script: Script, fail_rate: float = 0.0, seed: int = 0):
+    def __init__(self, script: Script, fail_rate: float = 0.0, seed: int = 0, slots: int | None = None):
         self.script = script
         self.requests: list[dict] = []
         self.fail_next = 0  # answer this many requests with HTTP 500 (fault injection)
@@ -22,6 +23,11 @@ class ScriptedServer:
         self.hang = False  # never answer a completion (a dead API)
         self.max_choices: int | None = None  # return at most this many choices (servers that ignore n)
         self.latency = 0.0  # seconds before each answer
+        # One-slot servers (llama.cpp, Ollama): `slots` answers at a time, the rest wait their turn,
+        # and a request whose client gave up still takes its turn.
+        self._slots = threading.Semaphore(slots) if slots else None
+        self.max_busy = 0  # the most requests the server held at once
+        self._busy = 0
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         server = self
@@ -47,7 +53,8 @@ class ScriptedServer:
                         status = server._random.choice([500, 429])
                 while server.hang and not server.stopping:
                     time.sleep(0.05)
-                time.sleep(server.latency)
+                with server._slot():
+                    time.sleep(server.latency)
                 if status:
                     return self._send(status, {"error": {"message": "scripted failure", "type": "server_error"}})
                 prompt = body["messages"][-1]["content"]
@@ -79,7 +86,10 @@ class ScriptedServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (its timeout): a real server drops the answer too
 
         self.stopping = False
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -95,6 +105,21 @@ class ScriptedServer:
         self.stopping = True
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    @contextmanager
+    def _slot(self):
+        with self._lock:
+            self._busy += 1
+            self.max_busy = max(self.max_busy, self._busy)
+        try:
+            if self._slots is None:
+                yield
+            else:
+                with self._slots:
+                    yield
+        finally:
+            with self._lock:
+                self._busy -= 1
 
     def kinds(self) -> list[str]:
         """What each logged request was: solo, refine or judge."""

@@ -25,7 +25,11 @@ __all__ = [
 
 DB_HELP = "SQLAlchemy URL of the trace store (default: $COWEST_DB or sqlite:///cowest.db)"
 # The graph settings a job over a task file exposes as flags (their owner: CollabContext).
-COLLAB_FLAGS = ("task", "weak", "strong", "format", "max_new_tokens", "timeout", "max_retries")
+COLLAB_FLAGS = ("task", "weak", "strong", "format", "max_new_tokens", "timeout", "max_retries") + (
+    "strong_concurrency",
+    "judge_concurrency",
+    "weak_concurrency",
+)
 # The spending caps and prices of every job that calls the strong model (their owner: JobOptions).
 BUDGET_FLAGS = ("max_strong_calls", "max_strong_tokens", "price_in", "price_out")
 

@@ -33,11 +33,13 @@ GREEDY = Sampling()
 
 @dataclass(frozen=True)
 class RequestPolicy:
-    """How a remote request is sent: its timeout (from the moment it is sent) and the client's
-    retries (exponential backoff with jitter, honouring Retry-After; the OpenAI SDK's)."""
+    """How a remote request is sent: its timeout (from the moment it is sent, not while it waits for
+    a slot), its retries (exponential backoff with jitter, honouring Retry-After) and the model's
+    requests in flight."""
 
     timeout: float = 60.0
     max_retries: int = 2
+    max_in_flight: int = 0  # requests to this model at once; 0: adaptive (limits.py)
 
 
 DEFAULT_POLICY = RequestPolicy()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,12 +21,15 @@ from .base import (
     Sampling,
     clean_text,
 )
+from .limits import CEILING, limit_for
 from .spec import ModelSpec
 
 
 class RemoteChatModel:
     """One OpenAI-compatible model. Each prompt of a batch is its own request, which succeeds or
-    fails on its own; a server that returns fewer choices than `n` is asked again for the rest."""
+    fails on its own; a server that returns fewer choices than `n` is asked again for the rest.
+    Requests wait for a slot of the model's in-flight limit (limits.py) before they are sent and
+    timed; cowest retries them itself, so a retry waits for a slot too."""
 
     def __init__(
         self,
@@ -32,7 +37,6 @@ class RemoteChatModel:
         base_url: str | None,
         api_key: str | None,
         policy: RequestPolicy = DEFAULT_POLICY,
-        concurrency: int = 8,
     ):
         from langchain_openai import ChatOpenAI
         from pydantic import SecretStr
@@ -41,13 +45,14 @@ class RemoteChatModel:
             raise ConfigError(f"{spec}: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
         self.spec = str(spec)
         self.base_url = base_url
-        self.concurrency = concurrency
+        self.policy = policy
+        self.limit = limit_for(base_url, spec.model, policy.max_in_flight)
         # Local servers (vLLM, llama.cpp) accept any key; the client insists on one.
         self.client = ChatOpenAI(
             model=spec.model,
             base_url=base_url,
             api_key=SecretStr(api_key or "EMPTY"),
-            max_retries=policy.max_retries,
+            max_retries=0,  # retried here, through the in-flight limit
             timeout=policy.timeout,
         )
 
@@ -62,8 +67,7 @@ class RemoteChatModel:
     def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
         if len(prompts) == 1:
             return [self._complete(prompts[0], counts[0], sampling)]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
-            return list(pool.map(lambda pc: self._complete(pc[0], pc[1], sampling), zip(prompts, counts)))
+        return list(_pool().map(lambda pc: self._complete(pc[0], pc[1], sampling), zip(prompts, counts)))
 
     def _complete(self, prompt: Messages, n: int, sampling: Sampling) -> Outcome:
         """`n` results for one prompt; a short reply is topped up once, then the rest are errors."""
@@ -78,16 +82,34 @@ class RemoteChatModel:
         return [*gens[:n], *([short] * missing)] if short else list(gens[:n])
 
     def _one(self, prompt: Messages, n: int, sampling: Sampling) -> list[Generation]:
+        """One request, retried on timeouts, 429 and 5xx with exponential backoff and jitter
+        (honouring Retry-After). A push-back met while other requests were in flight with this one
+        is the limit's doing, not the server's failure: it halves the limit and is sent again
+        without counting as a retry."""
         params: dict[str, Any] = dict(temperature=sampling.temperature, max_tokens=sampling.max_new_tokens)
         if not sampling.greedy:
             params["top_p"] = sampling.top_p
         if n > 1:
             params["n"] = n
-        start = time.perf_counter()
-        try:
-            result = self.client.generate([_to_langchain(prompt)], **params)
-        except Exception as exc:  # the client already retried; anything left is final for this call
-            raise ModelCallError(f"{self.spec}: {_one_line(exc)}") from exc
+        retries = crowded = 0
+        while True:
+            with self.limit.slot() as crowd:
+                start = time.perf_counter()
+                try:
+                    result = self.client.generate([_to_langchain(prompt)], **params)
+                    self.limit.success(slow=time.perf_counter() - start > self.policy.timeout / 2)
+                    break
+                except Exception as exc:
+                    error, kind = exc, _failure_kind(exc)
+                    if kind == "push-back":
+                        self.limit.push_back()
+            if kind == "push-back" and crowd > 1 and crowded < _MAX_CROWDED:
+                crowded += 1
+                continue
+            if kind == "final" or retries >= self.policy.max_retries:
+                raise ModelCallError(f"{self.spec}: {_one_line(error)}") from error
+            retries += 1
+            time.sleep(_backoff(retries, error))
         elapsed = time.perf_counter() - start
         gens = result.generations[0]
         if not gens:
@@ -102,6 +124,53 @@ class RemoteChatModel:
             )
             for g in gens
         ]
+
+
+_MAX_CROWDED = 16  # free resends of one request that met a push-back in a crowd
+
+
+def _failure_kind(exc: Exception) -> str:
+    """push-back: the server is overloaded (timeout, 429, 503); retry: a transient failure
+    (connection, other 5xx); final: anything a retry cannot fix (a bad request, a wrong key)."""
+    import openai
+
+    if isinstance(exc, (openai.APITimeoutError, openai.RateLimitError)):
+        return "push-back"
+    status = getattr(exc, "status_code", None)
+    if status == 503:
+        return "push-back"
+    if isinstance(exc, openai.APIConnectionError) or (status is not None and status >= 500):
+        return "retry"
+    if status == 409:
+        return "retry"
+    return "final"
+
+
+def _backoff(retry: int, exc: Exception) -> float:
+    """Seconds before retry number `retry`: Retry-After when the server says, else 0.5 s doubling
+    up to 8 s, with jitter (as the OpenAI SDK waits)."""
+    response = getattr(exc, "response", None)
+    after = getattr(response, "headers", {}).get("retry-after") if response is not None else None
+    try:
+        if after is not None:
+            return min(60.0, max(0.0, float(after)))
+    except ValueError:
+        pass
+    return min(8.0, 0.5 * 2 ** (retry - 1)) * (1 - 0.25 * random.random())
+
+
+_shared_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One thread pool for every remote request of the process (threads are made as needed, and
+    the in-flight limits decide how many requests are out)."""
+    global _shared_pool
+    with _pool_lock:
+        if _shared_pool is None:
+            _shared_pool = ThreadPoolExecutor(max_workers=CEILING, thread_name_prefix="cowest-request")
+        return _shared_pool
 
 
 def _to_langchain(prompt: Messages):

@@ -1,0 +1,80 @@
+"""Self-hosted strong models: a one-slot server slows a run down instead of failing it, and a fast
+one still gets many requests at once (per-model adaptive in-flight limits, nodes/models/limits.py)."""
+
+import pytest
+import torch
+from conftest import write_jsonl
+from test_collect_graph import mcq, script
+
+from cowest.collect import CollectOptions, collect, exit_code
+from cowest.core import EXIT_OK
+from cowest.nodes.models.limits import AdaptiveLimit
+
+pytestmark = pytest.mark.slow  # starts servers
+
+
+def options(tmp_path, tiny_model, db_url, queries: int, **changes) -> CollectOptions:
+    data = write_jsonl(tmp_path / "mcq.jsonl", [mcq(i, f"Question number {i}?") for i in range(queries)])
+    torch.manual_seed(0)
+    settings = dict(
+        task="medmcqa",
+        data=str(data),
+        samples=2,
+        run="slow",
+        weak=f"huggingface:{tiny_model}",
+        strong="openai:scripted",
+        judge="exact",
+        max_new_tokens=12,
+        db=db_url,
+    )
+    return CollectOptions(**{**settings, **changes})
+
+
+def test_a_one_slot_server_queues_without_a_failed_call(serve, tmp_path, tiny_model, db_url):
+    srv = serve(script, slots=1)
+    srv.latency = 0.3
+    # 8 queries in flight, each sending its requests: a queue of 8 would wait 2.4 s at the server,
+    # far past the 0.9 s timeout.
+    summary = collect(options(tmp_path, tiny_model, db_url, 6, concurrency=8, timeout=0.9), progress=False)
+    assert exit_code(summary) == EXIT_OK and summary.failed_calls == 0
+    assert summary.pairs >= 0 and summary.calls_made["strong_solo"] == 6
+    assert summary.in_flight_limits["openai:scripted"] <= 3  # what one slot serves within the timeout
+
+
+def test_a_fast_server_still_gets_many_requests_at_once(serve, tmp_path, tiny_model, db_url):
+    srv = serve(script)
+    srv.latency = 0.2
+    summary = collect(options(tmp_path, tiny_model, db_url, 24, concurrency=16), progress=False)
+    assert exit_code(summary) == EXIT_OK
+    assert srv.max_busy >= 12 and summary.in_flight_limits["openai:scripted"] >= 16
+
+
+def test_a_pinned_limit_is_kept(serve, tmp_path, tiny_model, db_url):
+    srv = serve(script)
+    srv.latency = 0.05
+    opts = options(tmp_path, tiny_model, db_url, 8, concurrency=8, strong_concurrency=1)
+    assert exit_code(collect(opts, progress=False)) == EXIT_OK
+    assert srv.max_busy == 1
+
+
+def test_the_limit_halves_on_push_back_and_grows_back_one_window_at_a_time():
+    limit = AdaptiveLimit()
+    assert limit.current == 2
+    for _ in range(2 + 4):  # slow start: double after each full window
+        limit.success()
+    assert limit.current == 8
+    limit.push_back()
+    assert limit.current == 4
+    for _ in range(4):  # then one more per window
+        limit.success()
+    assert limit.current == 5
+    for _ in range(5):
+        limit.push_back()
+    assert limit.current == 1  # never below one
+    for _ in range(3):
+        limit.success(slow=True)  # took more than half the timeout: the server queues already
+    assert limit.current == 1
+    pinned = AdaptiveLimit(fixed=3)
+    pinned.push_back()
+    pinned.success()
+    assert pinned.current == 3
