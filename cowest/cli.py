@@ -64,14 +64,9 @@ def _quiet_libraries() -> None:
     import logging
     import warnings
 
+    # Read by transformers when (and only if) a command imports it: `cowest runs` never pays for it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
 

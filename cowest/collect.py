@@ -14,6 +14,7 @@ from cowest.nodes.pair_collector import split_of_state
 from cowest.storage import get_store
 from cowest.tasks import data_identity, get_task
 
+from .claims import Claims
 from .options import CollectOptions
 from .runner import run_over
 from .spending import Spending
@@ -87,10 +88,15 @@ def collect(
     desc = f"collect {ctx.run} r{ctx.round}"
     budget = budget or opts.budget(store.spent(run_id))
     finished = 0
-    with keeping_ledger(opts.max_failures, budget) as ledger:
-        for ex, state, error in run_over(loaded.examples, ctx, opts.concurrency, desc, progress):
+    claims = Claims(
+        store, run_id, ctx.round, {query_pks[ex.id]: ex for ex in loaded.examples}, opts.concurrency, opts.lease_seconds
+    )
+    with keeping_ledger(opts.max_failures, budget) as ledger, claims.held():
+        examples = claims.examples()
+        for ex, state, error in run_over(examples, ctx, opts.concurrency, desc, progress, total=summary.queries):
             if isinstance(error, BudgetExceeded):
                 continue  # unfinished, not failed: a rerun with a larger budget finishes it
+            claims.finished(query_pks[ex.id])
             if state is not None:
                 finished += 1
                 _tally(summary, state)

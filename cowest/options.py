@@ -30,6 +30,13 @@ class JobOptions:
         20, help=("Stop the job after this many failed model calls in a row (a dead API); 0: never.")
     )
 
+    lease_seconds: float = option(
+        60.0,
+        help=(
+            "Several collectors on one run split its queries through the store; a query stays its worker's "
+            "this long after the worker stops renewing it (it died), then another takes it over."
+        ),
+    )
     max_strong_calls: int | None = option(
         None,
         metavar="N",
@@ -56,6 +63,8 @@ class JobOptions:
             raise BadInput(f"--offset must be 0 or more (got {self.offset})")
         if self.concurrency < 1:
             raise BadInput(f"--concurrency must be at least 1 (got {self.concurrency})")
+        if self.lease_seconds <= 0:
+            raise BadInput(f"--lease-seconds must be more than 0 (got {self.lease_seconds})")
         if self.max_failures < 0:
             raise BadInput(f"--max-failures must be 0 or more (got {self.max_failures})")
         for name in ("max_strong_calls", "max_strong_tokens", "price_in", "price_out"):

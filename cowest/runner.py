@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextvars import copy_context
 
 from tqdm.auto import tqdm
@@ -23,42 +23,54 @@ def graph_input(ex: Example, with_gold: bool = True) -> dict:
 
 
 def run_over(
-    examples: list[Example],
+    examples: Iterable[Example],
     ctx: CollabContext,
     concurrency: int = 4,
     desc: str = "",
     progress: bool = True,
     with_gold: bool = True,
+    total: int | None = None,
 ) -> Iterator[tuple[Example, CollabState | None, Exception | None]]:
     """Yield (example, final state, None) or (example, None, error) as queries finish. Several
-    queries in flight let a local model batch their generations and a remote one overlap them."""
+    queries in flight let a local model batch their generations and a remote one overlap them.
+    `examples` is read lazily, `concurrency` at a time (a claiming source hands out queries as
+    workers free up)."""
     graph = build_graph()
-    bar = tqdm(total=len(examples), desc=desc, unit="query", disable=not progress)
+    if total is None and isinstance(examples, list):
+        total = len(examples)
+    bar = tqdm(total=total, desc=desc, unit="query", disable=not progress)
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    source = iter(examples)
+    pending: dict[Future, Example] = {}
+    ledger = current_ledger()
+
+    def fill() -> None:
+        while len(pending) < max(1, concurrency) and not (ledger is not None and ledger.should_stop):
+            ex = next(source, None)
+            if ex is None:
+                return
+            # Each worker runs in a copy of this context, so per-job state (the ledger) follows it.
+            fut = pool.submit(copy_context().run, graph.invoke, graph_input(ex, with_gold), context=ctx)
+            pending[fut] = ex
+
     try:
-        # Each worker runs in a copy of this context, so per-job state (the ledger) follows it.
-        futures = {
-            pool.submit(copy_context().run, graph.invoke, graph_input(ex, with_gold), context=ctx): ex
-            for ex in examples
-        }
-        ledger = current_ledger()
-        for fut in as_completed(futures):
-            if fut.cancelled():
-                continue
-            try:
-                yield futures[fut], fut.result(), None
-            except Exception as exc:  # recorded by the caller; the other queries go on
-                yield futures[fut], None, exc
-            bar.update(1)
+        fill()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                ex = pending.pop(fut)
+                try:
+                    yield ex, fut.result(), None
+                except Exception as exc:  # recorded by the caller; the other queries go on
+                    yield ex, None, exc
+                bar.update(1)
             if ledger is not None and ledger.tripped:
-                return  # a dead API: queued queries are dropped (finally), never sent
-            if ledger is not None and ledger.budget_hit:
-                # Queued queries never start; those in flight finish (the budget refuses whatever
-                # no longer fits), so the job's summary counts every request it made.
-                for queued in futures:
-                    queued.cancel()
+                return  # a dead API: queued queries are never sent; those in flight are abandoned
+            # After a budget stop nothing new starts; those in flight finish (the budget refuses
+            # whatever no longer fits), so the job's summary counts every request it made.
+            fill()
     finally:
-        # On Ctrl-C (or the caller stopping early) queued queries are dropped at once; the ones in
-        # flight finish their current call, and everything finished is already in the store.
+        # On Ctrl-C (or the caller stopping early) nothing new starts; the queries in flight finish
+        # their current call, and everything finished is already in the store.
         pool.shutdown(wait=False, cancel_futures=True)
         bar.close()

@@ -50,9 +50,8 @@ def run_jobs(
         if job.key in own:
             steps[i] = step_from_call(job.index, own[job.key])
     cached = log.cached([j.content for i, j in enumerate(jobs) if steps[i] is None])
-    for i, job in enumerate(jobs):
-        if steps[i] is None and job.content in cached:
-            steps[i] = _reuse(log, role, job, cached[job.content], parse, billed)
+    hits = [i for i, job in enumerate(jobs) if steps[i] is None and job.content in cached]
+    _record_all(log, jobs, steps, hits, [_copy_of(cached[jobs[i].content], role, jobs[i], parse, billed) for i in hits])
     todo = [i for i, step in enumerate(steps) if step is None]
     ledger, plan = current_ledger(), current_plan()
     if ledger is not None:
@@ -81,21 +80,39 @@ def run_jobs(
             )
             for k, result in zip(again, retried):
                 results[k] = result
-        originals: dict[str, int] = {}  # content key -> the row that holds the one answer sent for it
-        for i, result in zip(todo, results):
-            steps[i] = _record(log, role, spec, jobs[i], result, billed, originals)
+        ledger = current_ledger()
+        sent: dict[str, int] = {}  # content key -> the job whose request answered it
+        firsts, copies = [], []
+        for i, (_gen, _fields, error) in zip(todo, results):
+            if ledger is not None:
+                ledger.outcome(str(spec), None if error is None else str(error))
+            if error is None and jobs[i].content in sent:
+                copies.append(i)  # an identical call earlier in this batch: one request answered both
+            else:
+                sent.setdefault(jobs[i].content, i)
+                firsts.append(i)
+        by_job = dict(zip(todo, results))
+        _record_all(log, jobs, steps, firsts, [_fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts])
+        copied = []
+        for i in copies:
+            fields = _fields_of(role, spec, jobs[i], by_job[i], billed)
+            fields["reused_from"] = steps[sent[jobs[i].content]]["call_id"]  # type: ignore[index]
+            copied.append(fields)
+        if copies and ledger is not None:
+            ledger.add_reused(role, len(copies), billed)
+        _record_all(log, jobs, steps, copies, copied)
     return [s for s in steps if s is not None]
 
 
-def _reuse(log: CallLog, role: str, job: Job, source: Any, parse: Parse, billed: bool) -> Step:
-    """This run's copy of a call the store already holds; the answer is parsed again, since this
-    run's task decides how."""
+def _copy_of(source: Any, role: str, job: Job, parse: Parse, billed: bool) -> dict[str, Any]:
+    """The row of this run's copy of a call the store already holds; the answer is parsed again,
+    since this run's task decides how."""
     try:
-        fields = parse(source.output or "")
+        parsed = parse(source.output or "")
     except InvalidOutput:
-        fields = {"answer": source.answer, "score": source.score}
-    row = log.record(
-        job.key,
+        parsed = {"answer": source.answer, "score": source.score}
+    return dict(
+        key=job.key,
         content_key=job.content,
         reused_from=source.reused_from or source.id,
         billed=billed,
@@ -108,28 +125,16 @@ def _reuse(log: CallLog, role: str, job: Job, source: Any, parse: Parse, billed:
         output=source.output,
         tokens_in=source.tokens_in,
         tokens_out=source.tokens_out,
-        **fields,
+        **parsed,
     )
-    if row is not None:
-        return step_from_call(job.index, row)
-    return Step(index=job.index, call_id=source.id, text=source.output, error=None, **fields)  # type: ignore[typeddict-item]
 
 
-def _record(
-    log: CallLog, role: str, spec: ModelSpec, job: Job, result: Result, billed: bool, originals: dict[str, int]
-) -> Step:
-    gen, fields, error = result
-    error_text = None if error is None else str(error)
-    ledger = current_ledger()
-    if ledger is not None:
-        ledger.outcome(str(spec), error_text)
-    first = originals.get(job.content) if error is None else None  # an identical call earlier in this batch
-    if first is not None and ledger is not None:
-        ledger.add_reused(role, 1, billed)  # its request was the earlier call's
-    row = log.record(
-        job.key,
+def _fields_of(role: str, spec: ModelSpec, job: Job, result: Result, billed: bool) -> dict[str, Any]:
+    """The row of a call just made."""
+    gen, parsed, error = result
+    return dict(
+        key=job.key,
         content_key=job.content,
-        reused_from=first,
         billed=billed,
         role=role,
         sample_index=job.index,
@@ -138,19 +143,32 @@ def _record(
         adapter=spec.adapter,
         prompt=job.messages,
         output=gen.text if gen else None,
-        error=error_text,
+        error=None if error is None else str(error),
         tokens_in=gen.tokens_in if gen else None,
         tokens_out=gen.tokens_out if gen else None,
         latency_s=gen.latency_s if gen else None,
-        **fields,
+        **parsed,
     )
-    if row is None:  # no store
-        step = Step(index=job.index, call_id=None, text=gen.text if gen else None, error=error_text)
-        step.update(fields)  # type: ignore[typeddict-item]
-        return step
-    if row.error is None and row.reused_from is None:
-        originals.setdefault(job.content, row.id)
-    return step_from_call(job.index, row)  # the stored row: ours, or the one another writer stored first
+
+
+def _record_all(
+    log: CallLog, jobs: list[Job], steps: list[Step | None], which: list[int], rows: list[dict[str, Any]]
+) -> None:
+    """Store the rows of jobs `which` in one transaction; each job goes on with the row that now
+    stands under its key (another writer's, if it stored first)."""
+    stored = log.record_many(rows)
+    for i, fields, row in zip(which, rows, stored):
+        if row is not None:
+            steps[i] = step_from_call(jobs[i].index, row)
+        else:  # no store: the step carries what was asked
+            steps[i] = Step(
+                index=jobs[i].index,
+                call_id=fields.get("reused_from"),
+                text=fields.get("output"),
+                error=fields.get("error"),
+                answer=fields.get("answer"),
+                score=fields.get("score"),
+            )
 
 
 def _generate(

@@ -116,6 +116,13 @@ class CallLog:
             return {}
         return self.store.find_by_content(content_keys)
 
+    def record_many(self, rows: list[dict[str, Any]]) -> list[Call | None]:
+        """Store the calls of one node step in one transaction (see `record`)."""
+        if not self.writable or self.store is None or not rows:
+            return [None] * len(rows)
+        calls = [Call(run_id=self.run_id, round=self.round, query_id=self.query_pk, **fields) for fields in rows]
+        return list(self.store.save_calls(calls))
+
     def record(self, key: str, **fields: Any) -> Call | None:
         """Store the call; returns the row that stands under `key`, which may be another writer's
         (go on with its text and answer, never with the discarded output)."""

@@ -129,3 +129,19 @@ class EvalResult(Base):
     strong_tokens: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Lease(Base):
+    """Which worker is on which query of a round, so several `cowest collect` processes on one run
+    split the queries instead of asking the same calls. A worker renews its leases while it works;
+    a lease that expired is another worker's to take (its worker died)."""
+
+    __tablename__ = "leases"
+    __table_args__ = (UniqueConstraint("run_id", "round", "query_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"))
+    owner: Mapped[str | None] = mapped_column(String(120))
+    expires_at: Mapped[float] = mapped_column(Float, default=0.0)  # epoch seconds
+    finished: Mapped[bool] = mapped_column(Boolean, default=False)

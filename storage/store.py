@@ -127,6 +127,32 @@ class TraceStore:
             ).all()
         return {(role, model): (float(t_in or 0), float(t_out or 0)) for role, model, t_in, t_out in rows}
 
+    def save_calls(self, calls: list[Call]) -> list[Call]:
+        """`save_call` for the calls of one node step, in one transaction; when another writer
+        stored one of their keys meanwhile, each is saved on its own."""
+        with self._lock, self.session() as s:
+            stored = {c.key: c for c in s.scalars(select(Call).where(Call.key.in_([c.key for c in calls])))}
+            out = []
+            for call in calls:
+                existing = stored.get(call.key)
+                if existing is None:
+                    s.add(call)
+                    stored[call.key] = call
+                    out.append(call)
+                elif _replaces(existing, call):
+                    for col in Call.__table__.columns.keys():
+                        if col not in ("id", "key", "created_at"):
+                            setattr(existing, col, getattr(call, col))
+                    out.append(existing)
+                else:
+                    out.append(existing)
+            try:
+                s.commit()
+                return out
+            except IntegrityError:
+                s.rollback()
+        return [self.save_call(call) for call in calls]
+
     def save_call(self, call: Call) -> Call:
         """Store `call` and return the row that now stands under its key, which the caller must go on
         with. A stored success is never overwritten (a writer that loses a race gets the winner's

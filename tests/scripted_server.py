@@ -37,7 +37,9 @@ class ScriptedServer:
                 pass
 
             def do_GET(self):
-                if self.path.rstrip("/").endswith("/models"):
+                if self.path.rstrip("/").endswith("/stats"):  # for a server run in another process
+                    self._send(200, {"requests": len(server.requests), "max_busy": server.max_busy})
+                elif self.path.rstrip("/").endswith("/models"):
                     self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
                 else:
                     self._send(404, {"error": {"message": "not found"}})

@@ -249,7 +249,7 @@ def test_a_store_written_by_0_1_is_refused_then_upgraded_and_resumes_without_a_c
     assert main(["runs", "--db", old_url]) == 2
 
     assert main(["db", "upgrade", "--db", old_url]) == 0
-    assert "schema 0001 -> 0002" in capsys.readouterr().out
+    assert "schema 0001 -> 0003" in capsys.readouterr().out
     assert main(["db", "upgrade", "--db", old_url]) == 0
     assert "up to date" in capsys.readouterr().out
 

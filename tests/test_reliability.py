@@ -94,6 +94,7 @@ def test_collectors_on_one_run_leave_one_collectors_rows(collectors, data, tiny_
         results = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0] * collectors, [r[1][-2000:] for r in results]
     check_one_collector_worth(db_url)
+    assert len(srv.requests) <= 1.1 * sent_originals(db_url)  # they split the queries: no call asked twice
 
 
 def test_collectors_on_postgres(pg_url, data, tiny_model, tmp_path):
@@ -103,6 +104,35 @@ def test_collectors_on_postgres(pg_url, data, tiny_model, tmp_path):
         results = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [r[1][-2000:] for r in results]
     check_one_collector_worth(pg_url)
+    assert len(srv.requests) <= 1.1 * sent_originals(pg_url)
+
+
+def sent_originals(db_url: str) -> int:
+    """Strong and judge calls the run holds that were sent, not copied: what one collector sends."""
+    store = get_store(db_url)
+    return sum(c.billed and c.reused_from is None for c in store.calls_of(store.run_id("r")))
+
+
+def test_a_dead_workers_queries_are_taken_over_when_its_leases_expire(monkeypatch, data, tiny_model, db_url):
+    import time
+
+    from cowest.storage import leases
+    from cowest.tasks import get_task
+
+    with ScriptedServer(script) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        argv = collect_argv(data, tiny_model, db_url, "--lease-seconds", "30")
+        assert main([*argv, "--limit", "1"]) == 0  # the run and its first query exist
+        store = get_store(db_url)
+        run_id = store.run_id("r")
+        examples = get_task("medmcqa").load(data).examples
+        pks = sorted(store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line) for ex in examples)
+        leases.ensure_leases(store, run_id, 1, pks)
+        assert leases.claim(store, run_id, 1, "dead-worker", 10, ttl=2.0) == pks[1:]  # query 0 is finished
+        start = time.monotonic()
+        assert main(argv) == 0
+        assert time.monotonic() - start >= 1.0  # it waited for the dead worker's leases to expire
+    check_one_collector_worth(db_url)
 
 
 def test_faults_exit_3_then_retry_failed_heals(capsys, monkeypatch, data, tiny_model, db_url):

@@ -11,7 +11,7 @@ from cowest.core import EXIT_FAILURES
 from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
 
 COLLECT_FLAGS = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature", "top_p", "retry_failed", "cache")
-JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db", "max_failures") + BUDGET_FLAGS
+JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db", "max_failures", "lease_seconds") + BUDGET_FLAGS
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action

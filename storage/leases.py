@@ -1,0 +1,113 @@
+"""Query leases: workers on one run and round split its queries through the store.
+
+A worker claims a few unfinished queries whose lease is free or expired, renews its leases while it
+works, and marks each query finished when its graph run ends. Claims are atomic: PostgreSQL skips
+rows another worker has locked (`FOR UPDATE SKIP LOCKED`); SQLite claims inside one write
+transaction (`BEGIN IMMEDIATE`), which takes the database's write lock first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .schema import Lease
+
+
+def ensure_leases(store: Any, run_id: int, round: int, query_pks: Iterable[int]) -> None:
+    """A lease row (free) for each query that has none yet."""
+    wanted = set(query_pks)
+    with store.session() as s:
+        have = set(s.scalars(select(Lease.query_id).where(Lease.run_id == run_id, Lease.round == round)))
+        missing = sorted(wanted - have)
+        if not missing:
+            return
+        s.add_all(Lease(run_id=run_id, round=round, query_id=pk, owner=None, expires_at=0.0) for pk in missing)
+        try:
+            s.commit()
+            return
+        except IntegrityError:  # another worker added some first: add the rest one by one
+            s.rollback()
+    for pk in missing:
+        with store.session() as s:
+            s.add(Lease(run_id=run_id, round=round, query_id=pk, owner=None, expires_at=0.0))
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+
+
+def claim(store: Any, run_id: int, round: int, owner: str, n: int, ttl: float) -> list[int]:
+    """Up to `n` query ids now leased to `owner` for `ttl` seconds."""
+    now = time.time()
+    claimable = (
+        select(Lease.id, Lease.query_id)
+        .where(
+            Lease.run_id == run_id,
+            Lease.round == round,
+            Lease.finished.is_(False),
+            or_(Lease.owner.is_(None), Lease.expires_at < now),
+        )
+        .order_by(Lease.id)
+        .limit(n)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has no row locks (see below)
+    )
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock before the read: no two claim one row
+        rows = conn.execute(claimable).all()
+        if rows:
+            conn.execute(
+                update(Lease).where(Lease.id.in_([r.id for r in rows])).values(owner=owner, expires_at=now + ttl)
+            )
+        conn.commit()
+    return [r.query_id for r in rows]
+
+
+def renew(store: Any, run_id: int, round: int, owner: str, ttl: float) -> None:
+    with store.session() as s:
+        s.execute(
+            update(Lease)
+            .where(Lease.run_id == run_id, Lease.round == round, Lease.owner == owner, Lease.finished.is_(False))
+            .values(expires_at=time.time() + ttl)
+        )
+        s.commit()
+
+
+def finish(store: Any, run_id: int, round: int, query_pk: int, owner: str) -> None:
+    """The query's graph run ended (well or not): no worker needs to run it for its calls."""
+    with store.session() as s:
+        s.execute(
+            update(Lease)
+            .where(Lease.run_id == run_id, Lease.round == round, Lease.query_id == query_pk)
+            .values(finished=True, owner=owner)
+        )
+        s.commit()
+
+
+def release(store: Any, run_id: int, round: int, owner: str) -> None:
+    """Give back this worker's unfinished leases (it stopped early: budget, failures, Ctrl-C)."""
+    with store.session() as s:
+        s.execute(
+            update(Lease)
+            .where(Lease.run_id == run_id, Lease.round == round, Lease.owner == owner, Lease.finished.is_(False))
+            .values(owner=None, expires_at=0.0)
+        )
+        s.commit()
+
+
+def finished_among(store: Any, run_id: int, round: int, query_pks: Iterable[int]) -> set[int]:
+    wanted = list(query_pks)
+    with store.session() as s:
+        return set(
+            s.scalars(
+                select(Lease.query_id).where(
+                    and_(Lease.run_id == run_id, Lease.round == round, Lease.finished.is_(True)),
+                    Lease.query_id.in_(wanted),
+                )
+            )
+        )
