@@ -33,13 +33,13 @@ def test_k_samples_come_from_one_batched_generate(tiny_model, monkeypatch):
     real = model.base.model.generate
 
     def counting(*args, **kwargs):
-        calls.append(kwargs.get("num_return_sequences"))
+        calls.append(len(kwargs["input_ids"]))  # rows decoded in this call: K per prompt
         return real(*args, **kwargs)
 
     monkeypatch.setattr(model.base.model, "generate", counting)
     prompt = [{"role": "user", "content": "Question: why?"}]
     gens = model.generate([prompt], n=5, sampling=Sampling(temperature=1.0, top_p=0.9, max_new_tokens=12))[0]
-    assert calls == [5] and len(gens) == 5
+    assert calls == [5] and len(gens) == 5  # one generate, the prompt's 5 rows from one prefill
     assert len({g.text for g in gens}) > 1  # sampled, not five copies of one greedy answer
     assert all(g.tokens_in and 1 <= g.tokens_out <= 12 for g in gens)
 
@@ -87,3 +87,23 @@ def test_concurrent_requests_merge_into_one_generate(tiny_model, monkeypatch):
     assert sizes == [1, 3]  # the first alone, then the three that queued behind it together (greedy: n=2 decoded once)
     alone = model.generate([[{"role": "user", "content": "question 3"}]], n=2, sampling=sampling)
     assert results[3] and [g.text for g in results[3][0]] == [g.text for g in alone[0]]  # greedy: same answer
+
+
+def test_k_samples_from_one_prefill_continue_exactly_where_k_prefills_would(tiny_model):
+    """With greedy decoding both paths must give the same tokens, row for row, so the shared prefix
+    (one prefill, the cache repeated k times) changes the cost of sampling, not what is sampled."""
+    import torch
+
+    from cowest.nodes.models.local import LocalBase
+
+    base = LocalBase(tiny_model)
+    tok = base.tokenizer
+    prompts = [[{"role": "user", "content": "Short one?"}], [{"role": "user", "content": "A much longer prompt here?"}]]
+    texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    assert enc["attention_mask"].min() == 0  # left padding is exercised
+    greedy = dict(max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id, temperature=None, top_p=None)
+    with torch.inference_mode():
+        repeated = base.model.generate(**{k: v.repeat_interleave(3, 0) for k, v in enc.items()}, **greedy)
+        shared = base.sample_from_shared_prefix(enc, 3, greedy)
+    assert torch.equal(repeated, shared)

@@ -99,7 +99,11 @@ class LocalBase:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
         start = time.perf_counter()
         with self.activate(adapter), torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
+            if per_prompt > 1:
+                kwargs.pop("num_return_sequences")
+                out = self.sample_from_shared_prefix(enc, per_prompt, kwargs)
+            else:
+                out = self.model.generate(**enc, **kwargs)
         share = (time.perf_counter() - start) / max(1, len(prompts) * n)
         prompt_len = enc["input_ids"].shape[1]
         in_counts = enc["attention_mask"].sum(dim=1).tolist()
@@ -118,6 +122,23 @@ class LocalBase:
                 )
             results.append(gens)
         return results
+
+    def sample_from_shared_prefix(self, enc: Any, k: int, generate_kwargs: dict) -> Any:
+        """`k` continuations of each prompt from one prefill: the prompts (but their last token)
+        go through the model once, their KV cache is repeated k times along the batch, and
+        generation goes on from the last token (num_return_sequences would prefill each prompt k
+        times). Rows are ordered prompt by prompt, as num_return_sequences orders them."""
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: a row's positions start at its first token
+        prefill = self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1])
+        cache = prefill.past_key_values
+        cache.batch_repeat_interleave(k)
+        return self.model.generate(
+            input_ids=ids.repeat_interleave(k, 0),
+            attention_mask=mask.repeat_interleave(k, 0),
+            cache=cache,
+            **generate_kwargs,
+        )
 
 
 @dataclass
