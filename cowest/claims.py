@@ -8,15 +8,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cowest.storage import leases
 from cowest.tasks import Example
-
-POLL_S = 0.5  # how often a worker with nothing to claim looks at the others' progress
 
 
 def worker_id() -> str:
@@ -31,8 +28,10 @@ class Claims:
         self.mine: set[int] = set()  # claimed by this worker
         leases.ensure_leases(store, run_id, round, by_pk)
 
-    def examples(self) -> Iterator[Example]:
-        """This worker's queries as it claims them, then every other one once it is finished."""
+    def examples(self) -> Iterator[Example | None]:
+        """This worker's queries as it claims them, then every other one once it is finished; None
+        while the rest are other workers' in flight (the runner goes on with its own meanwhile: were
+        it to wait here, two workers could each wait for the other's queries to be marked done)."""
         walked: set[int] = set()
         while len(walked) < len(self.by_pk):
             claimed = leases.claim(self.store, self.run_id, self.round, self.owner, self.batch, self.ttl)
@@ -48,7 +47,7 @@ class Claims:
                 walked.add(pk)
                 yield self.by_pk[pk]
             if not done and len(walked) < len(self.by_pk):
-                time.sleep(POLL_S)  # the rest are another worker's, in flight
+                yield None  # the rest are other workers', in flight
 
     def finished(self, query_pk: int) -> None:
         if query_pk in self.mine:

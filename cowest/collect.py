@@ -69,7 +69,8 @@ def collect(
     if not loaded.examples:
         raise BadInput(f"{opts.data}: no usable rows after --offset {opts.offset} (nothing to collect)")
     ctx = opts.context()
-    check_specs([ctx.weak, ctx.strong] + ([ctx.judge_model] if ctx.judge == "llm" else []), settings)
+    specs = [ctx.weak, ctx.strong] + ([ctx.judge_model] if ctx.judge == "llm" else [])
+    check_specs(specs, settings, own_servers={ctx.weak: ctx.weak_base_url})
     store = get_store(ctx.db)
     run_id = store.ensure_run(ctx.run, opts.task, data_path=data_identity(opts.data), config=_public_config(ctx))
     for ex in loaded.examples:

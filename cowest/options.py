@@ -135,6 +135,13 @@ class RoundsOptions(CollectOptions):
         "previous", help=("previous: round r's reference is adapter r-1; sft: the SFT adapter in every round.")
     )
     out: str = option("adapters", help="Adapters go to OUT/RUN/round-R.")
+    train_base: str = option(
+        "",
+        help=(
+            "With an openai: weak model served by vLLM: the same weights as a local model spec, which DPO "
+            "trains; each round's adapter is then loaded into the server and drafts are asked of it by name."
+        ),
+    )
     dpo: DPOHyperparams = field(default_factory=DPOHyperparams)
 
     def check_rounds(self) -> None:
@@ -145,6 +152,10 @@ class RoundsOptions(CollectOptions):
             raise BadInput("--fresh-queries needs --limit: the size of each round's slice")
         if "@" in self.weak:
             raise BadInput("give the weak model without an adapter; start from one with --sft-adapter")
+        if self.weak_spec.provider != "huggingface" and not self.train_base:
+            raise BadInput(f"{self.weak} is served: give its weights with --train-base (what DPO trains)")
+        if self.train_base and self.weak_spec.provider == "huggingface":
+            raise BadInput("--train-base is for a served weak model (openai:NAME); a local one trains itself")
         if self.sft_adapter and not Path(self.sft_adapter, "adapter_config.json").is_file():
             raise BadInput(f"{self.sft_adapter}: not a PEFT adapter folder")
 

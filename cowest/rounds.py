@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cowest.core import EXIT_OK, copy_as
+from cowest.core import EXIT_OK, BadInput, copy_as
 from cowest.nodes.models import ModelSettings
 from cowest.storage import Adapter, StoreError, TraceStore, get_store
 from cowest.trainer.dpo import DPOOptions, train_dpo
@@ -49,9 +49,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
             adapter = done.path or adapter
             continue
         slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
-        round_opts = opts.collect_options(
-            r, f"{opts.weak}@{adapter}" if adapter else opts.weak, opts.offset + slice_start
-        )
+        round_opts = opts.collect_options(r, _drafting_model(opts, run, r, adapter), opts.offset + slice_start)
         _new_sampling_seed(opts.dpo.seed, r)
         summary = collect(round_opts, settings, progress=progress, budget=budget)
         if exit_code(summary) != EXIT_OK:  # training on a partial round would mark it done: stop here
@@ -76,7 +74,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
                     round=r,
                     kind="dpo",
                     path=None,
-                    base_model=opts.weak,
+                    base_model=opts.train_base or opts.weak,
                     parent_path=adapter,
                     reference=None,
                     pair_ids=[],
@@ -92,7 +90,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
             run=run,
             round=r,
             out=out,
-            weak=opts.weak,
+            weak=opts.train_base or opts.weak,
             from_adapter=adapter,
             reference=opts.reference,
             sft_adapter=opts.sft_adapter,
@@ -104,6 +102,24 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
         adapter = row.path
         reports.append(_report_from_row(row, "trained"))
     return reports
+
+
+def _drafting_model(opts: RoundsOptions, run: str, round: int, adapter: str | None) -> str:
+    """The weak spec round `round` drafts with: the base with adapter r-1 for a local model; for
+    a served one, adapter r-1 loaded into the server and asked for by its name."""
+    if not adapter:
+        return opts.weak
+    if not opts.train_base:
+        return f"{opts.weak}@{adapter}"
+    from cowest.nodes.models import ModelSettings
+    from cowest.nodes.models.served import load_lora_adapter
+
+    name = f"{run}-round-{round - 1}" if round > 1 or not opts.sft_adapter else f"{run}-sft"
+    base_url = opts.weak_base_url or ModelSettings.from_env().openai_base_url
+    if not base_url:
+        raise BadInput("a served weak model needs --weak-base-url or $OPENAI_BASE_URL")
+    load_lora_adapter(base_url, name, adapter)
+    return f"openai:{name}"
 
 
 def _new_sampling_seed(seed: int, round: int) -> None:

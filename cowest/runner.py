@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextvars import copy_context
@@ -11,6 +12,9 @@ from tqdm.auto import tqdm
 from cowest.graph import CollabContext, CollabState, build_graph
 from cowest.nodes.ledger import current_ledger
 from cowest.tasks import Example
+
+_END = object()  # the source is exhausted
+WAIT_S = 0.5  # how long to wait when the source has nothing ready and nothing is in flight
 
 
 def graph_input(ex: Example, with_gold: bool = True) -> dict:
@@ -23,7 +27,7 @@ def graph_input(ex: Example, with_gold: bool = True) -> dict:
 
 
 def run_over(
-    examples: Iterable[Example],
+    examples: Iterable[Example | None],
     ctx: CollabContext,
     concurrency: int = 4,
     desc: str = "",
@@ -33,8 +37,9 @@ def run_over(
 ) -> Iterator[tuple[Example, CollabState | None, Exception | None]]:
     """Yield (example, final state, None) or (example, None, error) as queries finish. Several
     queries in flight let a local model batch their generations and a remote one overlap them.
-    `examples` is read lazily, `concurrency` at a time (a claiming source hands out queries as
-    workers free up)."""
+    `examples` is read lazily, `concurrency` at a time; a source may yield None for "nothing ready
+    yet" (a claiming source whose remaining queries are other workers' in flight): the queries in
+    flight go on meanwhile, and it is asked again."""
     graph = build_graph()
     if total is None and isinstance(examples, list):
         total = len(examples)
@@ -43,11 +48,19 @@ def run_over(
     source = iter(examples)
     pending: dict[Future, Example] = {}
     ledger = current_ledger()
+    exhausted = False
+
+    def stopping() -> bool:
+        return ledger is not None and ledger.should_stop
 
     def fill() -> None:
-        while len(pending) < max(1, concurrency) and not (ledger is not None and ledger.should_stop):
-            ex = next(source, None)
-            if ex is None:
+        nonlocal exhausted
+        while len(pending) < max(1, concurrency) and not stopping():
+            ex = next(source, _END)
+            if ex is _END:
+                exhausted = True
+                return
+            if not isinstance(ex, Example):  # None: nothing ready yet (other workers hold the rest)
                 return
             # Each worker runs in a copy of this context, so per-job state (the ledger) follows it.
             fut = pool.submit(copy_context().run, graph.invoke, graph_input(ex, with_gold), context=ctx)
@@ -55,7 +68,11 @@ def run_over(
 
     try:
         fill()
-        while pending:
+        while pending or not (exhausted or stopping()):
+            if not pending:
+                time.sleep(WAIT_S)
+                fill()
+                continue
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 ex = pending.pop(fut)

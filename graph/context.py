@@ -81,6 +81,13 @@ class CollabContext:
     weak_concurrency: int = option(
         0, help="Requests to the weak model in flight at once when it is served (openai: spec); 0: adaptive."
     )
+    weak_base_url: str = option(
+        "",
+        help=(
+            "The OpenAI-compatible server of an openai: weak model (vLLM: n=K sampling, LoRA adapters loaded "
+            "at run time), when it is not $OPENAI_BASE_URL."
+        ),
+    )
     db: str = option(
         "",
         help=(
@@ -141,8 +148,12 @@ class CollabContext:
             (self.weak_spec, self.weak_concurrency),
         )
         pinned = [n for role_spec, n in roles if n and role_spec.base == spec.base]
+        own_server = self.weak_base_url if self.weak_base_url and spec.base == self.weak_spec.base else None
         return RequestPolicy(
-            timeout=self.timeout, max_retries=self.max_retries, max_in_flight=pinned[0] if pinned else 0
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            max_in_flight=pinned[0] if pinned else 0,
+            base_url=own_server,
         )
 
     @property

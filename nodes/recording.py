@@ -94,7 +94,8 @@ class CallLog:
         new ones. `every_round`: a call that does not depend on the weak model (the solo answer and
         its judgment), keyed without the round so later rounds find it in their own run."""
         sample = None if sampling.greedy else {"run": self.run, "round": self.round, "query": self.qid, "index": index}
-        content = content_key(model_identity(spec), messages, decoding(sampling, spec), sample)
+        identity = model_identity(spec, endpoint=self.policy_for(spec).base_url)
+        content = content_key(identity, messages, decoding(sampling, spec), sample)
         return Job(index, self.key(role, index, content, every_round), content, messages, parent_id)
 
     def key(self, role: str, index: int, content: str, every_round: bool = False) -> str:

@@ -27,6 +27,8 @@ class ScriptedServer:
         # and a request whose client gave up still takes its turn.
         self._slots = threading.Semaphore(slots) if slots else None
         self.max_busy = 0  # the most requests the server held at once
+        self.loras: dict[str, str] = {}  # LoRA adapters loaded at run time: name -> path
+        self.scripts_by_model: dict[str, Script] = {}  # a model with a script of its own
         self._busy = 0
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -46,6 +48,10 @@ class ScriptedServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self.path.rstrip("/").endswith("/load_lora_adapter"):  # vLLM's runtime LoRA loading
+                    with server._lock:
+                        server.loras[body["lora_name"]] = body["lora_path"]
+                    return self._send(200, {"status": "ok"})
                 with server._lock:
                     server.requests.append(body)
                     fail = server.fail_next > 0
@@ -62,7 +68,8 @@ class ScriptedServer:
                 prompt = body["messages"][-1]["content"]
                 n = int(body.get("n") or 1)
                 n = min(n, server.max_choices or n)
-                texts = [server.script(prompt) for _ in range(n)]
+                script = server.scripts_by_model.get(body.get("model"), server.script)
+                texts = [script(prompt) for _ in range(n)]
                 self._send(
                     200,
                     {

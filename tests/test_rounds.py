@@ -90,3 +90,37 @@ def test_two_rounds_then_resume_trains_nothing_twice(tiny_model, tmp_path, db_ur
         assert [r.id for r in store.adapters_of(store.run_id("loop"))] == [r.id for r in rows]
         assert capsys.readouterr().out.count("done earlier") == 2
         assert Counter(kind_of(r["messages"][-1]["content"]) for r in srv.requests)["solo"] == 6
+
+
+def test_a_weak_model_served_by_vllm_drafts_each_round_with_the_adapter_loaded_at_run_time(
+    tiny_model, tmp_path, db_url, monkeypatch
+):
+    """The weak model is an openai: spec (vLLM); DPO trains its local weights (--train-base), and
+    round 2 loads adapter 1 into the server through /load_lora_adapter and drafts with it by name."""
+    import random
+
+    draws = random.Random(0)
+    data = write_jsonl(
+        tmp_path / "m.jsonl",
+        [
+            {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
+            for i in range(4)
+        ],
+    )
+    with ScriptedServer(lambda prompt: f"Explanation: draft {draws.random()}.\nAnswer: A") as srv:
+        srv.scripts_by_model["scripted"] = script  # the strong model and judge; any other name is the weak one
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--samples", "4", "--run", "loop"]
+        argv += ["--weak", "openai:served", "--train-base", f"huggingface:{tiny_model}", "--strong", "openai:scripted"]
+        argv += ["--max-new-tokens", "10", "--db", db_url, "--out", str(tmp_path / "adapters"), "--rounds", "2"]
+        argv += ["--dpo-max-steps", "1", "--dpo-grad-accum", "1"]
+        torch.manual_seed(0)
+        assert main(argv) == 0
+    store = get_store(db_url)
+    first = store.adapter(store.run_id("loop"), 1)
+    assert first.path and first.base_model == tiny_model
+    assert srv.loras == {"loop-round-1": os.path.realpath(first.path)}
+    drafted_by = Counter(r["model"] for r in srv.requests if r["model"] != "scripted")
+    assert drafted_by == {"served": 4, "loop-round-1": 4}  # one request of n=4 per query and round
+    round_2 = store.calls_of(store.run_id("loop"), 2)
+    assert {c.model for c in round_2 if c.role == "weak_draft"} == {"openai:loop-round-1"}

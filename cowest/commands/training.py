@@ -9,7 +9,7 @@ from typing import Any
 from . import add_db, add_options, check_data, from_args, store_of, task_names
 from .collab import add_collect_flags
 
-ROUNDS_FLAGS = ("rounds", "sft_adapter", "fresh_queries", "reference", "out", "dpo")
+ROUNDS_FLAGS = ("rounds", "sft_adapter", "fresh_queries", "reference", "out", "train_base", "dpo")
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action

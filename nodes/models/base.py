@@ -40,6 +40,7 @@ class RequestPolicy:
     timeout: float = 60.0
     max_retries: int = 2
     max_in_flight: int = 0  # requests to this model at once; 0: adaptive (limits.py)
+    base_url: str | None = None  # this model's own OpenAI-compatible server (default: $OPENAI_BASE_URL)
 
 
 DEFAULT_POLICY = RequestPolicy()

@@ -14,9 +14,12 @@ from .settings import ModelSettings
 from .spec import ModelSpec
 
 
-def check_specs(specs: list[str], settings: ModelSettings | None = None, reach: bool = True) -> None:
+def check_specs(
+    specs: list[str], settings: ModelSettings | None = None, reach: bool = True, own_servers: dict | None = None
+) -> None:
     """Parse every spec; local folders must exist; a remote server must answer (unless not
-    `reach`: a dry run that sends nothing)."""
+    `reach`: a dry run that sends nothing). `own_servers`: spec -> the URL of a model served apart
+    from $OPENAI_BASE_URL (a weak model on vLLM)."""
     settings = settings or ModelSettings.from_env()
     for text in dict.fromkeys(specs):  # the strong model and the judge are often the same
         spec = ModelSpec.parse(text)
@@ -27,6 +30,8 @@ def check_specs(specs: list[str], settings: ModelSettings | None = None, reach: 
                 check_adapter(spec.adapter, spec.model)
         elif not reach:
             continue
+        elif (own_servers or {}).get(text):
+            check_reachable((own_servers or {})[text])
         elif not settings.has_remote:
             raise ConfigError(f"{spec}: set OPENAI_API_KEY, or OPENAI_BASE_URL for a compatible server")
         else:

@@ -11,9 +11,10 @@ from .settings import ModelSettings
 from .spec import ModelSpec
 
 
-def model_identity(spec: ModelSpec, settings: ModelSettings | None = None) -> dict:
+def model_identity(spec: ModelSpec, settings: ModelSettings | None = None, endpoint: str | None = None) -> dict:
     """Provider and model; for a remote model the endpoint it is served from (one name on two
-    servers may be two models), for a local one the adapter's content hash, not its path."""
+    servers may be two models; `endpoint` when the model has a server of its own), for a local one
+    the adapter's content hash, not its path."""
     if spec.provider == "huggingface":
         return {
             "provider": spec.provider,
@@ -21,7 +22,7 @@ def model_identity(spec: ModelSpec, settings: ModelSettings | None = None) -> di
             "adapter": spec.adapter and adapter_digest(spec.adapter),
         }
     settings = settings or ModelSettings.from_env()
-    return {"provider": spec.provider, "model": spec.model, "endpoint": settings.openai_base_url}
+    return {"provider": spec.provider, "model": spec.model, "endpoint": endpoint or settings.openai_base_url}
 
 
 def decoding(sampling: Sampling, spec: ModelSpec) -> dict:

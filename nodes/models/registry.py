@@ -27,9 +27,10 @@ def get_model(
             if base is None:
                 base = _bases[spec.model] = LocalBase(spec.model)
             return LocalChatModel(base, spec)
-        key = (spec.model, settings.openai_base_url, settings.openai_api_key, policy)
+        base_url = policy.base_url or settings.openai_base_url
+        key = (spec.model, base_url, settings.openai_api_key, policy)
         if key not in _remotes:
-            _remotes[key] = RemoteChatModel(spec, settings.openai_base_url, settings.openai_api_key, policy)
+            _remotes[key] = RemoteChatModel(spec, base_url, settings.openai_api_key, policy)
         return _remotes[key]
 
 
