@@ -45,11 +45,10 @@ def run_jobs(
     that `parse` rejects is asked for once more with `retry_sampling`, then recorded as an error.
     `billed`: strong or LLM-judge requests, which the budget caps."""
     steps: list[Step | None] = [None] * len(jobs)
-    own = log.lookup([j.key for j in jobs])
+    own, cached = log.find(jobs)
     for i, job in enumerate(jobs):
         if job.key in own:
             steps[i] = step_from_call(job.index, own[job.key])
-    cached = log.cached([j.content for i, j in enumerate(jobs) if steps[i] is None])
     hits = [i for i, job in enumerate(jobs) if steps[i] is None and job.content in cached]
     _record_all(log, jobs, steps, hits, [_copy_of(cached[jobs[i].content], role, jobs[i], parse, billed) for i in hits])
     todo = [i for i, step in enumerate(steps) if step is None]

@@ -18,6 +18,7 @@ from cowest.storage.keys import content_key, row_key
 from .ledger import current_plan
 
 _query_pks: dict[tuple[str, str, str], tuple[int, int]] = {}
+_run_ids: dict[tuple[str, str], int] = {}
 _pk_lock = threading.Lock()
 
 
@@ -71,8 +72,12 @@ class CallLog:
         cache_key = (ctx.db, ctx.run, qid)
         with _pk_lock:
             ids = _query_pks.get(cache_key)
+            run_id = _run_ids.get((ctx.db, ctx.run))
         if ids is None:
-            run_id = store.ensure_run(ctx.run, ctx.task, config={"source": "graph"})
+            if run_id is None:
+                run_id = store.ensure_run(ctx.run, ctx.task, config={"source": "graph"})
+                with _pk_lock:
+                    _run_ids[(ctx.db, ctx.run)] = run_id
             query_pk = store.ensure_query(run_id, qid, state["query"], state.get("gold"))
             ids = (run_id, query_pk)
             with _pk_lock:
@@ -111,11 +116,15 @@ class CallLog:
             found = {k: c for k, c in found.items() if c.error is None}
         return found
 
-    def cached(self, content_keys: list[str]) -> dict[str, Call]:
-        """Successful calls of any run with these contents (none with --no-cache)."""
-        if self.store is None or not self.cache or not content_keys:
-            return {}
-        return self.store.find_by_content(content_keys)
+    def find(self, jobs: list[Job]) -> tuple[dict[str, Call], dict[str, Call]]:
+        """`lookup` of the jobs' row keys and `cached` of their contents, in one query."""
+        if self.store is None:
+            return {}, {}
+        contents = [j.content for j in jobs] if self.cache else []
+        own, cached = self.store.find_for_jobs([j.key for j in jobs], contents)
+        if self.retry_failed:
+            own = {k: c for k, c in own.items() if c.error is None}
+        return own, cached
 
     def record_many(self, rows: list[dict[str, Any]]) -> list[Call | None]:
         """Store the calls of one node step in one transaction (see `record`)."""

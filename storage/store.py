@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -88,21 +88,21 @@ class TraceStore:
         with self.session() as s:
             return {c.key: c for c in s.scalars(select(Call).where(Call.key.in_(keys)))}
 
-    def find_by_content(self, content_keys: Iterable[str]) -> dict[str, Call]:
-        """A successful original call (not itself a copy) for each content key that has one."""
-        keys = list(content_keys)
-        if not keys:
-            return {}
+    def find_for_jobs(self, keys: list[str], content_keys: list[str]) -> tuple[dict[str, Call], dict[str, Call]]:
+        """In one query: the calls stored under these row keys, and a successful original for each
+        of these content keys that has one (a call that is itself a copy or failed serves no one)."""
+        if not keys and not content_keys:
+            return {}, {}
+        original = and_(Call.content_key.in_(content_keys), Call.error.is_(None), Call.reused_from.is_(None))
         with self.session() as s:
-            rows = s.scalars(
-                select(Call)
-                .where(Call.content_key.in_(keys), Call.error.is_(None), Call.reused_from.is_(None))
-                .order_by(Call.id)
-            )
-            found: dict[str, Call] = {}
-            for row in rows:
-                found.setdefault(row.content_key or "", row)
-            return found
+            rows = list(s.scalars(select(Call).where(or_(Call.key.in_(keys), original)).order_by(Call.id)))
+        wanted_keys, wanted_contents = set(keys), set(content_keys)
+        own = {c.key: c for c in rows if c.key in wanted_keys}
+        by_content: dict[str, Call] = {}
+        for c in rows:
+            if c.content_key in wanted_contents and c.error is None and c.reused_from is None:
+                by_content.setdefault(c.content_key, c)
+        return own, by_content
 
     def spent(self, run_id: int | None) -> tuple[int, int]:
         """The strong and LLM-judge requests a run has sent itself, and their tokens."""
