@@ -52,13 +52,13 @@ def server(serve):
     return serve(script)
 
 
-@pytest.fixture
-def opts(tmp_path, tiny_model, db_url):
-    data = write_jsonl(tmp_path / "mcq.jsonl", [mcq(i, f"Question number {i}?") for i in range(4)])
+def scripted_collect(data: str, tiny_model: str, db_url: str, **changes) -> CollectOptions:
+    """A collection over `data` with the tiny weak model and the scripted strong model and judge
+    (seeded, so the drafts repeat); `changes` override any option."""
     torch.manual_seed(0)
-    return CollectOptions(
+    settings = dict(
         task="medmcqa",
-        data=str(data),
+        data=data,
         samples=4,
         run="t",
         weak=f"huggingface:{tiny_model}",
@@ -68,6 +68,13 @@ def opts(tmp_path, tiny_model, db_url):
         db=db_url,
         concurrency=2,
     )
+    return CollectOptions(**{**settings, **changes})
+
+
+@pytest.fixture
+def opts(tmp_path, tiny_model, db_url):
+    data = write_jsonl(tmp_path / "mcq.jsonl", [mcq(i, f"Question number {i}?") for i in range(4)])
+    return scripted_collect(str(data), tiny_model, db_url)
 
 
 def stored(db_url: str, run: str = "t"):

@@ -9,9 +9,8 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-import torch
 from conftest import write_jsonl
-from test_collect_graph import mcq, script
+from test_collect_graph import mcq, script, scripted_collect
 from test_pairs import assert_stored_pairs_are_algorithm_1
 
 from cowest.cli import main
@@ -38,20 +37,7 @@ def data(tmp_path):
 
 
 def options(data, tiny_model, db_url, **changes) -> CollectOptions:
-    torch.manual_seed(0)
-    settings = dict(
-        task="medmcqa",
-        data=data,
-        samples=K,
-        run="a",
-        weak=f"huggingface:{tiny_model}",
-        strong="openai:scripted",
-        judge="llm",
-        max_new_tokens=12,
-        db=db_url,
-        concurrency=2,
-    )
-    return CollectOptions(**{**settings, **changes})
+    return scripted_collect(data, tiny_model, db_url, **{"samples": K, "run": "a", **changes})
 
 
 def calls_of(db_url, run):

@@ -2,9 +2,8 @@
 one still gets many requests at once (per-model adaptive in-flight limits, nodes/models/limits.py)."""
 
 import pytest
-import torch
 from conftest import write_jsonl
-from test_collect_graph import mcq, script
+from test_collect_graph import mcq, script, scripted_collect
 
 from cowest.collect import CollectOptions, collect, exit_code
 from cowest.core import EXIT_OK
@@ -15,19 +14,7 @@ pytestmark = pytest.mark.slow  # starts servers
 
 def options(tmp_path, tiny_model, db_url, queries: int, **changes) -> CollectOptions:
     data = write_jsonl(tmp_path / "mcq.jsonl", [mcq(i, f"Question number {i}?") for i in range(queries)])
-    torch.manual_seed(0)
-    settings = dict(
-        task="medmcqa",
-        data=str(data),
-        samples=2,
-        run="slow",
-        weak=f"huggingface:{tiny_model}",
-        strong="openai:scripted",
-        judge="exact",
-        max_new_tokens=12,
-        db=db_url,
-    )
-    return CollectOptions(**{**settings, **changes})
+    return scripted_collect(str(data), tiny_model, db_url, **{"samples": 2, "run": "slow", "judge": "exact", **changes})
 
 
 def test_a_one_slot_server_queues_without_a_failed_call(serve, tmp_path, tiny_model, db_url):
