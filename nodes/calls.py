@@ -79,17 +79,17 @@ def run_jobs(
             )
             for k, result in zip(again, retried):
                 results[k] = result
-        ledger = current_ledger()
-        sent: dict[str, int] = {}  # content key -> the job whose request answered it
+        sent: dict[str, int] = {}  # content key -> the job whose successful request answered it
         firsts, copies = [], []
         for i, (_gen, _fields, error) in zip(todo, results):
             if ledger is not None:
                 ledger.outcome(str(spec), None if error is None else str(error))
             if error is None and jobs[i].content in sent:
                 copies.append(i)  # an identical call earlier in this batch: one request answered both
-            else:
-                sent.setdefault(jobs[i].content, i)
-                firsts.append(i)
+                continue
+            if error is None:
+                sent[jobs[i].content] = i
+            firsts.append(i)
         by_job = dict(zip(todo, results))
         _record_all(log, jobs, steps, firsts, [_fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts])
         copied = []
