@@ -87,6 +87,7 @@ def rounds_table(reports) -> str:
     return table(
         [
             "round",
+            "objective",
             "queries",
             "drafts",
             "positives",
@@ -94,7 +95,7 @@ def rounds_table(reports) -> str:
             "pairs",
             "strong sent",
             "reused",
-            "DPO loss",
+            "loss",
             "reward margin",
             "adapter",
             "note",
@@ -102,6 +103,7 @@ def rounds_table(reports) -> str:
         [
             [
                 r.round,
+                r.objective,
                 r.queries,
                 r.drafts,
                 r.positives,

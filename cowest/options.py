@@ -13,7 +13,7 @@ from cowest.graph import CollabContext
 from cowest.graph.modes import ModeName
 from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
 from cowest.tasks.base import data_identity
-from cowest.trainer.options import DPOHyperparams
+from cowest.trainer.options import DPOHyperparams, KTOHyperparams
 
 
 @dataclass(kw_only=True)
@@ -126,15 +126,23 @@ class CollectOptions(JobOptions, CollabContext):
 
 @dataclass(kw_only=True)
 class RoundsOptions(CollectOptions):
-    """N rounds of collect -> DPO. The weak spec is the base model; round r drafts with adapter r-1."""
+    """N rounds of collect -> DPO (or KTO). The weak spec is the base model; round r drafts with adapter r-1."""
 
     rounds: int = option(help="Rounds to run (finished rounds are skipped on a rerun).")
+    objective: Literal["dpo", "kto"] = option(
+        "dpo",
+        help=(
+            "dpo: the paper's pairs, min(|Y+|, |Y-|) per query; kto: every judged draft that took a side, "
+            "desirable or not (LoRA flags and --seed are shared)."
+        ),
+    )
     sft_adapter: str | None = option(None, help="Adapter round 1 starts from; empty: the bare base model.")
     fresh_queries: bool = option(False, help="Collect a new slice of --limit rows each round.")
     reference: Literal["sft", "previous"] = option(
-        "previous", help=("previous: round r's reference is adapter r-1; sft: the SFT adapter in every round.")
+        "previous",
+        help="previous: round r's reference is adapter r-1; sft: the SFT adapter in every round (DPO only).",
     )
-    out: str = option("adapters", help="Adapters go to OUT/RUN/round-R.")
+    out: str = option("adapters", help="Adapters go to OUT/RUN/round-R (round-R-kto with --objective kto).")
     train_base: str = option(
         "",
         help=(
@@ -143,9 +151,14 @@ class RoundsOptions(CollectOptions):
         ),
     )
     dpo: DPOHyperparams = field(default_factory=DPOHyperparams)
+    kto: KTOHyperparams = field(default_factory=KTOHyperparams)
 
     def check_rounds(self) -> None:
         self.check_job()
+        if self.objective == "kto":
+            self.kto.check()
+            if self.reference == "sft":
+                raise BadInput("--reference sft is for DPO; KTO's reference is the adapter each round starts from")
         if self.rounds < 1:
             raise BadInput("--rounds must be at least 1")
         if self.fresh_queries and self.limit is None:

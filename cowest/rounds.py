@@ -1,4 +1,4 @@
-"""The multi-round feedback loop: collect with adapter r-1, DPO, register adapter r; resumable."""
+"""The multi-round feedback loop: collect with adapter r-1, DPO or KTO, register adapter r; resumable."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from cowest.core import EXIT_OK, BadInput, copy_as
 from cowest.nodes.models import ModelSettings
 from cowest.storage import Adapter, StoreError, TraceStore, get_store
 from cowest.trainer.dpo import DPOOptions, train_dpo
+from cowest.trainer.kto import KTOOptions, train_kto
 
 from .collect import CollectSummary, collect, exit_code
 from .options import RoundsOptions
@@ -18,6 +19,7 @@ from .spending import Spending
 @dataclass
 class RoundReport:
     round: int
+    objective: str = "dpo"
     queries: int = 0
     drafts: int = 0
     positives: int = 0
@@ -43,9 +45,11 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
     reports = []
     for r in range(1, opts.rounds + 1):
         run_id = _run_id_or_none(store, run)
-        done = store.adapter(run_id, r) if run_id is not None else None
+        done = store.adapter(run_id, r, opts.objective) if run_id is not None else None
         if done is not None:
-            reports.append(_report_from_row(done, "done earlier" if done.path else "done earlier (no pairs)"))
+            reports.append(
+                _report_from_row(done, "done earlier" if done.path else f"done earlier ({_NOTHING[opts.objective]})")
+            )
             adapter = done.path or adapter
             continue
         slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
@@ -56,6 +60,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
             reports.append(
                 RoundReport(
                     round=r,
+                    objective=opts.objective,
                     queries=summary.queries,
                     drafts=summary.drafts,
                     pairs=summary.pairs,
@@ -67,41 +72,69 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
             )
             return reports
         counts = _counts(summary)
-        if summary.pairs == 0:
+        if _nothing_to_learn(opts, summary):
             row = store.save_adapter(
                 Adapter(
                     run_id=store.run_id(run),
                     round=r,
-                    kind="dpo",
+                    kind=opts.objective,
                     path=None,
                     base_model=opts.train_base or opts.weak,
                     parent_path=adapter,
                     reference=None,
                     pair_ids=[],
-                    metrics={**counts, "note": "no pairs"},
+                    metrics={**counts, "note": _NOTHING[opts.objective]},
                 )
             )
-            reports.append(_report_from_row(row, "no pairs: kept the previous adapter"))
+            reports.append(_report_from_row(row, f"{_NOTHING[opts.objective]}: kept the previous adapter"))
             continue
-        out = str(Path(opts.out) / run / f"round-{r}")
-        dpo = copy_as(
-            DPOOptions,
-            opts.dpo,
-            run=run,
-            round=r,
-            out=out,
-            weak=opts.train_base or opts.weak,
-            from_adapter=adapter,
-            reference=opts.reference,
-            sft_adapter=opts.sft_adapter,
-        )
-        trained = train_dpo(store, dpo, extra_metrics=counts)
+        trained = _train(opts, store, run, r, adapter, counts)
         if trained is None:  # a non-main process of `accelerate launch`: the main one records the round
             return reports
-        row = trained
-        adapter = row.path
-        reports.append(_report_from_row(row, "trained"))
+        adapter = trained.path
+        reports.append(_report_from_row(trained, "trained"))
     return reports
+
+
+_NOTHING = {"dpo": "no pairs", "kto": "no judged examples"}
+
+
+def _nothing_to_learn(opts: RoundsOptions, summary: CollectSummary) -> bool:
+    if opts.objective == "kto":
+        return summary.positives + summary.negatives == 0
+    return summary.pairs == 0
+
+
+def _train(
+    opts: RoundsOptions, store: TraceStore, run: str, r: int, adapter: str | None, counts: dict
+) -> Adapter | None:
+    """Round r's adapter, trained from `adapter` (r-1's) with the run's objective."""
+    weak = opts.train_base or opts.weak
+    if opts.objective == "kto":
+        kto = copy_as(
+            KTOOptions,
+            opts.kto,
+            run=run,
+            round=r,
+            out=str(Path(opts.out) / run / f"round-{r}-kto"),
+            weak=weak,
+            from_adapter=adapter,
+            seed=opts.dpo.seed,
+            lora=opts.dpo.lora,
+        )
+        return train_kto(store, kto, extra_metrics=counts)
+    dpo = copy_as(
+        DPOOptions,
+        opts.dpo,
+        run=run,
+        round=r,
+        out=str(Path(opts.out) / run / f"round-{r}"),
+        weak=weak,
+        from_adapter=adapter,
+        reference=opts.reference,
+        sft_adapter=opts.sft_adapter,
+    )
+    return train_dpo(store, dpo, extra_metrics=counts)
 
 
 def _drafting_model(opts: RoundsOptions, run: str, round: int, adapter: str | None) -> str:
@@ -153,6 +186,7 @@ def _report_from_row(row: Adapter, note: str) -> RoundReport:
     m = row.metrics or {}
     return RoundReport(
         round=row.round,
+        objective=row.kind,
         queries=m.get("queries", 0),
         drafts=m.get("drafts", 0),
         positives=m.get("positives", 0),

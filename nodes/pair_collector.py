@@ -1,8 +1,9 @@
-"""pair_collector: Algorithm 1's preference pairs from the judged drafts of one query."""
+"""pair_collector: Algorithm 1's preference pairs from the judged drafts of one query, and every
+draft that took a side as a labelled example (what KTO trains on)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langgraph.runtime import Runtime
 
@@ -17,6 +18,11 @@ class Split:
     positives: list[int]  # sample indices whose collaborative score beat the solo score
     negatives: list[int]
     pairs: list[tuple[int, int]]  # (positive, negative) sample indices
+    deltas: dict[int, float] = field(default_factory=dict)  # Δ of every draft that took a side
+
+    def examples(self) -> list[tuple[int, bool, float]]:
+        """(sample index, desirable, Δ) of every draft that took a side, by sample index."""
+        return sorted((i, i in set(self.positives), self.deltas[i]) for i in self.positives + self.negatives)
 
 
 def split_drafts(solo_score: float | None, scores: list[tuple[int, float | None]]) -> Split:
@@ -27,7 +33,8 @@ def split_drafts(solo_score: float | None, scores: list[tuple[int, float | None]
         return Split([], [], [])
     positives = [i for i, s in scores if s is not None and s > solo_score]
     negatives = [i for i, s in scores if s is not None and s <= solo_score]
-    return Split(positives, negatives, list(zip(positives, negatives)))
+    deltas = {i: s - solo_score for i, s in scores if s is not None}
+    return Split(positives, negatives, list(zip(positives, negatives)), deltas)
 
 
 def split_of_state(state: CollabState) -> Split:
@@ -49,7 +56,11 @@ def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
         for j, (p, n) in enumerate(split.pairs)
     ]
     log = CallLog.open(state, ctx)
-    stored = [(p["chosen_call_id"], p["rejected_call_id"]) for p in pairs]
-    if log.writable and log.store is not None and log.run_id is not None and log.query_pk is not None and pairs:
-        log.store.save_pairs(log.run_id, ctx.round, log.query_pk, [(c, r) for c, r in stored if c and r])
+    if log.writable and log.store is not None and log.run_id is not None and log.query_pk is not None:
+        stored = [(p["chosen_call_id"], p["rejected_call_id"]) for p in pairs]
+        if pairs:
+            log.store.save_pairs(log.run_id, ctx.round, log.query_pk, [(c, r) for c, r in stored if c and r])
+        examples = [(i, cid, good, delta) for i, good, delta in split.examples() if (cid := call_ids.get(i))]
+        if examples:
+            log.store.save_examples(log.run_id, ctx.round, log.query_pk, examples)
     return {"pairs": pairs}

@@ -1,13 +1,15 @@
 """The SQL trace store: schema, idempotent writes, exports."""
 
 from .database import DEFAULT_URL, StoreError, default_url
-from .export import export_pairs, export_traces, preference_rows, trace_rows
-from .schema import Adapter, Base, Call, EvalResult, Pair, Query, Run
+from .export import example_rows, export_examples, export_pairs, export_traces, preference_rows, trace_rows
+from .schema import Adapter, Base, Call, EvalResult, Example, Pair, Query, Run
 from .store import RunCounts, TraceStore, get_store
 
 __all__ = [
     "DEFAULT_URL",
     "default_url",
+    "example_rows",
+    "export_examples",
     "export_pairs",
     "export_traces",
     "preference_rows",
@@ -16,6 +18,7 @@ __all__ = [
     "Base",
     "Call",
     "EvalResult",
+    "Example",
     "Pair",
     "Query",
     "Run",

@@ -1,4 +1,4 @@
-"""Exports: preference pairs in TRL's conversational format, and raw call traces."""
+"""Exports: preference pairs and labelled examples in TRL's conversational formats, and raw call traces."""
 
 from __future__ import annotations
 
@@ -38,6 +38,38 @@ def export_pairs(store: TraceStore, run: str, out_dir: str | Path, round: int | 
     out.mkdir(parents=True, exist_ok=True)
     path = out / "train.jsonl"
     _write_jsonl(path, preference_rows(store, run, round))
+    return path
+
+
+def example_rows(store: TraceStore, run: str, round: int | None = None) -> list[dict]:
+    """One row per judged draft that took a side, in TRL's unpaired preference format: `prompt` (the
+    weak model's prompt messages), `completion` (one assistant message), `label` (True: desirable,
+    its collaboration beat the strong model alone), plus Δ and the ids that trace it back."""
+    run_id = store.run_id(run)
+    examples = store.examples_of(run_id, round)
+    drafts = store.calls_by_id(e.draft_id for e in examples)
+    queries = store.queries_of(run_id)
+    return [
+        {
+            "prompt": drafts[e.draft_id].prompt,
+            "completion": [{"role": "assistant", "content": drafts[e.draft_id].output or ""}],
+            "label": e.desirable,
+            "delta": e.delta,
+            "query_id": queries[e.query_id].qid,
+            "round": e.round,
+            "example_id": e.id,
+            "draft_call_id": e.draft_id,
+        }
+        for e in examples
+    ]
+
+
+def export_examples(store: TraceStore, run: str, out_dir: str | Path, round: int | None = None) -> Path:
+    """Write `out_dir/train.jsonl`, a folder `trl kto --dataset_name out_dir` trains on."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "train.jsonl"
+    _write_jsonl(path, example_rows(store, run, round))
     return path
 
 

@@ -89,6 +89,23 @@ class Pair(Base):
     created_at: Mapped[datetime] = mapped_column(default=_now)
 
 
+class Example(Base):
+    """A judged draft that took a side: desirable when its collaboration beat the strong model alone
+    (Δ > 0), undesirable otherwise; what KTO trains on (a pair uses two of them)."""
+
+    __tablename__ = "examples"
+    __table_args__ = (UniqueConstraint("run_id", "round", "query_id", "idx"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"))
+    idx: Mapped[int] = mapped_column(Integer)  # the draft's sample index
+    draft_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
+    desirable: Mapped[bool] = mapped_column(Boolean)
+    delta: Mapped[float] = mapped_column(Float)  # E(y*) - E(z)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
 class Adapter(Base):
     """A trained LoRA adapter with its lineage. A round's row is written once its adapter is saved,
     so a rerun skips finished rounds and redoes an interrupted one."""
@@ -98,13 +115,14 @@ class Adapter(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     round: Mapped[int] = mapped_column(Integer)  # 0 for SFT
-    kind: Mapped[str] = mapped_column(String(16))  # sft | dpo
+    kind: Mapped[str] = mapped_column(String(16))  # sft | dpo | kto (the objective a round trained with)
     path: Mapped[str | None] = mapped_column(Text)  # None: the round trained nothing (no pairs)
     base_model: Mapped[str] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("adapters.id"))
     parent_path: Mapped[str | None] = mapped_column(Text)
     reference: Mapped[str | None] = mapped_column(String(16))  # sft | previous | base
     pair_ids: Mapped[list] = mapped_column(JSON, default=list)
+    example_ids: Mapped[list | None] = mapped_column(JSON, default=list)  # a KTO adapter's examples
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)  # TRL's training metrics + collect counts
     created_at: Mapped[datetime] = mapped_column(default=_now)
 

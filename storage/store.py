@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from .database import StoreError, open_database, safe_url
-from .schema import Adapter, Call, EvalResult, Pair, Query, Run
+from .schema import Adapter, Call, EvalResult, Example, Pair, Query, Run
+
+ExampleRow = tuple[int, int, bool, float]  # sample index, draft call id, desirable, Δ
 
 
 @dataclass
@@ -204,6 +206,54 @@ class TraceStore:
             s.commit()
         return ids
 
+    # -- examples -------------------------------------------------------------------------------
+    def save_examples(
+        self, run_id: int, round: int, query_pk: int, examples: list[tuple[int, int, bool, float]]
+    ) -> None:
+        """Record the labelled drafts (sample index, draft call id, desirable, Δ) of one query;
+        rewriting them changes nothing, and two processes writing them at once leave one set."""
+        for _attempt in range(3):
+            try:
+                return self._write_examples(run_id, round, query_pk, examples)
+            except IntegrityError:
+                continue
+        return self._write_examples(run_id, round, query_pk, examples)
+
+    def _write_examples(self, run_id: int, round: int, query_pk: int, examples: list[tuple[int, int, bool, float]]):
+        with self._lock, self.session() as s:
+            stored = {
+                e.idx: e
+                for e in s.scalars(
+                    select(Example).where(
+                        Example.run_id == run_id, Example.round == round, Example.query_id == query_pk
+                    )
+                )
+            }
+            for idx, draft_id, desirable, delta in examples:
+                row = stored.get(idx)
+                if row is None:
+                    s.add(
+                        Example(
+                            run_id=run_id,
+                            round=round,
+                            query_id=query_pk,
+                            idx=idx,
+                            draft_id=draft_id,
+                            desirable=desirable,
+                            delta=delta,
+                        )
+                    )
+                else:
+                    row.draft_id, row.desirable, row.delta = draft_id, desirable, delta
+            s.commit()
+
+    def examples_of(self, run_id: int, round: int | None = None) -> list[Example]:
+        with self.session() as s:
+            q = select(Example).where(Example.run_id == run_id)
+            if round is not None:
+                q = q.where(Example.round == round)
+            return list(s.scalars(q.order_by(Example.id)))
+
     # -- adapters -------------------------------------------------------------------------------
     def save_adapter(self, adapter: Adapter) -> Adapter:
         """Insert or replace the adapter row of (run, round, kind); an SFT adapter, which belongs to
@@ -216,6 +266,7 @@ class TraceStore:
         return self._replace(adapter, *same)
 
     def adapter(self, run_id: int | None, round: int, kind: str = "dpo") -> Adapter | None:
+        """The adapter round `round` of a run trained with objective `kind` (dpo or kto)."""
         with self.session() as s:
             return s.scalar(
                 select(Adapter).where(Adapter.run_id == run_id, Adapter.round == round, Adapter.kind == kind)

@@ -128,3 +128,44 @@ def pg_url(postgres_server, request):
         c.execute(f'DROP DATABASE IF EXISTS "{name}"')
         c.execute(f'CREATE DATABASE "{name}"')
     return f"{postgres_server}/{name}"
+
+
+PROMPTS = ["Is fire hot?", "Is ice cold?", "Is the sea salty?", "Is sugar sweet?"]
+
+
+@pytest.fixture(scope="session")
+def sft_adapter(tiny_model, tmp_path_factory):
+    """A LoRA SFT adapter of the tiny model, trained on PROMPTS (the start of the preference tests)."""
+    from cowest.trainer.sft import SFTOptions, train_sft
+
+    tmp = tmp_path_factory.mktemp("sft")
+    data = write_jsonl(
+        tmp / "m.jsonl",
+        [
+            {
+                "id": str(i),
+                "question": q,
+                "opa": "yes",
+                "opb": "no",
+                "opc": "maybe",
+                "opd": "never",
+                "cop": 1,
+                "exp": "It is, by its nature.",
+            }
+            for i, q in enumerate(PROMPTS)
+        ],
+    )
+    out = tmp / "adapter"
+    result = train_sft(
+        SFTOptions(
+            task="medmcqa",
+            data=str(data),
+            out=str(out),
+            weak=f"huggingface:{tiny_model}",
+            max_steps=12,
+            learning_rate=3e-3,
+            grad_accum=1,
+            batch_size=4,
+        )
+    )
+    return {"path": str(out), "data": str(data), "result": result}

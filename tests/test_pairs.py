@@ -19,7 +19,8 @@ def algorithm_1(solo: float, scores: list[float]) -> list[tuple[int, int]]:
 
 
 def assert_stored_pairs_are_algorithm_1(store, run: str, samples: int) -> None:
-    """A run's stored pairs are Algorithm 1 on the run's own stored scores (rows it sent or reused).
+    """A run's stored pairs are Algorithm 1 on the run's own stored scores (rows it sent or reused),
+    and its stored examples are every draft that took a side, labelled by the same rule (Δ > 0).
     A draft with no refinement (the solo answer had the top score) scores as the solo answer."""
     run_id = store.run_id(run)
     calls = store.calls_of(run_id)
@@ -39,6 +40,21 @@ def assert_stored_pairs_are_algorithm_1(store, run: str, samples: int) -> None:
     for p in store.pairs_of(run_id):
         got[p.query_id].append((by_id[p.chosen_id].sample_index, by_id[p.rejected_id].sample_index))
     assert dict(got) == expected
+
+    drafted = defaultdict(set)
+    for c in calls:
+        if c.role == "weak_draft" and c.error is None:
+            drafted[c.query_id].add(c.sample_index)
+    expected_examples = {
+        (q, i, score > v["solo"], score - v["solo"])
+        for q, v in per_query.items()
+        if v["solo"] is not None
+        for i in drafted[q]
+        if (score := v["refined"].get(i, v["solo"])) is not None
+    }
+    stored = {(e.query_id, e.idx, e.desirable, e.delta) for e in store.examples_of(run_id)}
+    assert stored == expected_examples
+    assert all(by_id[e.draft_id].sample_index == e.idx for e in store.examples_of(run_id))
 
 
 def test_crafted_scores_with_ties():
@@ -60,6 +76,12 @@ def test_all_better_make_no_pairs():
 def test_unscored_drafts_take_no_side():
     split = split_drafts(3, [(0, None), (1, 6), (2, None), (3, 1)])
     assert split.positives == [1] and split.negatives == [3] and split.pairs == [(1, 3)]
+
+
+def test_every_draft_that_took_a_side_is_an_example_with_its_delta():
+    split = split_drafts(6, [(0, 10), (1, 6), (2, None), (3, 3), (4, 7)])
+    assert split.examples() == [(0, True, 4), (1, False, 0), (3, False, -3), (4, True, 1)]
+    assert len(split.examples()) == len(split.positives) + len(split.negatives) >= 2 * len(split.pairs)
 
 
 def test_no_solo_score_no_pairs():

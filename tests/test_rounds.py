@@ -124,3 +124,39 @@ def test_a_weak_model_served_by_vllm_drafts_each_round_with_the_adapter_loaded_a
     assert drafted_by == {"served": 4, "loop-round-1": 4}  # one request of n=4 per query and round
     round_2 = store.calls_of(store.run_id("loop"), 2)
     assert {c.model for c in round_2 if c.role == "weak_draft"} == {"openai:loop-round-1"}
+
+
+def test_kto_rounds_train_on_every_judged_draft_and_resume_like_dpo(tiny_model, tmp_path, db_url, monkeypatch, capsys):
+    data = write_jsonl(
+        tmp_path / "m.jsonl",
+        [
+            {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
+            for i in range(6)
+        ],
+    )
+    with ScriptedServer(script) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--limit", "3", "--samples", "4", "--run", "k"]
+        argv += ["--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--max-new-tokens", "10"]
+        argv += ["--db", db_url, "--out", str(tmp_path / "adapters"), "--fresh-queries", "--objective", "kto"]
+        argv += ["--kto-max-steps", "2", "--kto-grad-accum", "1", "--kto-batch-size", "2", "--rounds", "2"]
+        torch.manual_seed(0)
+        assert main(argv) == 0
+        store = get_store(db_url)
+        run_id = store.run_id("k")
+        rows = store.adapters_of(run_id)
+        assert [(r.round, r.kind) for r in rows] == [(1, "kto"), (2, "kto")]
+        assert rows[1].parent_id == rows[0].id and rows[0].path.endswith("round-1-kto")
+        for row in rows:
+            examples = store.examples_of(run_id, row.round)
+            assert sorted(row.example_ids) == [e.id for e in examples]
+            # every draft of the round took a side (no call failed), not only min(|Y+|, |Y-|) pairs of them
+            assert len(examples) == row.metrics["drafts"] == 12 > 2 * row.metrics["pairs"]
+            assert row.metrics["desirable"] == row.metrics["positives"] == sum(e.desirable for e in examples)
+            assert abs(row.metrics["first_kl"]) < 1e-4  # step 1: the reference is the policy it starts from
+        assert store.adapter(run_id, 1, "dpo") is None
+        requests = len(srv.requests)
+        capsys.readouterr()
+        assert main(argv) == 0
+        assert len(srv.requests) == requests
+        assert capsys.readouterr().out.count("done earlier") == 2

@@ -5,16 +5,14 @@ import math
 
 import pytest
 import torch
-from conftest import write_jsonl
+from conftest import PROMPTS
 
 from cowest.nodes.prompts import weak_draft_prompt
 from cowest.storage import Call, get_store
 from cowest.trainer.dpo import DPOOptions, train_dpo
-from cowest.trainer.sft import SFTOptions, sft_rows, train_sft
+from cowest.trainer.sft import sft_rows
 
 pytestmark = pytest.mark.slow  # starts servers or trains
-
-PROMPTS = ["Is fire hot?", "Is ice cold?", "Is the sea salty?", "Is sugar sweet?"]
 
 
 def completion_logprob(model, tok, prompt_msgs, completion: str) -> float:
@@ -37,41 +35,6 @@ def load(base: str, adapter: str | None):
     if adapter:
         model = PeftModel.from_pretrained(model, adapter)
     return model.eval(), AutoTokenizer.from_pretrained(base)
-
-
-@pytest.fixture(scope="module")
-def sft_adapter(tiny_model, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sft")
-    data = write_jsonl(
-        tmp / "m.jsonl",
-        [
-            {
-                "id": str(i),
-                "question": q,
-                "opa": "yes",
-                "opb": "no",
-                "opc": "maybe",
-                "opd": "never",
-                "cop": 1,
-                "exp": "It is, by its nature.",
-            }
-            for i, q in enumerate(PROMPTS)
-        ],
-    )
-    out = tmp / "adapter"
-    result = train_sft(
-        SFTOptions(
-            task="medmcqa",
-            data=str(data),
-            out=str(out),
-            weak=f"huggingface:{tiny_model}",
-            max_steps=12,
-            learning_rate=3e-3,
-            grad_accum=1,
-            batch_size=4,
-        )
-    )
-    return {"path": str(out), "data": str(data), "result": result}
 
 
 def test_sft_moves_lora_weights_and_lowers_its_own_loss(sft_adapter, tiny_model):

@@ -1,10 +1,15 @@
-"""What SFT and DPO share: hyper-parameters, loading the weak model, device-aware TRL settings."""
+"""What SFT, DPO and KTO share: loading the weak model, device-aware TRL settings, starting a
+preference round from the previous adapter, and saving and recording the trained one."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from cowest.core import BadInput
 from cowest.nodes.models.local import resolve_model_path
 from cowest.nodes.models.spec import ModelSpec
+from cowest.storage import Adapter, TraceStore
 
 
 def on_gpu() -> bool:
@@ -45,3 +50,31 @@ def load_weak(spec: str):
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu() else torch.float32)
     return model, tokenizer, path
+
+
+def start_policy(weak: str, from_adapter: str | None, lora: Any):
+    """(model, tokenizer, base path, peft_config, reference) of a preference round. From an adapter:
+    a trainable PeftModel and no peft_config, so TRL freezes a copy of it as "ref" and the reference
+    is the policy we start from; otherwise a fresh LoRA whose reference is the base (adapters off)."""
+    from peft import PeftModel
+
+    model, tokenizer, base_path = load_weak(weak)  # the base only; any adapter in the spec is ignored
+    if from_adapter:
+        model = PeftModel.from_pretrained(model, from_adapter, is_trainable=True)
+        return model, tokenizer, base_path, None, "previous"
+    return model, tokenizer, base_path, lora.config(), "base"
+
+
+def save_round(store: TraceStore, trainer: Any, tokenizer: Any, row: Adapter) -> Adapter | None:
+    """Save the trained adapter at `row.path` and record `row` with its parent (lineage). None on the
+    non-main processes of a multi-GPU launch: one process saves and records."""
+    if not trainer.is_world_process_zero():
+        return None
+    assert row.path is not None
+    Path(row.path).mkdir(parents=True, exist_ok=True)
+    trainer.model.save_pretrained(row.path, selected_adapters=["default"])
+    tokenizer.save_pretrained(row.path)
+    if row.parent_path:
+        parent = store.adapter_by_path(row.parent_path)
+        row.parent_id = parent.id if parent else None
+    return store.save_adapter(row)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from cowest.core import BadInput
 from cowest.storage import Adapter, TraceStore, preference_rows
 
-from .common import load_weak, trainer_args
+from .common import save_round, start_policy, trainer_args
 from .options import DPOHyperparams, DPOOptions
 
 __all__ = ["DPOHyperparams", "DPOOptions", "dpo_dataset", "summarize_log", "train_dpo"]
@@ -29,20 +28,12 @@ def dpo_dataset(store: TraceStore, run: str, round: int):
 def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = None) -> Adapter | None:
     """Train on round `opts.round`'s pairs, save a plain PEFT adapter at `opts.out`, record it.
     Returns the adapter row (None on the non-main processes of a multi-GPU launch)."""
-    from peft import PeftModel
     from trl import DPOConfig, DPOTrainer
 
     dataset, pair_ids = dpo_dataset(store, opts.run, opts.round)
     if dataset is None:
         raise BadInput(f"run {opts.run!r} round {opts.round} has no pairs to train on")
-    model, tokenizer, base_path = load_weak(opts.weak)  # the base only; any adapter in the spec is ignored
-    if opts.from_adapter:
-        # A trainable PeftModel and no peft_config: TRL freezes a copy of this adapter as "ref",
-        # so the reference is the policy we start from.
-        model = PeftModel.from_pretrained(model, opts.from_adapter, is_trainable=True)
-        peft_config, reference = None, "previous"
-    else:
-        peft_config, reference = opts.lora.config(), "base"  # reference: the base, adapters off
+    model, tokenizer, base_path, peft_config, reference = start_policy(opts.weak, opts.from_adapter, opts.lora)
     config = DPOConfig(
         **trainer_args(
             output_dir=tempfile.mkdtemp(prefix="cowest-dpo-"),
@@ -69,29 +60,23 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
         _load_into(trainer.model, opts.sft_adapter, "ref")
         reference = "sft"
     trainer.train()
-    if not trainer.is_world_process_zero():  # under `accelerate launch`: one process saves and records
-        return None
-    Path(opts.out).mkdir(parents=True, exist_ok=True)
-    trained: Any = trainer.model
-    trained.save_pretrained(opts.out, selected_adapters=["default"])
-    tokenizer.save_pretrained(opts.out)
-
-    parent = store.adapter_by_path(str(Path(opts.from_adapter).resolve())) if opts.from_adapter else None
     metrics = summarize_log(trainer.state.log_history)
     metrics.update(extra_metrics or {})
-    return store.save_adapter(
+    return save_round(
+        store,
+        trainer,
+        tokenizer,
         Adapter(
             run_id=store.run_id(opts.run),
             round=opts.round,
             kind="dpo",
             path=str(Path(opts.out).resolve()),
             base_model=base_path,
-            parent_id=parent.id if parent else None,
             parent_path=str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None,
             reference=reference,
             pair_ids=pair_ids,
             metrics=metrics,
-        )
+        ),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cowest.core import option
+from cowest.core import BadInput, option
 from cowest.nodes.models.bundled import BUNDLED_NAME
 from cowest.nodes.prompts import DraftFormat
 
@@ -88,3 +88,64 @@ class DPOOptions(DPOHyperparams):
 
     def __post_init__(self) -> None:
         self.out = self.out or f"adapters/{self.run}/round-{self.round}"
+
+
+@dataclass(kw_only=True)
+class KTOHyperparams:
+    """KTO on every judged draft that took a side. The learning rate, optimizer and effective batch (16)
+    are DPO's, so the two objectives compare on the same collection; a device batch above 1 because
+    KTO estimates its KL term from the other completions of the batch."""
+
+    beta: float = option(0.1, help="KTO beta: how far the policy may move from the reference.", flag="--kto-beta")
+    learning_rate: float = option(1.41e-5, help="KTO learning rate.", flag="--kto-lr")
+    batch_size: int = option(4, help="KTO examples per device step (at least 2).", flag="--kto-batch-size")
+    grad_accum: int = option(4, help="KTO gradient accumulation steps.", flag="--kto-grad-accum")
+    epochs: float = option(1.0, help="KTO epochs over the round's examples.", flag="--kto-epochs")
+    max_steps: int = option(-1, help="Stop each KTO after S optimizer steps (-1: the epochs).", flag="--kto-max-steps")
+    optim: str = option("rmsprop", help="Optimizer (transformers' names).", flag="--kto-optim")
+    max_length: int = option(1024, help="Tokens per prompt + completion at most.", flag="--kto-max-length")
+    desirable_weight: float | None = option(
+        None,
+        help="Weight of the desirable examples' loss (empty: from the class balance, as TRL advises).",
+        flag="--kto-desirable-weight",
+    )
+    undesirable_weight: float | None = option(
+        None,
+        help="Weight of the undesirable examples' loss (empty: from the class balance, as TRL advises).",
+        flag="--kto-undesirable-weight",
+    )
+
+    def check(self) -> None:
+        if self.batch_size < 2:
+            raise BadInput("--kto-batch-size must be at least 2: KTO estimates its KL term from the batch")
+        for name, w in (("desirable", self.desirable_weight), ("undesirable", self.undesirable_weight)):
+            if w is not None and w <= 0:
+                raise BadInput(f"--kto-{name}-weight must be positive")
+
+    def weights(self, desirable: int, undesirable: int) -> tuple[float, float]:
+        """(desirable, undesirable) loss weights. Unset: the minority class weighted up so that
+        weight x count is equal for both (TRL's advice: their ratio in [1, 4/3]); one class absent: 1, 1."""
+        if self.desirable_weight is not None or self.undesirable_weight is not None:
+            return self.desirable_weight or 1.0, self.undesirable_weight or 1.0
+        if not desirable or not undesirable:
+            return 1.0, 1.0
+        if desirable < undesirable:
+            return undesirable / desirable, 1.0
+        return 1.0, desirable / undesirable
+
+
+@dataclass(kw_only=True)
+class KTOOptions(KTOHyperparams):
+    """One round's KTO: which examples, from which adapter (the reference is the policy it starts from)."""
+
+    run: str = option(help="Run whose examples to train on.")
+    round: int = option(help="Round whose examples to train on.")
+    out: str = option("", help="Adapter folder; empty: adapters/RUN/round-R-kto.")
+    weak: str = option("", help="Base model spec; empty: the run's weak model (an adapter in it is ignored).")
+    from_adapter: str | None = option(None, help="Start from this adapter (the SFT adapter for round 1).")
+    seed: int = option(42, help="Training seed (also orders the examples).", flag="--seed")
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+    def __post_init__(self) -> None:
+        self.out = self.out or f"adapters/{self.run}/round-{self.round}-kto"
+        self.check()

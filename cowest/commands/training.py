@@ -9,11 +9,11 @@ from typing import Any
 from . import add_db, add_options, check_data, from_args, store_of, task_names
 from .collab import add_collect_flags
 
-ROUNDS_FLAGS = ("rounds", "sft_adapter", "fresh_queries", "reference", "out", "train_base", "dpo")
+ROUNDS_FLAGS = ("rounds", "objective", "sft_adapter", "fresh_queries", "reference", "out", "train_base", "dpo", "kto")
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
-    from cowest.trainer.options import DPOOptions, SFTOptions
+    from cowest.trainer.options import DPOOptions, KTOOptions, SFTOptions
 
     train = sub.add_parser("train", help="train the weak model").add_subparsers(metavar="STAGE")
     sft = train.add_parser("sft", help="LoRA SFT on a task's gold targets")
@@ -26,7 +26,12 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     add_db(dpo)
     dpo.set_defaults(func=cmd_dpo)
 
-    rounds = sub.add_parser("rounds", help="N rounds of collect -> DPO -> next adapter (resumable)")
+    kto = train.add_parser("kto", help="KTO on every judged draft of one round (desirable or not)")
+    add_options(kto, KTOOptions)
+    add_db(kto)
+    kto.set_defaults(func=cmd_kto)
+
+    rounds = sub.add_parser("rounds", help="N rounds of collect -> DPO (or KTO) -> next adapter (resumable)")
     add_rounds_flags(rounds)
     rounds.set_defaults(func=cmd_rounds)
 
@@ -63,25 +68,52 @@ def cmd_sft(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_dpo(args: argparse.Namespace) -> int:
+def _run_weak(store: Any, args: argparse.Namespace) -> str:
+    """--weak, or the weak model the run collected with."""
     from cowest.nodes.models import BUNDLED_NAME
     from cowest.storage.schema import Run
+
+    run_id = store.run_id(args.run)
+    if args.weak:
+        return args.weak
+    with store.session() as s:
+        run = s.get(Run, run_id)
+        return ((run.config if run else None) or {}).get("weak", BUNDLED_NAME)
+
+
+def cmd_dpo(args: argparse.Namespace) -> int:
     from cowest.trainer.dpo import DPOOptions, train_dpo
 
     store = store_of(args)
-    run_id = store.run_id(args.run)
-    weak = args.weak
-    if not weak:
-        with store.session() as s:
-            run = s.get(Run, run_id)
-            weak = ((run.config if run else None) or {}).get("weak", BUNDLED_NAME)
-    row = train_dpo(store, from_args(DPOOptions, args, weak=weak))
+    row = train_dpo(store, from_args(DPOOptions, args, weak=_run_weak(store, args)))
     if row is None:  # a non-main process of a multi-GPU launch
         return 0
     m = row.metrics
     print(
         f"DPO round {args.round}: {len(row.pair_ids)} pairs, {m.get('steps')} steps, first loss "
         f"{m.get('first_loss', float('nan')):.4f}, mean margin {m.get('rewards/margins', float('nan')):.4f}"
+    )
+    print(f"adapter: {row.path} (reference: {row.reference})")
+    return 0
+
+
+def cmd_kto(args: argparse.Namespace) -> int:
+    from cowest.trainer.kto import KTOOptions, train_kto
+
+    store = store_of(args)
+    opts = from_args(KTOOptions, args, weak=_run_weak(store, args))
+    if opts.from_adapter and not os.path.isfile(os.path.join(opts.from_adapter, "adapter_config.json")):
+        from cowest.core import BadInput
+
+        raise BadInput(f"{opts.from_adapter}: not a PEFT adapter folder")
+    row = train_kto(store, opts)
+    if row is None:  # a non-main process of a multi-GPU launch
+        return 0
+    m = row.metrics
+    print(
+        f"KTO round {args.round}: {m['desirable']} desirable and {m['undesirable']} undesirable examples "
+        f"(weights {m['desirable_weight']:.3g} / {m['undesirable_weight']:.3g}), {m.get('steps')} steps, "
+        f"first loss {m.get('first_loss', float('nan')):.4f}, first KL {m.get('first_kl', float('nan')):.4f}"
     )
     print(f"adapter: {row.path} (reference: {row.reference})")
     return 0
