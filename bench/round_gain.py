@@ -1,11 +1,14 @@
-"""Does a DPO round make the weak model a better collaborator? (the paper's claim)
+"""Does a DPO (or KTO) round make the weak model a better collaborator? (the paper's claim)
 
-SFT the weak model on the first TRAIN rows, run ROUNDS collect->DPO rounds on them, and after each
-stage measure on HELDOUT later rows: the share of weak drafts whose collaborative score beats the
-strong model alone, and the accuracy of the collaboration (weak draft -> strong refinement).
+SFT the weak model on the first TRAIN rows, run ROUNDS collect->train rounds on them with each
+objective of --objective (one collection: the second objective reads every call back from the
+store), and after each stage measure on HELDOUT later rows: the share of weak drafts whose
+collaborative score beats the strong model alone, and the accuracy of the collaboration (weak draft
+-> strong refinement). Also: training examples per 100 strong requests (pairs for DPO, labelled
+drafts for KTO).
 
     python bench/round_gain.py --task prosocial --data ../shared/data/prosocial/valid_first_turn.jsonl \\
-        --train 100 --heldout 40 --rounds 1
+        --train 100 --heldout 40 --rounds 1 --objective dpo,kto
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from cowest.collect import CollectOptions, collect
@@ -22,6 +26,7 @@ from cowest.rounds import RoundsOptions, run_rounds
 from cowest.runner import run_over
 from cowest.tasks import get_task
 from cowest.trainer.dpo import DPOHyperparams
+from cowest.trainer.kto import KTOHyperparams
 from cowest.trainer.sft import SFTOptions, train_sft
 
 
@@ -40,6 +45,7 @@ def main() -> None:
     p.add_argument("--sft-epochs", type=float, default=1.0)
     p.add_argument("--sft-lr", type=float, default=None, help="default: SFTOptions' (the paper's)")
     p.add_argument("--dpo-lr", type=float, default=None, help="default: DPOHyperparams' (the paper's)")
+    p.add_argument("--objective", default="dpo", help="comma list of dpo, kto: each trains on the same collection")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--out", default="bench/out/round_gain")
     args = p.parse_args()
@@ -81,24 +87,30 @@ def main() -> None:
     )
     stages = [("sft", str(sft_dir.resolve()))]
 
-    t = time.perf_counter()
     dpo = DPOHyperparams() if args.dpo_lr is None else DPOHyperparams(learning_rate=args.dpo_lr)
-    reports = run_rounds(
-        RoundsOptions(
-            limit=args.train,
-            run="train",
-            weak=args.weak,
-            **common,
-            rounds=args.rounds,
-            sft_adapter=str(sft_dir),
-            out=str(out / "adapters"),
-            dpo=dpo,
+    reports = {}
+    learned_from = {}
+    for objective in [o.strip() for o in args.objective.split(",") if o.strip()]:
+        t = time.perf_counter()
+        reports[objective] = run_rounds(
+            RoundsOptions(
+                limit=args.train,
+                run="train",
+                weak=args.weak,
+                **common,
+                rounds=args.rounds,
+                objective=objective,
+                sft_adapter=str(sft_dir),
+                out=str(out / "adapters"),
+                dpo=dpo,
+                kto=KTOHyperparams(),
+            )
         )
-    )
-    timings["rounds (collect + DPO)"] = time.perf_counter() - t
-    for r in reports:
-        if r.adapter:
-            stages.append((f"round {r.round}", r.adapter))
+        timings[f"rounds (collect + {objective})"] = time.perf_counter() - t
+        for r in reports[objective]:
+            if r.adapter:
+                stages.append((f"{objective} round {r.round}", r.adapter))
+        learned_from[objective] = examples_per_request(reports[objective], objective)
 
     rows = []
     for i, (name, adapter) in enumerate(stages):
@@ -125,10 +137,26 @@ def main() -> None:
         "strong": strong,
         "stages": rows,
         "timings_s": timings,
-        "rounds": [r.__dict__ for r in reports],
+        "examples_per_100_strong_requests": learned_from,
+        "rounds": {o: [asdict(r) for r in rs] for o, rs in reports.items()},
     }
     (out / "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+
+
+def examples_per_request(reports, objective: str) -> dict:
+    """Training examples per 100 strong requests, by round: the requests a round's collection is made
+    of, whether this objective sent them or read them back (a later objective on the same collection)."""
+    out = {}
+    for r in reports:
+        requests = r.spending.sent + r.spending.reused
+        examples = r.pairs if objective == "dpo" else r.positives + r.negatives
+        out[r.round] = {
+            "examples": examples,
+            "strong_requests": requests,
+            "per_100": round(100 * examples / requests, 2) if requests else None,
+        }
+    return out
 
 
 def collaborative_accuracy(args, weak: str, strong: str, db: str, stage: int) -> tuple[float, int]:

@@ -4,6 +4,9 @@
     graph = build_graph()
     graph.invoke({"query": "..."}, context=CollabContext(weak="smollm2", strong="openai:gpt-4o"))
 
+    # the trained weak model in any LangChain app
+    llm = cowest.chat_model("smollm2@adapters/RUN/round-2")
+
 Names are loaded on first use (PEP 562), so `import cowest` and the CLI's help start at once.
 """
 
@@ -20,6 +23,7 @@ _EXPORTS = {
     "build_graph": "cowest.graph",
     "ModelSettings": "cowest.nodes.models",
     "CowestError": "cowest.core",
+    "chat_model": "cowest.nodes.models.chat_model",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from cowest.core import BadInput, ConfigError
 
+from .base import Sampling
 from .bundled import BUNDLED_DIR_NAME, BUNDLED_NAME
 from .local import resolve_model_path
+from .providers import init_provider_model
 from .remote import check_reachable
 from .settings import ModelSettings
 from .spec import ModelSpec
@@ -28,6 +30,8 @@ def check_specs(
                 resolve_model_path(spec.model)
             if spec.adapter:
                 check_adapter(spec.adapter, spec.model)
+        elif spec.provider != "openai":
+            init_provider_model(spec, Sampling())  # its package is installed and it accepts its settings
         elif not reach:
             continue
         elif (own_servers or {}).get(text):

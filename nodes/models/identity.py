@@ -21,6 +21,8 @@ def model_identity(spec: ModelSpec, settings: ModelSettings | None = None, endpo
             "model": spec.model,
             "adapter": spec.adapter and adapter_digest(spec.adapter),
         }
+    if spec.provider != "openai":  # a LangChain provider: its model name says which model
+        return {"provider": spec.provider, "model": spec.model, "endpoint": endpoint}
     settings = settings or ModelSettings.from_env()
     return {"provider": spec.provider, "model": spec.model, "endpoint": endpoint or settings.openai_base_url}
 

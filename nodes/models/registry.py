@@ -6,13 +6,14 @@ import threading
 
 from .base import DEFAULT_POLICY, ChatModel, RequestPolicy
 from .local import LocalBase, LocalChatModel
+from .providers import ProviderChatModel
 from .remote import RemoteChatModel
 from .settings import ModelSettings
 from .spec import ModelSpec
 
 _lock = threading.Lock()
 _bases: dict[str, LocalBase] = {}
-_remotes: dict[tuple, RemoteChatModel] = {}
+_remotes: dict[tuple, RemoteChatModel] = {}  # ProviderChatModel is one
 
 
 def get_model(
@@ -27,6 +28,11 @@ def get_model(
             if base is None:
                 base = _bases[spec.model] = LocalBase(spec.model)
             return LocalChatModel(base, spec)
+        if spec.provider != "openai":
+            by_spec = (str(spec), None, None, policy)
+            if by_spec not in _remotes:
+                _remotes[by_spec] = ProviderChatModel(spec, policy)
+            return _remotes[by_spec]
         base_url = policy.base_url or settings.openai_base_url
         key = (spec.model, base_url, settings.openai_api_key, policy)
         if key not in _remotes:

@@ -1,4 +1,5 @@
-"""OpenAI-compatible chat models (OpenAI, vLLM, llama.cpp server...) through langchain-openai."""
+"""Remote chat models: OpenAI-compatible servers (OpenAI, vLLM, llama.cpp server...) through
+langchain-openai, and any other LangChain provider through init_chat_model (providers.py)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ class RemoteChatModel:
     fails on its own; a server that returns fewer choices than `n` is asked again for the rest.
     Requests wait for a slot of the model's in-flight limit (limits.py) before they are sent and
     timed; cowest retries them itself, so a retry waits for a slot too."""
+
+    supports_n = True  # one request returns n samples; otherwise n requests are sent
 
     def __init__(
         self,
@@ -65,9 +68,27 @@ class RemoteChatModel:
         return [[g for g in outcome if isinstance(g, Generation)] for outcome in outcomes]
 
     def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+        if not self.supports_n and any(c > 1 for c in counts):
+            flat = self.generate_each(
+                [p for p, c in zip(prompts, counts) for _ in range(c)], [1] * sum(counts), sampling
+            )
+            out, i = [], 0
+            for c in counts:
+                out.append([r for outcome in flat[i : i + c] for r in outcome])
+                i += c
+            return out
         if len(prompts) == 1:
             return [self._complete(prompts[0], counts[0], sampling)]
         return list(_pool().map(lambda pc: self._complete(pc[0], pc[1], sampling), zip(prompts, counts)))
+
+    def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Any:
+        """One request's LangChain result (an LLMResult)."""
+        params: dict[str, Any] = dict(temperature=sampling.temperature, max_tokens=sampling.max_new_tokens)
+        if not sampling.greedy:
+            params["top_p"] = sampling.top_p
+        if n > 1:
+            params["n"] = n
+        return self.client.generate([_to_langchain(prompt)], **params)
 
     def _complete(self, prompt: Messages, n: int, sampling: Sampling) -> Outcome:
         """`n` results for one prompt; a short reply is topped up once, then the rest are errors."""
@@ -86,17 +107,12 @@ class RemoteChatModel:
         (honouring Retry-After). A push-back met while other requests were in flight with this one
         is the limit's doing, not the server's failure: it halves the limit and is sent again
         without counting as a retry."""
-        params: dict[str, Any] = dict(temperature=sampling.temperature, max_tokens=sampling.max_new_tokens)
-        if not sampling.greedy:
-            params["top_p"] = sampling.top_p
-        if n > 1:
-            params["n"] = n
         retries = crowded = 0
         while True:
             with self.limit.slot() as crowd:
                 start = time.perf_counter()
                 try:
-                    result = self.client.generate([_to_langchain(prompt)], **params)
+                    result = self._request(prompt, n, sampling)
                     self.limit.success(slow=time.perf_counter() - start > self.policy.timeout / 2)
                     break
                 except Exception as exc:
@@ -131,17 +147,21 @@ _MAX_CROWDED = 16  # free resends of one request that met a push-back in a crowd
 
 def _failure_kind(exc: Exception) -> str:
     """push-back: the server is overloaded (timeout, 429, 503); retry: a transient failure
-    (connection, other 5xx); final: anything a retry cannot fix (a bad request, a wrong key)."""
+    (connection, other 5xx); final: anything a retry cannot fix (a bad request, a wrong key).
+    Other providers' SDKs are read by their exceptions' status codes and names."""
     import openai
 
     if isinstance(exc, (openai.APITimeoutError, openai.RateLimitError)):
         return "push-back"
     status = getattr(exc, "status_code", None)
-    if status == 503:
+    if status is None:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    name = type(exc).__name__
+    if status in (429, 503) or "Timeout" in name or "RateLimit" in name or "ResourceExhausted" in name:
         return "push-back"
-    if isinstance(exc, openai.APIConnectionError) or (status is not None and status >= 500):
+    if isinstance(exc, (openai.APIConnectionError, ConnectionError)) or "Connection" in name:
         return "retry"
-    if status == 409:
+    if isinstance(status, int) and (status >= 500 or status == 409):
         return "retry"
     return "final"
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from cowest.core import BadInput
 
 from .bundled import BUNDLED_NAME
 
-PROVIDERS = ("huggingface", "openai")
-_FORMS = "huggingface:<local dir or hub id>[@<adapter dir>], openai:<model> or smollm2[@<adapter dir>]"
+PROVIDERS = ("huggingface", "openai")  # cowest's own; any other LangChain provider goes through init_chat_model
+_FORMS = (
+    "huggingface:<local dir or hub id>[@<adapter dir>], openai:<model>, smollm2[@<adapter dir>], "
+    "or a LangChain provider's <provider>:<model> (anthropic:..., google_genai:..., ollama:...)"
+)
+_PROVIDER = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class ModelSpecError(BadInput):
@@ -30,7 +35,7 @@ class ModelSpec:
         if text == BUNDLED_NAME or text.startswith(BUNDLED_NAME + "@"):
             text = "huggingface:" + text
         provider, sep, rest = text.partition(":")
-        if not sep or provider not in PROVIDERS:
+        if not sep or not _PROVIDER.fullmatch(provider):
             raise ModelSpecError(f"bad model spec {text!r}; use {_FORMS}")
         model, adapter = rest, None
         if provider == "huggingface" and "@" in rest:
