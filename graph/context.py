@@ -81,6 +81,13 @@ class CollabContext:
     weak_concurrency: int = option(
         0, help="Requests to the weak model in flight at once when it is served (openai: spec); 0: adaptive."
     )
+    weak_compile: bool = option(
+        False,
+        help=(
+            "A local weak model on CUDA: static KV cache + torch.compile (each new batch shape compiles "
+            "once; pays off on long runs). Ignored, with a warning, on a CPU."
+        ),
+    )
     weak_base_url: str = option(
         "",
         help=(
@@ -154,6 +161,7 @@ class CollabContext:
             max_retries=self.max_retries,
             max_in_flight=pinned[0] if pinned else 0,
             base_url=own_server,
+            compiled=self.weak_compile and spec.base == self.weak_spec.base,
         )
 
     @property

@@ -13,6 +13,8 @@ from cowest.nodes.models import ModelSpec, ModelSpecError, Sampling, get_model
         ("huggingface:/m/base@/ad/r2", "huggingface", "/m/base", "/ad/r2"),
         ("huggingface:HuggingFaceTB/SmolLM2-135M-Instruct", "huggingface", "HuggingFaceTB/SmolLM2-135M-Instruct", None),
         ("openai:gpt-4o", "openai", "gpt-4o", None),
+        ("anthropic:claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", None),  # LangChain's init_chat_model
+        ("bedrock_converse:anthropic.claude-3@x", "bedrock_converse", "anthropic.claude-3@x", None),
     ],
 )
 def test_spec_parsing_round_trips(text, provider, model, adapter):
@@ -21,7 +23,7 @@ def test_spec_parsing_round_trips(text, provider, model, adapter):
     assert ModelSpec.parse(str(spec)) == spec
 
 
-@pytest.mark.parametrize("bad", ["", "gpt-4o", "anthropic:claude", "openai:", "huggingface:"])
+@pytest.mark.parametrize("bad", ["", "gpt-4o", "Anthropic:claude", "openai:", "huggingface:", "my-provider:x"])
 def test_bad_specs(bad):
     with pytest.raises(ModelSpecError):
         ModelSpec.parse(bad)
@@ -107,3 +109,24 @@ def test_k_samples_from_one_prefill_continue_exactly_where_k_prefills_would(tiny
         repeated = base.model.generate(**{k: v.repeat_interleave(3, 0) for k, v in enc.items()}, **greedy)
         shared = base.sample_from_shared_prefix(enc, 3, greedy)
     assert torch.equal(repeated, shared)
+
+
+def test_weak_compile_on_a_cpu_warns_and_changes_nothing(tiny_model):
+    """--weak-compile is for CUDA; on a CPU the model runs as it would without it."""
+    import torch
+
+    from cowest.graph import CollabContext
+    from cowest.nodes.models.local import LocalBase
+
+    ctx = CollabContext(weak=f"huggingface:{tiny_model}", weak_compile=True)
+    assert ctx.request_policy_for(ctx.weak_spec).compiled and not ctx.request_policy_for(ctx.strong_spec).compiled
+    with pytest.warns(UserWarning, match="CUDA"):
+        compiled = LocalBase(tiny_model, compiled=True)
+    plain = LocalBase(tiny_model)
+    prompt = [[{"role": "user", "content": "Is fire hot?"}]]
+    sampled = Sampling(temperature=1.0, top_p=0.9, max_new_tokens=6)
+    torch.manual_seed(3)
+    a = compiled.run_batch(None, prompt, 3, sampled)
+    torch.manual_seed(3)
+    b = plain.run_batch(None, prompt, 3, sampled)
+    assert not compiled.compiled and [g.text for g in a[0]] == [g.text for g in b[0]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ class LocalBase:
     """One loaded base model and tokenizer, shared by every adapter view of it. Generation is
     serialised by a lock: one model, one device."""
 
-    def __init__(self, model: str):
+    def __init__(self, model: str, compiled: bool = False):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -54,6 +55,19 @@ class LocalBase:
         self.lock = threading.Lock()
         self._adapters: dict[str, str] = {}  # adapter dir -> PEFT adapter name
         self.coalescer = _Coalescer(self)
+        self.compiled = compiled and self.device == "cuda"
+        if compiled and not self.compiled:
+            warnings.warn("--weak-compile is for CUDA: the weak model runs uncompiled on this CPU", stacklevel=2)
+        if self.compiled:
+            self._compile()
+
+    def _compile(self) -> None:
+        """Static KV cache (fixed shapes, so CUDA graphs can be captured) and a compiled forward.
+        Adapters are injected into the same modules, so their layers are compiled too on first use."""
+        import torch
+
+        self.model.generation_config.cache_implementation = "static"
+        self.model.forward = torch.compile(self.model.forward, mode="reduce-overhead", dynamic=False)
 
     def activate(self, adapter: str | None):
         """Make `adapter` (or the bare base) the active weights; returns a context to generate in.
@@ -99,7 +113,7 @@ class LocalBase:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
         start = time.perf_counter()
         with self.activate(adapter), torch.inference_mode():
-            if per_prompt > 1:
+            if per_prompt > 1 and not self.compiled:  # a static cache is sized by generate itself
                 kwargs.pop("num_return_sequences")
                 out = self.sample_from_shared_prefix(enc, per_prompt, kwargs)
             else:

@@ -39,7 +39,11 @@ def init_provider_model(spec: ModelSpec, sampling: Sampling, policy: RequestPoli
         raise BadInput(f"{spec}: the {spec.provider} provider needs its package: pip install {package}") from None
     except ValueError as exc:
         if "Unsupported" in str(exc):
-            raise BadInput(f"{spec}: {_one_line(exc)}") from None
+            known = str(exc).split("Supported model providers are:", 1)[-1].strip()
+            raise BadInput(
+                f"bad model spec {str(spec)!r}: no LangChain provider {spec.provider!r}; use huggingface:, openai: "
+                f"or one of {known}"
+            ) from None
         raise ConfigError(f"{spec}: {_one_line(exc)}") from None
     except Exception as exc:  # a missing API key, say: the provider's own validation
         raise ConfigError(f"{spec}: {_one_line(exc)}") from None

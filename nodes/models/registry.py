@@ -12,7 +12,7 @@ from .settings import ModelSettings
 from .spec import ModelSpec
 
 _lock = threading.Lock()
-_bases: dict[str, LocalBase] = {}
+_bases: dict[tuple[str, bool], LocalBase] = {}
 _remotes: dict[tuple, RemoteChatModel] = {}  # ProviderChatModel is one
 
 
@@ -24,9 +24,9 @@ def get_model(
     settings = settings or ModelSettings.from_env()
     with _lock:
         if spec.provider == "huggingface":
-            base = _bases.get(spec.model)
+            base = _bases.get((spec.model, policy.compiled))
             if base is None:
-                base = _bases[spec.model] = LocalBase(spec.model)
+                base = _bases[(spec.model, policy.compiled)] = LocalBase(spec.model, compiled=policy.compiled)
             return LocalChatModel(base, spec)
         if spec.provider != "openai":
             by_spec = (str(spec), None, None, policy)
