@@ -14,6 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 Script = Callable[[str], str]  # last user message -> reply text
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the default backlog (5) would hold back a client with hundreds of requests
+    daemon_threads = True
+
+
 class ScriptedServer:
     def __init__(self, script: Script, fail_rate: float = 0.0, seed: int = 0, slots: int | None = None):
         self.script = script
@@ -101,7 +106,7 @@ class ScriptedServer:
                     pass  # the client gave up (its timeout): a real server drops the answer too
 
         self.stopping = False
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -65,3 +65,27 @@ def test_the_limit_halves_on_push_back_and_grows_back_one_window_at_a_time():
     pinned.push_back()
     pinned.success()
     assert pinned.current == 3
+
+
+def test_hundreds_of_requests_are_in_flight_from_one_process_without_a_thread_each(serve):
+    """Remote requests wait on one event loop (the async client): 200 at once against a server
+    that takes 1 s each, while the process holds a few threads, not one per request."""
+    import threading
+
+    from cowest.nodes.models import RequestPolicy, Sampling, get_model
+
+    srv = serve(lambda prompt: "Explanation: e.\nAnswer: A")
+    srv.latency = 1.0
+    model = get_model("openai:scripted", policy=RequestPolicy(max_in_flight=256, timeout=30))
+    threads: list[int] = []
+
+    def ours() -> int:  # the scripted server runs in this process: its handler threads are not the client's
+        return sum("process_request" not in t.name for t in threading.enumerate())
+
+    sampler = threading.Timer(0.8, lambda: threads.append(ours()))
+    sampler.start()
+    prompts = [[{"role": "user", "content": f"Question {i}?"}] for i in range(200)]
+    outcomes = model.generate_each(prompts, [1] * 200, Sampling(max_new_tokens=4))
+    assert all(not isinstance(r, Exception) for outcome in outcomes for r in outcome)
+    assert srv.max_busy >= 150  # the server held (nearly) all of them at once
+    assert threads and threads[0] < 20

@@ -12,9 +12,11 @@ request is sent.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 START = 2
 CEILING = 256  # an adaptive limit never passes this many requests in flight
@@ -28,13 +30,14 @@ class AdaptiveLimit:
         self.slow_start = not fixed
         self._successes = 0
         self._cond = threading.Condition()
+        self._async_waiters: deque[asyncio.Future] = deque()  # coroutines waiting for a slot, in order
 
     def set_fixed(self, fixed: int) -> None:
         with self._cond:
             self.fixed = fixed
             if fixed:
                 self.limit, self.slow_start = float(fixed), False
-            self._cond.notify_all()
+            self._wake()
 
     @property
     def current(self) -> int:
@@ -51,9 +54,48 @@ class AdaptiveLimit:
         try:
             yield crowd
         finally:
+            self._release()
+
+    @asynccontextmanager
+    async def aslot(self) -> AsyncIterator[int]:
+        """`slot` for a coroutine: it waits without holding a thread (hundreds of requests may
+        wait on one event loop)."""
+        while True:
             with self._cond:
-                self.in_flight -= 1
-                self._cond.notify_all()
+                if self.in_flight < self.current:
+                    self.in_flight += 1
+                    crowd = self.in_flight
+                    break
+                waiter = asyncio.get_running_loop().create_future()
+                self._async_waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                with self._cond:
+                    if waiter in self._async_waiters:
+                        self._async_waiters.remove(waiter)
+                    elif waiter.done() and not waiter.cancelled():
+                        self._wake()  # it was woken for a slot it will not take: pass the turn on
+                raise
+        try:
+            yield crowd
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the waiters that free slots can take: every blocked thread re-checks, and as many
+        coroutines as there are free slots, first come first served. The caller holds `_cond`."""
+        self._cond.notify_all()
+        for _ in range(max(0, self.current - self.in_flight)):
+            if not self._async_waiters:
+                break
+            waiter = self._async_waiters.popleft()
+            waiter.get_loop().call_soon_threadsafe(_set_if_waiting, waiter)
 
     def success(self, slow: bool = False) -> None:
         """A request went through. A `slow` one (it took more than half its timeout) says the server
@@ -68,7 +110,7 @@ class AdaptiveLimit:
             if self._successes >= self.current:  # a full window went through
                 self._successes = 0
                 self.limit = min(CEILING, self.limit * 2 if self.slow_start else self.limit + 1)
-                self._cond.notify_all()
+                self._wake()
 
     def push_back(self) -> None:
         """The server is overloaded (timeout, 429, 503): halve the limit."""
@@ -78,6 +120,11 @@ class AdaptiveLimit:
             self.slow_start = False
             self._successes = 0
             self.limit = max(1.0, self.limit / 2)
+
+
+def _set_if_waiting(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 _limits: dict[tuple[str | None, str], AdaptiveLimit] = {}

@@ -70,5 +70,5 @@ class ProviderChatModel(RemoteChatModel):
                 self._clients[sampling] = init_provider_model(self.parsed, sampling, self.policy)
             return self._clients[sampling]
 
-    def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Any:
-        return self._client(sampling).generate([_to_langchain(prompt)])
+    async def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Any:
+        return await self._client(sampling).agenerate([_to_langchain(prompt)])

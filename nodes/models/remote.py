@@ -3,10 +3,12 @@ langchain-openai, and any other LangChain provider through init_chat_model (prov
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
 import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cowest.core import ConfigError, ServiceUnavailable
@@ -22,7 +24,7 @@ from .base import (
     Sampling,
     clean_text,
 )
-from .limits import CEILING, limit_for
+from .limits import limit_for
 from .spec import ModelSpec
 
 
@@ -68,51 +70,53 @@ class RemoteChatModel:
         return [[g for g in outcome if isinstance(g, Generation)] for outcome in outcomes]
 
     def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+        """Sent from the process's one event loop (the async client): the caller's thread waits, and
+        any number of requests are in flight without a thread each."""
+        return run_on_loop(self.agenerate_each(prompts, counts, sampling))
+
+    async def agenerate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
         if not self.supports_n and any(c > 1 for c in counts):
-            flat = self.generate_each(
-                [p for p, c in zip(prompts, counts) for _ in range(c)], [1] * sum(counts), sampling
-            )
+            each = [p for p, c in zip(prompts, counts) for _ in range(c)]
+            flat = await self.agenerate_each(each, [1] * len(each), sampling)
             out, i = [], 0
             for c in counts:
                 out.append([r for outcome in flat[i : i + c] for r in outcome])
                 i += c
             return out
-        if len(prompts) == 1:
-            return [self._complete(prompts[0], counts[0], sampling)]
-        return list(_pool().map(lambda pc: self._complete(pc[0], pc[1], sampling), zip(prompts, counts)))
+        return list(await asyncio.gather(*(self._complete(p, c, sampling) for p, c in zip(prompts, counts))))
 
-    def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Any:
+    async def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Any:
         """One request's LangChain result (an LLMResult)."""
         params: dict[str, Any] = dict(temperature=sampling.temperature, max_tokens=sampling.max_new_tokens)
         if not sampling.greedy:
             params["top_p"] = sampling.top_p
         if n > 1:
             params["n"] = n
-        return self.client.generate([_to_langchain(prompt)], **params)
+        return await self.client.agenerate([_to_langchain(prompt)], **params)
 
-    def _complete(self, prompt: Messages, n: int, sampling: Sampling) -> Outcome:
+    async def _complete(self, prompt: Messages, n: int, sampling: Sampling) -> Outcome:
         """`n` results for one prompt; a short reply is topped up once, then the rest are errors."""
         try:
-            gens = self._one(prompt, n, sampling)
+            gens = await self._one(prompt, n, sampling)
             if len(gens) < n:
-                gens += self._one(prompt, n - len(gens), sampling)[: n - len(gens)]
+                gens += (await self._one(prompt, n - len(gens), sampling))[: n - len(gens)]
         except ModelCallError as exc:
             return [exc] * n
         missing = n - len(gens)
         short = ModelCallError(f"{self.spec}: the server returned {n - missing} of {n} choices") if missing else None
         return [*gens[:n], *([short] * missing)] if short else list(gens[:n])
 
-    def _one(self, prompt: Messages, n: int, sampling: Sampling) -> list[Generation]:
+    async def _one(self, prompt: Messages, n: int, sampling: Sampling) -> list[Generation]:
         """One request, retried on timeouts, 429 and 5xx with exponential backoff and jitter
         (honouring Retry-After). A push-back met while other requests were in flight with this one
         is the limit's doing, not the server's failure: it halves the limit and is sent again
         without counting as a retry."""
         retries = crowded = 0
         while True:
-            with self.limit.slot() as crowd:
+            async with self.limit.aslot() as crowd:
                 start = time.perf_counter()
                 try:
-                    result = self._request(prompt, n, sampling)
+                    result = await self._request(prompt, n, sampling)
                     self.limit.success(slow=time.perf_counter() - start > self.policy.timeout / 2)
                     break
                 except Exception as exc:
@@ -125,7 +129,7 @@ class RemoteChatModel:
             if kind == "final" or retries >= self.policy.max_retries:
                 raise ModelCallError(f"{self.spec}: {_one_line(error)}") from error
             retries += 1
-            time.sleep(_backoff(retries, error))
+            await asyncio.sleep(_backoff(retries, error))
         elapsed = time.perf_counter() - start
         gens = result.generations[0]
         if not gens:
@@ -179,18 +183,42 @@ def _backoff(retry: int, exc: Exception) -> float:
     return min(8.0, 0.5 * 2 ** (retry - 1)) * (1 - 0.25 * random.random())
 
 
-_shared_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
 
 
-def _pool() -> ThreadPoolExecutor:
-    """One thread pool for every remote request of the process (threads are made as needed, and
-    the in-flight limits decide how many requests are out)."""
-    global _shared_pool
-    with _pool_lock:
-        if _shared_pool is None:
-            _shared_pool = ThreadPoolExecutor(max_workers=CEILING, thread_name_prefix="cowest-request")
-        return _shared_pool
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The process's one event loop for remote requests, in a daemon thread of its own, started on
+    first use. One loop: the async clients' connection pools belong to the loop they were made on."""
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="cowest-requests", daemon=True).start()
+        return _loop
+
+
+def run_on_loop(coro: Any) -> Any:
+    """Run `coro` on the requests' loop and wait for it here; the caller's context (the job's
+    ledger) goes with it."""
+    loop = event_loop()
+    done: concurrent.futures.Future = concurrent.futures.Future()
+
+    def start() -> None:
+        task = loop.create_task(coro)  # created inside the caller's context: it runs in a copy of it
+        task.add_done_callback(lambda t: _settle(done, t))
+
+    loop.call_soon_threadsafe(contextvars.copy_context().run, start)
+    return done.result()
+
+
+def _settle(done: concurrent.futures.Future, task: asyncio.Task) -> None:
+    if task.cancelled():
+        done.cancel()
+    elif task.exception() is not None:
+        done.set_exception(task.exception())
+    else:
+        done.set_result(task.result())
 
 
 def _to_langchain(prompt: Messages):
