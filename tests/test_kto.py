@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from conftest import PROMPTS
-from test_trainer import completion_logprob, load
+from test_trainer import completion_logprob, load, save_draft
 
 from cowest.core import BadInput
 from cowest.nodes.prompts import weak_draft_prompt
-from cowest.storage import Call, example_rows, export_examples, get_store
+from cowest.storage import example_rows, export_examples, get_store
 from cowest.trainer.kto import KTOOptions, train_kto
 
 pytestmark = pytest.mark.slow  # trains
@@ -31,19 +31,7 @@ def seed_examples(db_url: str, run: str, round: int) -> list[int]:
         labelled = [(t, True) for t in GOOD] + [(t, False) for t in BAD]
         rows = []
         for i, (text, good) in enumerate(labelled):
-            call = store.save_call(
-                Call(
-                    key=f"{run}-{round}-{n}-{i}",
-                    run_id=run_id,
-                    round=round,
-                    query_id=q,
-                    role="weak_draft",
-                    sample_index=i,
-                    model="tiny",
-                    prompt=weak_draft_prompt(prompt),
-                    output=text,
-                )
-            )
+            call = save_draft(store, run_id, f"{run}-{round}-{n}-{i}", round, q, i, prompt, text)
             rows.append((i, call.id, good, 1.0 if good else -2.0))
         store.save_examples(run_id, round, q, rows)
     return [e.id for e in store.examples_of(run_id, round)]

@@ -54,6 +54,23 @@ def test_sft_moves_lora_weights_and_lowers_its_own_loss(sft_adapter, tiny_model)
     assert log[-1] < log[0]
 
 
+def save_draft(store, run_id: int, key: str, round: int, query_pk: int, index: int, prompt: str, text: str):
+    """A weak draft of `prompt` stored the way the graph stores one."""
+    return store.save_call(
+        Call(
+            key=key,
+            run_id=run_id,
+            round=round,
+            query_id=query_pk,
+            role="weak_draft",
+            sample_index=index,
+            model="tiny",
+            prompt=weak_draft_prompt(prompt),
+            output=text,
+        )
+    )
+
+
 def seed_pairs(db_url: str, run: str, round: int, pairs: list[tuple[str, str, str]]) -> list[int]:
     """Write (prompt, chosen, rejected) pairs into the store the way the graph does."""
     store = get_store(db_url)
@@ -61,22 +78,9 @@ def seed_pairs(db_url: str, run: str, round: int, pairs: list[tuple[str, str, st
     ids = []
     for n, (prompt, chosen, rejected) in enumerate(pairs):
         q = store.ensure_query(run_id, f"q{n}", prompt, "gold")
-        msgs = weak_draft_prompt(prompt)
         rows = [
-            store.save_call(
-                Call(
-                    key=f"{run}-{round}-{n}-{i}",
-                    run_id=run_id,
-                    round=round,
-                    query_id=q,
-                    role="weak_draft",
-                    sample_index=i,
-                    model="tiny",
-                    prompt=msgs,
-                    output=text,
-                )
-            )
-            for i, text in enumerate((chosen, rejected))
+            save_draft(store, run_id, f"{run}-{round}-{n}-{i}", round, q, i, prompt, t)
+            for i, t in enumerate((chosen, rejected))
         ]
         ids += store.save_pairs(run_id, round, q, [(rows[0].id, rows[1].id)])
     return ids

@@ -36,6 +36,25 @@ def trainer_args(**overrides) -> dict:
     return args
 
 
+def preference_args(opts: Any, prefix: str, **extra: Any) -> dict:
+    """The TRL config of a DPO or KTO round, from the options both objectives share."""
+    import tempfile
+
+    return trainer_args(
+        output_dir=tempfile.mkdtemp(prefix=f"cowest-{prefix}-"),
+        learning_rate=opts.learning_rate,
+        per_device_train_batch_size=opts.batch_size,
+        gradient_accumulation_steps=opts.grad_accum,
+        num_train_epochs=opts.epochs,
+        max_steps=opts.max_steps,
+        beta=opts.beta,
+        optim=opts.optim,
+        max_length=opts.max_length,
+        seed=opts.seed,
+        **extra,
+    )
+
+
 def load_weak(spec: str):
     """(model, tokenizer, base path) of the weak model's base, without any adapter."""
     import torch

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from cowest.core import BadInput
 from cowest.storage import Adapter, TraceStore, preference_rows
 
-from .common import save_round, start_policy, trainer_args
+from .common import preference_args, save_round, start_policy
 from .options import DPOHyperparams, DPOOptions
 
 __all__ = ["DPOHyperparams", "DPOOptions", "dpo_dataset", "summarize_log", "train_dpo"]
@@ -34,20 +33,7 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
     if dataset is None:
         raise BadInput(f"run {opts.run!r} round {opts.round} has no pairs to train on")
     model, tokenizer, base_path, peft_config, reference = start_policy(opts.weak, opts.from_adapter, opts.lora)
-    config = DPOConfig(
-        **trainer_args(
-            output_dir=tempfile.mkdtemp(prefix="cowest-dpo-"),
-            learning_rate=opts.learning_rate,
-            per_device_train_batch_size=opts.batch_size,
-            gradient_accumulation_steps=opts.grad_accum,
-            num_train_epochs=opts.epochs,
-            max_steps=opts.max_steps,
-            beta=opts.beta,
-            optim=opts.optim,
-            max_length=opts.max_length,
-            seed=opts.seed,
-        )
-    )
+    config = DPOConfig(**preference_args(opts, "dpo"))
     trainer = DPOTrainer(
         model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
     )

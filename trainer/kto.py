@@ -3,13 +3,12 @@ LoRA): desirable when its collaboration beat the strong model alone, undesirable
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from cowest.core import BadInput
 from cowest.storage import Adapter, TraceStore, example_rows
 
-from .common import save_round, start_policy, trainer_args
+from .common import preference_args, save_round, start_policy
 from .options import KTOHyperparams, KTOOptions
 
 __all__ = ["KTOHyperparams", "KTOOptions", "kto_dataset", "summarize_kto_log", "train_kto"]
@@ -43,22 +42,7 @@ def train_kto(store: TraceStore, opts: KTOOptions, extra_metrics: dict | None = 
     desirable = sum(labels)
     w_desirable, w_undesirable = opts.weights(desirable, len(labels) - desirable)
     model, tokenizer, base_path, peft_config, reference = start_policy(opts.weak, opts.from_adapter, opts.lora)
-    config = KTOConfig(
-        **trainer_args(
-            output_dir=tempfile.mkdtemp(prefix="cowest-kto-"),
-            learning_rate=opts.learning_rate,
-            per_device_train_batch_size=opts.batch_size,
-            gradient_accumulation_steps=opts.grad_accum,
-            num_train_epochs=opts.epochs,
-            max_steps=opts.max_steps,
-            beta=opts.beta,
-            optim=opts.optim,
-            max_length=opts.max_length,
-            seed=opts.seed,
-            desirable_weight=w_desirable,
-            undesirable_weight=w_undesirable,
-        )
-    )
+    config = KTOConfig(**preference_args(opts, "kto", desirable_weight=w_desirable, undesirable_weight=w_undesirable))
     trainer = KTOTrainer(
         model=model,
         args=config,
