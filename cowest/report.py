@@ -41,7 +41,7 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
             lines += ["## Metric per round", "", "![metric per round](metric_per_round.png)", ""]
     else:
         lines += ["No evaluation results yet: run `cowest eval`.", ""]
-    trained = [a for a in adapters if a.kind == "dpo"]
+    trained = [a for a in adapters if a.kind in ("dpo", "kto")]
     if trained:
         _plot_rounds(trained, runs, out / "rounds.png")
         lines += [
@@ -138,8 +138,8 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
     names = {r.id: r.name for r in runs}
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     by_run = defaultdict(list)
-    for ad in adapters:
-        by_run[names.get(ad.run_id, "?")].append(ad)
+    for ad in adapters:  # one line per run and objective
+        by_run[f"{names.get(ad.run_id, '?')} ({ad.kind})"].append(ad)
     for run, rows in by_run.items():
         rows.sort(key=lambda r: r.round)
         rounds = [r.round for r in rows]
@@ -171,14 +171,14 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
 def _rounds_table(adapters, runs) -> list[str]:
     names = {r.id: r.name for r in runs}
     rows = [
-        "| run | round | queries | drafts | positives | pairs | DPO loss | reward margin |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | round | objective | queries | drafts | positives | pairs | loss | reward margin |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for a in sorted(adapters, key=lambda a: (a.run_id or 0, a.round)):
         m = a.metrics or {}
         fmt = lambda v: "-" if v is None else f"{v:.3f}"
         rows.append(
-            f"| {names.get(a.run_id, '?')} | {a.round} | {m.get('queries', 0)} | {m.get('drafts', 0)} | "
+            f"| {names.get(a.run_id, '?')} | {a.round} | {a.kind} | {m.get('queries', 0)} | {m.get('drafts', 0)} | "
             f"{m.get('positives', 0)} | {m.get('pairs', 0)} | {fmt(m.get('loss'))} | {fmt(m.get('rewards/margins'))} |"
         )
     return rows

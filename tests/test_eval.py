@@ -202,7 +202,7 @@ def test_report_draws_rounds_and_metric_per_round(tmp_path, db_url):
     md = write_report(store, tmp_path / "r", run="loop").read_text()
     for png in ("metric_per_round.png", "rounds.png", "strong_cost.png"):
         assert f"({png})" in md and (tmp_path / "r" / png).stat().st_size > 1000
-    assert "| loop | 2 | 8 | 32 | 9 | 6 |" in md
+    assert "| loop | 2 | dpo | 8 | 32 | 9 | 6 |" in md
 
 
 def test_self_refine_and_supericl_modes(tmp_path, tiny_model, db_url, monkeypatch):
