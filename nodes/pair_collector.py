@@ -57,10 +57,8 @@ def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ]
     log = CallLog.open(state, ctx)
     if log.writable and log.store is not None and log.run_id is not None and log.query_pk is not None:
-        stored = [(p["chosen_call_id"], p["rejected_call_id"]) for p in pairs]
-        if pairs:
-            log.store.save_pairs(log.run_id, ctx.round, log.query_pk, [(c, r) for c, r in stored if c and r])
+        stored = [(c, r) for p in pairs if (c := p["chosen_call_id"]) and (r := p["rejected_call_id"])]
         examples = [(i, cid, good, delta) for i, good, delta in split.examples() if (cid := call_ids.get(i))]
-        if examples:
-            log.store.save_examples(log.run_id, ctx.round, log.query_pk, examples)
+        if stored or examples:
+            log.store.save_judged(log.run_id, ctx.round, log.query_pk, stored, examples)
     return {"pairs": pairs}

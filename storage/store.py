@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,18 +177,34 @@ class TraceStore:
             s.commit()
             return existing
 
-    # -- pairs ----------------------------------------------------------------------------------
-    def save_pairs(self, run_id: int, round: int, query_pk: int, pairs: list[tuple[int, int]]) -> list[int]:
-        """Record the (chosen, rejected) draft-call ids of one query; rewriting the same pairs adds
+    # -- pairs and examples ---------------------------------------------------------------------
+    def save_judged(
+        self,
+        run_id: int,
+        round: int,
+        query_pk: int,
+        pairs: Sequence[tuple[int, int]] = (),
+        examples: Sequence[ExampleRow] = (),
+    ) -> list[int]:
+        """Record, in one transaction, one query's pairs ((chosen, rejected) draft-call ids, in
+        Algorithm 1's order) and its labelled drafts; returns the pair ids. Rewriting them changes
         nothing, and two processes writing them at once leave one set."""
         for _attempt in range(3):
             try:
-                return self._write_pairs(run_id, round, query_pk, pairs)
-            except IntegrityError:  # another process inserted the same pair rows: write over them
+                return self._write_judged(run_id, round, query_pk, pairs, examples)
+            except IntegrityError:  # another process inserted the same rows: write over them
                 continue
-        return self._write_pairs(run_id, round, query_pk, pairs)
+        return self._write_judged(run_id, round, query_pk, pairs, examples)
 
-    def _write_pairs(self, run_id: int, round: int, query_pk: int, pairs: list[tuple[int, int]]) -> list[int]:
+    def save_pairs(self, run_id: int, round: int, query_pk: int, pairs: list[tuple[int, int]]) -> list[int]:
+        return self.save_judged(run_id, round, query_pk, pairs=pairs)
+
+    def save_examples(self, run_id: int, round: int, query_pk: int, examples: list[ExampleRow]) -> None:
+        self.save_judged(run_id, round, query_pk, examples=examples)
+
+    def _write_judged(
+        self, run_id: int, round: int, query_pk: int, pairs: Sequence[tuple[int, int]], examples: Sequence[ExampleRow]
+    ) -> list[int]:
         ids = []
         with self._lock, self.session() as s:
             for idx, (chosen, rejected) in enumerate(pairs):
@@ -203,49 +219,27 @@ class TraceStore:
                     row.chosen_id, row.rejected_id = chosen, rejected
                 s.flush()
                 ids.append(row.id)
+            if examples:
+                of_query = (Example.run_id == run_id, Example.round == round, Example.query_id == query_pk)
+                stored = {e.idx: e for e in s.scalars(select(Example).where(*of_query))}
+                for idx, draft_id, desirable, delta in examples:
+                    found = stored.get(idx)
+                    if found is None:
+                        s.add(
+                            Example(
+                                run_id=run_id,
+                                round=round,
+                                query_id=query_pk,
+                                idx=idx,
+                                draft_id=draft_id,
+                                desirable=desirable,
+                                delta=delta,
+                            )
+                        )
+                    else:
+                        found.draft_id, found.desirable, found.delta = draft_id, desirable, delta
             s.commit()
         return ids
-
-    # -- examples -------------------------------------------------------------------------------
-    def save_examples(
-        self, run_id: int, round: int, query_pk: int, examples: list[tuple[int, int, bool, float]]
-    ) -> None:
-        """Record the labelled drafts (sample index, draft call id, desirable, Δ) of one query;
-        rewriting them changes nothing, and two processes writing them at once leave one set."""
-        for _attempt in range(3):
-            try:
-                return self._write_examples(run_id, round, query_pk, examples)
-            except IntegrityError:
-                continue
-        return self._write_examples(run_id, round, query_pk, examples)
-
-    def _write_examples(self, run_id: int, round: int, query_pk: int, examples: list[tuple[int, int, bool, float]]):
-        with self._lock, self.session() as s:
-            stored = {
-                e.idx: e
-                for e in s.scalars(
-                    select(Example).where(
-                        Example.run_id == run_id, Example.round == round, Example.query_id == query_pk
-                    )
-                )
-            }
-            for idx, draft_id, desirable, delta in examples:
-                row = stored.get(idx)
-                if row is None:
-                    s.add(
-                        Example(
-                            run_id=run_id,
-                            round=round,
-                            query_id=query_pk,
-                            idx=idx,
-                            draft_id=draft_id,
-                            desirable=desirable,
-                            delta=delta,
-                        )
-                    )
-                else:
-                    row.draft_id, row.desirable, row.delta = draft_id, desirable, delta
-            s.commit()
 
     def examples_of(self, run_id: int, round: int | None = None) -> list[Example]:
         with self.session() as s:
