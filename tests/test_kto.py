@@ -122,3 +122,13 @@ def test_trl_kto_cli_trains_on_an_exported_round(tiny_model, db_url, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert any(out.rglob("adapter_model.safetensors"))
+
+
+def test_cli_exports_examples_and_refuses_a_round_without_any(db_url, tmp_path, capsys):
+    from cowest.cli import main
+
+    seed_examples(db_url, "c", 1)
+    assert main(["examples", "export", "--run", "c", "--round", "1", "--out", str(tmp_path / "x"), "--db", db_url]) == 0
+    assert "wrote 12 examples (4 desirable, 8 undesirable)" in capsys.readouterr().out
+    assert main(["train", "kto", "--run", "c", "--round", "2", "--weak", "smollm2", "--db", db_url]) == 2
+    assert "has no judged examples" in capsys.readouterr().err

@@ -51,10 +51,14 @@ def cmd_examples_export(args) -> int:
         labels = [json.loads(line)["label"] for line in fh]
     print(f"wrote {len(labels)} examples ({sum(labels)} desirable, {len(labels) - sum(labels)} undesirable) to {path}")
     if not labels:
-        print(
-            "no examples: a run collected before the store recorded them (schema 0004) has none; rerun the same "
-            "`cowest collect` (every call is read back from the store, nothing is sent) to record them"
-        )
+        run_id = store.run_id(args.run)
+        if not any(c.role == "weak_draft" for c in store.calls_of(run_id, args.round)):
+            print(f"run {args.run!r} has no drafts" + (f" in round {args.round}" if args.round is not None else ""))
+        else:
+            print(
+                "no examples: a run collected before the store recorded them (schema 0004) has none; rerun the "
+                "same `cowest collect` (every call is read back from the store, nothing is sent) to record them"
+            )
     return 0
 
 
