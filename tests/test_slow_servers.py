@@ -89,3 +89,30 @@ def test_hundreds_of_requests_are_in_flight_from_one_process_without_a_thread_ea
     assert all(not isinstance(r, Exception) for outcome in outcomes for r in outcome)
     assert srv.max_busy >= 150  # the server held (nearly) all of them at once
     assert threads and threads[0] < 20
+
+
+def test_async_slots_hold_the_limit_and_a_cancelled_waiter_blocks_no_one():
+    import asyncio
+
+    limit = AdaptiveLimit(fixed=2)
+    held, most = 0, 0
+
+    async def request(seconds: float) -> None:
+        nonlocal held, most
+        async with limit.aslot():
+            held += 1
+            most = max(most, held)
+            await asyncio.sleep(seconds)
+            held -= 1
+
+    async def scenario() -> None:
+        first = [asyncio.create_task(request(0.05)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        doomed = asyncio.create_task(request(0.05))  # waits for a slot, then gives up
+        rest = [asyncio.create_task(request(0.02)) for _ in range(6)]
+        await asyncio.sleep(0.01)
+        doomed.cancel()
+        await asyncio.wait_for(asyncio.gather(*first, *rest), timeout=5)
+
+    asyncio.run(scenario())
+    assert most == 2 and held == 0 and limit.in_flight == 0
