@@ -145,7 +145,7 @@ class LocalBase:
         ids, mask = enc["input_ids"], enc["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: a row's positions start at its first token
         prefill = self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1])
-        cache = prefill.past_key_values
+        cache = prefill.cache
         cache.batch_repeat_interleave(k)
         return self.model.generate(
             input_ids=ids.repeat_interleave(k, 0),
