@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextvars import copy_context
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from tqdm.auto import tqdm
 
 from cowest.graph import CollabContext, CollabState, build_graph
 from cowest.nodes.ledger import current_ledger
+from cowest.nodes.models.remote import submit_on_loop
 from cowest.tasks import Example
 
 _END = object()  # the source is exhausted
@@ -36,7 +36,8 @@ def run_over(
     total: int | None = None,
 ) -> Iterator[tuple[Example, CollabState | None, Exception | None]]:
     """Yield (example, final state, None) or (example, None, error) as queries finish. Several
-    queries in flight let a local model batch their generations and a remote one overlap them.
+    queries in flight let a local model batch their generations and a remote one overlap them; they
+    run as coroutines (the graph's async nodes) on the requests' event loop, not a thread each.
     `examples` is read lazily, `concurrency` at a time; a source may yield None for "nothing ready
     yet" (a claiming source whose remaining queries are other workers' in flight): the queries in
     flight go on meanwhile, and it is asked again."""
@@ -44,7 +45,6 @@ def run_over(
     if total is None and isinstance(examples, list):
         total = len(examples)
     bar = tqdm(total=total, desc=desc, unit="query", disable=not progress)
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
     source = iter(examples)
     pending: dict[Future, Example] = {}
     ledger = current_ledger()
@@ -62,8 +62,8 @@ def run_over(
                 return
             if not isinstance(ex, Example):  # None: nothing ready yet (other workers hold the rest)
                 return
-            # Each worker runs in a copy of this context, so per-job state (the ledger) follows it.
-            fut = pool.submit(copy_context().run, graph.invoke, graph_input(ex, with_gold), context=ctx)
+            # Each query runs in a copy of this context, so per-job state (the ledger) follows it.
+            fut = submit_on_loop(graph.ainvoke(graph_input(ex, with_gold), context=ctx))
             pending[fut] = ex
 
     try:
@@ -89,5 +89,6 @@ def run_over(
     finally:
         # On Ctrl-C (or the caller stopping early) nothing new starts; the queries in flight finish
         # their current call, and everything finished is already in the store.
-        pool.shutdown(wait=False, cancel_futures=True)
+        for fut in pending:
+            fut.cancel()
         bar.close()

@@ -10,7 +10,8 @@
 
 One graph serves every mode; `CollabContext.mode` picks the path, as the table in modes.py says. In
 collect mode the solo answer is judged before any refinement, so that a query whose z already has the
-top score skips its refine and judge calls.
+top score skips its refine and judge calls. `graph.invoke` runs the nodes in the caller's thread;
+`graph.ainvoke` (the CLI's jobs, LangGraph Studio) runs them on an event loop.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from cowest.nodes.effects import as_node
 from cowest.nodes.judge import judge
 from cowest.nodes.pair_collector import pair_collector
 from cowest.nodes.self_refine import self_refine
@@ -83,12 +85,9 @@ def build_graph(
     apps may; `langgraph dev` refuses one). `context_schema` may be a subclass of CollabContext with
     other defaults (Studio's `collect` assistant defaults to collect mode that way)."""
     g = StateGraph(CollabState, context_schema=context_schema, input_schema=CollabInput)
-    g.add_node("weak_draft", weak_draft)
-    g.add_node("strong_solo", strong_solo)
-    g.add_node("strong_refine", strong_refine)
-    g.add_node("judge", judge)
-    g.add_node("pair_collector", pair_collector)
-    g.add_node("self_refine", self_refine)
+    # Each node is written once and has a sync and an async implementation (nodes/effects.py).
+    for node in (weak_draft, strong_solo, strong_refine, judge, pair_collector, self_refine):
+        g.add_node(node.__name__, as_node(node))
 
     # Each router's Literal return type is its path map.
     g.add_conditional_edges(START, after_start)

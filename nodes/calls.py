@@ -9,14 +9,15 @@ budget has room for it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from cowest.core import BudgetExceeded
 from cowest.graph.state import Step
 
+from .effects import Blocking, Effect, Generate
 from .ledger import current_ledger, current_plan, reserve_tokens
-from .models import Generation, ModelCallError, ModelSpec, RequestPolicy, Sampling, get_model
+from .models import Generation, ModelCallError, ModelSpec, RequestPolicy, Sampling
 from .recording import CallLog, Job, step_from_call
 
 
@@ -28,6 +29,7 @@ PLACEHOLDER = "(planned)"  # the output a dry run stands in for a call it would 
 
 Parse = Callable[[str], dict[str, Any]]  # output text -> fields to record ({"answer": ...} or {"score": ...})
 Result = tuple[Generation | None, dict[str, Any], Exception | None]
+Steps = Generator[Effect, Any, list[Step]]  # what a node runs with `yield from` (effects.py)
 
 
 def run_jobs(
@@ -39,18 +41,20 @@ def run_jobs(
     parse: Parse,
     retry_sampling: Sampling | None = None,
     billed: bool = False,
-) -> list[Step]:
+) -> Steps:
     """One step per job, in order. Stored calls are reused; the others go to the model in one
     batched call (jobs sharing one prompt become one request) and each is recorded. An output
     that `parse` rejects is asked for once more with `retry_sampling`, then recorded as an error.
     `billed`: strong or LLM-judge requests, which the budget caps."""
     steps: list[Step | None] = [None] * len(jobs)
-    own, cached = log.find(jobs)
+    own, cached = yield Blocking(log.find, jobs)
     for i, job in enumerate(jobs):
         if job.key in own:
             steps[i] = step_from_call(job.index, own[job.key])
     hits = [i for i, job in enumerate(jobs) if steps[i] is None and job.content in cached]
-    _record_all(log, jobs, steps, hits, [_copy_of(cached[jobs[i].content], role, jobs[i], parse, billed) for i in hits])
+    yield from _record_all(
+        log, jobs, steps, hits, [_copy_of(cached[jobs[i].content], role, jobs[i], parse, billed) for i in hits]
+    )
     todo = [i for i, step in enumerate(steps) if step is None]
     ledger, plan = current_ledger(), current_plan()
     if ledger is not None:
@@ -71,10 +75,10 @@ def run_jobs(
         return [s for s in steps if s is not None]
     if todo:
         pending = [jobs[i] for i in todo]
-        results = _generate(spec, role, pending, sampling, parse, log.policy_for(spec), billed)
+        results = yield from _generate(spec, role, pending, sampling, parse, log.policy_for(spec), billed)
         again = [k for k, result in enumerate(results) if isinstance(result[2], InvalidOutput)]
         if retry_sampling is not None and again:
-            retried = _generate(
+            retried = yield from _generate(
                 spec, role, [pending[k] for k in again], retry_sampling, parse, log.policy_for(spec), billed
             )
             for k, result in zip(again, retried):
@@ -91,7 +95,9 @@ def run_jobs(
                 sent[jobs[i].content] = i
             firsts.append(i)
         by_job = dict(zip(todo, results))
-        _record_all(log, jobs, steps, firsts, [_fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts])
+        yield from _record_all(
+            log, jobs, steps, firsts, [_fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts]
+        )
         copied = []
         for i in copies:
             fields = _fields_of(role, spec, jobs[i], by_job[i], billed)
@@ -99,7 +105,7 @@ def run_jobs(
             copied.append(fields)
         if copies and ledger is not None:
             ledger.add_reused(role, len(copies), billed)
-        _record_all(log, jobs, steps, copies, copied)
+        yield from _record_all(log, jobs, steps, copies, copied)
     return [s for s in steps if s is not None]
 
 
@@ -152,10 +158,12 @@ def _fields_of(role: str, spec: ModelSpec, job: Job, result: Result, billed: boo
 
 def _record_all(
     log: CallLog, jobs: list[Job], steps: list[Step | None], which: list[int], rows: list[dict[str, Any]]
-) -> None:
+) -> Generator[Effect, Any, None]:
     """Store the rows of jobs `which` in one transaction; each job goes on with the row that now
     stands under its key (another writer's, if it stored first)."""
-    stored = log.record_many(rows)
+    if not rows:
+        return
+    stored = yield Blocking(log.record_many, rows)
     for i, fields, row in zip(which, rows, stored):
         if row is not None:
             steps[i] = step_from_call(jobs[i].index, row)
@@ -178,7 +186,7 @@ def _generate(
     parse: Parse,
     policy: RequestPolicy,
     billed: bool,
-) -> list[Result]:
+) -> Generator[Effect, Any, list[Result]]:
     """Each job's generation or error, on its own: one failed request fails only its own jobs.
     Jobs sharing one prompt go out as one request: `n` samples, or a single greedy answer copied
     (greedy decoding gives the same text every time). A billed batch is reserved in the budget
@@ -197,7 +205,7 @@ def _generate(
             ledger.budget_hit = True
             raise
     try:
-        outcomes = get_model(spec, policy=policy).generate_each(prompts, counts, sampling)
+        outcomes = yield Generate(spec, policy, prompts, counts, sampling)
     except ModelCallError as exc:
         outcomes = [[exc] * n for n in counts]
     if ledger is not None:

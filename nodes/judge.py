@@ -7,6 +7,9 @@ parsed answer matches the gold under the task's normalisation, else 1; no model 
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 from langgraph.runtime import Runtime
 
 from cowest.graph.context import TOP_SCORE, CollabContext
@@ -15,6 +18,7 @@ from cowest.storage.keys import stable_key
 from cowest.tasks import get_task
 
 from .calls import InvalidOutput, run_jobs
+from .effects import Blocking, Effect, NodeSteps
 from .models import Sampling
 from .parsing import example_of, parse_score
 from .prompts import judge_prompt
@@ -28,11 +32,11 @@ _RETRY = Sampling(temperature=0.7, top_p=0.95, max_new_tokens=_JUDGE_TOKENS)
 _SAMPLING = Sampling(max_new_tokens=_JUDGE_TOKENS)
 
 
-def judge(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
+def judge(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     ctx = runtime.context
     if not state.get("gold") and not state.get("answers"):
         return {}  # nothing to judge against
-    log = CallLog.open(state, ctx)
+    log = yield Blocking(CallLog.open, state, ctx)
     targets: list[tuple[str, Step]] = []
     solo = state.get("solo")
     if solo and _unjudged(solo):
@@ -40,7 +44,10 @@ def judge(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     targets += [("refinements", r) for r in state.get("refinements", []) if _unjudged(r)]
     if not targets:
         return {}
-    scored = _judge_exact(ctx, log, state, targets) if ctx.judge == "exact" else _judge_llm(ctx, log, state, targets)
+    if ctx.judge == "exact":
+        scored = yield Blocking(_judge_exact, ctx, log, state, targets)  # no model: the store's work only
+    else:
+        scored = yield from _judge_llm(ctx, log, state, targets)
     update: dict = {}
     for (field, step), verdict in zip(targets, scored):
         merged = {
@@ -65,7 +72,7 @@ def _unjudged(step: Step) -> bool:
     )
 
 
-def _judge_llm(ctx, log, state, targets) -> list[dict]:
+def _judge_llm(ctx, log, state, targets) -> Generator[Effect, Any, list[dict]]:
     gold = state.get("gold") or "; ".join(state.get("answers") or [])
     jobs = [
         # A solo judgment, like its target, is shared by every round of the run.
@@ -80,7 +87,9 @@ def _judge_llm(ctx, log, state, targets) -> list[dict]:
         )
         for field, step in targets
     ]
-    steps = run_jobs(log, "judge", ctx.judge_spec, jobs, _SAMPLING, _score_fields, retry_sampling=_RETRY, billed=True)
+    steps = yield from run_jobs(
+        log, "judge", ctx.judge_spec, jobs, _SAMPLING, _score_fields, retry_sampling=_RETRY, billed=True
+    )
     return [{"score": s.get("score"), "call_id": s.get("call_id"), "error": s.get("error")} for s in steps]
 
 

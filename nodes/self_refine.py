@@ -13,18 +13,19 @@ from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import run_jobs
+from .effects import Blocking, NodeSteps
 from .parsing import answer_fields
 from .prompts import self_refine_prompt
 from .recording import CallLog
 
 
-def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
+def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     ctx = runtime.context
     weak = ctx.spec.revises == "draft"
     start = (state.get("drafts") or [{}])[0] if weak else (state.get("solo") or {})
     if start.get("error") or start.get("text") is None:
         return {}
-    log = CallLog.open(state, ctx)
+    log = yield Blocking(CallLog.open, state, ctx)
     spec, sampling, fmt = (
         (ctx.weak_spec, ctx.greedy(), ctx.format) if weak else (ctx.strong_spec, ctx.greedy(), ctx.solo_format)
     )
@@ -33,7 +34,7 @@ def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     for step in range(1, ctx.refine_steps + 1):
         prompt = self_refine_prompt(state["query"], previous.get("text") or "", fmt)
         job = log.job("self_refine", step, spec, sampling, prompt, parent_id=previous.get("call_id"))
-        revised = run_jobs(log, "self_refine", spec, [job], sampling, parse, billed=not weak)[0]
+        [revised] = yield from run_jobs(log, "self_refine", spec, [job], sampling, parse, billed=not weak)
         if revised.get("error"):
             break
         revisions.append(revised)

@@ -9,12 +9,13 @@ from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import run_jobs
+from .effects import Blocking, NodeSteps
 from .parsing import answer_fields
 from .prompts import strong_refine_prompt, supericl_prompt
 from .recording import CallLog
 
 
-def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
+def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     ctx = runtime.context
     if ctx.spec.judge_solo_first:
         solo_score = (state.get("solo") or {}).get("score")
@@ -22,7 +23,7 @@ def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
             return {}  # z failed or was not judged: no draft can be compared, spend nothing
         if solo_score >= TOP_SCORE:
             return {"solo_top": True}  # no draft can beat a top-scored z: save the strong calls
-    log = CallLog.open(state, ctx)
+    log = yield Blocking(CallLog.open, state, ctx)
     spec, sampling = ctx.strong_spec, ctx.greedy()
     drafts = [d for d in state.get("drafts", []) if d.get("text") is not None and not d.get("error")]
     if ctx.spec.supericl:  # the strong model sees the weak answer and its confidence, not the draft
@@ -33,6 +34,8 @@ def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
         log.job("strong_refine", d["index"], spec, sampling, prompt, parent_id=d.get("call_id"))
         for d, prompt in zip(drafts, prompts)
     ]
-    refinements = run_jobs(log, "strong_refine", spec, jobs, sampling, answer_fields(ctx.task, state), billed=True)
+    refinements = yield from run_jobs(
+        log, "strong_refine", spec, jobs, sampling, answer_fields(ctx.task, state), billed=True
+    )
     first = refinements[0] if refinements else None
     return {"refinements": refinements, **final_answer(ctx.spec, "refinement", first)}

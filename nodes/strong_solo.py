@@ -12,18 +12,19 @@ from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import run_jobs
+from .effects import Blocking, NodeSteps
 from .parsing import answer_fields
 from .prompts import strong_solo_prompt
 from .recording import CallLog
 
 
-def strong_solo(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
+def strong_solo(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     ctx = runtime.context
-    log = CallLog.open(state, ctx)
+    log = yield Blocking(CallLog.open, state, ctx)
     spec, sampling = ctx.strong_spec, ctx.greedy()
     # z does not depend on the weak model: every round of the run shares it.
     job = log.job(
         "strong_solo", 0, spec, sampling, strong_solo_prompt(state["query"], ctx.solo_format), every_round=True
     )
-    step = run_jobs(log, "strong_solo", spec, [job], sampling, answer_fields(ctx.task, state), billed=True)[0]
+    [step] = yield from run_jobs(log, "strong_solo", spec, [job], sampling, answer_fields(ctx.task, state), billed=True)
     return {"solo": step, **final_answer(ctx.spec, "solo", step)}

@@ -9,30 +9,32 @@ from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import run_jobs
+from .effects import Blocking, NodeSteps
 from .ledger import current_plan
 from .parsing import answer_fields
 from .prompts import weak_draft_prompt
 from .recording import CallLog
 
 
-def weak_draft(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
+def weak_draft(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     ctx = runtime.context
-    log = CallLog.open(state, ctx)
+    log = yield Blocking(CallLog.open, state, ctx)
     spec, sampling = ctx.weak_spec, ctx.draft_sampling()
     prompt = weak_draft_prompt(state["query"], ctx.format)
     jobs = [log.job("weak_draft", i, spec, sampling, prompt) for i in range(ctx.draft_count)]
-    drafts = run_jobs(log, "weak_draft", spec, jobs, sampling, answer_fields(ctx.task, state))
+    drafts = yield from run_jobs(log, "weak_draft", spec, jobs, sampling, answer_fields(ctx.task, state))
     if ctx.spec.supericl and current_plan() is None:
-        drafts[0] = {**drafts[0], "confidence": _confidence(spec, prompt, drafts[0])}
+        confidence = yield Blocking(_confidence, spec, log.policy_for(spec), prompt, drafts[0])
+        drafts[0] = {**drafts[0], "confidence": confidence}
     return {"drafts": drafts, **final_answer(ctx.spec, "draft", drafts[0])}
 
 
-def _confidence(spec, prompt, draft) -> float | None:
+def _confidence(spec, policy, prompt, draft) -> float | None:
     """The weak model's probability of its own answer; only a local model exposes it."""
     from cowest.nodes.models import get_model
     from cowest.tasks.normalize import split_output
 
-    model = get_model(spec)
+    model = get_model(spec, policy=policy)
     _, answer_text = split_output(draft.get("text"))
     if draft.get("error") or not answer_text or not hasattr(model, "answer_confidence"):
         return None

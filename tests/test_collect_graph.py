@@ -182,3 +182,25 @@ def test_a_changed_prompt_is_asked_again(server, opts, db_url, monkeypatch):
     calls, _ = stored(db_url)
     solo = [c.prompt[0]["content"].endswith("Be brief.") for c in calls if c.role == "strong_solo"]
     assert sorted(solo) == [False] * 4 + [True] * 4  # the old answers stay in the trace, beside the new
+
+
+def test_the_graph_gives_the_same_answer_from_invoke_and_from_ainvoke_in_an_app_event_loop(server, tiny_model, db_url):
+    """The nodes' async implementation (an agent app's own loop, as LangGraph Studio runs them) does
+    what the sync one does: same draft, same refinement, read back from the store without a request."""
+    import asyncio
+    import dataclasses
+
+    from cowest.graph import CollabContext, build_graph
+
+    graph = build_graph()
+    ctx = CollabContext(
+        mode="infer", weak=f"huggingface:{tiny_model}", strong="openai:scripted", max_new_tokens=12, db=db_url, run="s"
+    )
+    query = {"query": "Question number 7?\nA. alpha\nB. beta", "gold": "A"}
+    sync = graph.invoke(query, context=ctx)
+    sent = len(server.requests)
+    in_app = asyncio.run(graph.ainvoke(query, context=dataclasses.replace(ctx, run="a")))
+    assert (in_app["output"], in_app["answer"]) == (sync["output"], sync["answer"])
+    assert len(server.requests) == sent  # every call reused from the store (content keys)
+    calls = get_store(db_url).calls_of(get_store(db_url).run_id("a"))
+    assert {c.role for c in calls} == {"weak_draft", "strong_refine", "judge"} and all(c.reused_from for c in calls)

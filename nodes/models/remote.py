@@ -198,21 +198,32 @@ def event_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def run_on_loop(coro: Any) -> Any:
-    """Run `coro` on the requests' loop and wait for it here; the caller's context (the job's
-    ledger) goes with it."""
+def submit_on_loop(coro: Any) -> concurrent.futures.Future:
+    """Start `coro` on the requests' loop, in a copy of the caller's context (the job's ledger goes
+    with it); cancelling the returned future cancels it."""
     loop = event_loop()
     done: concurrent.futures.Future = concurrent.futures.Future()
 
     def start() -> None:
+        if done.cancelled():  # cancelled before it started
+            coro.close()
+            return
         task = loop.create_task(coro)  # created inside the caller's context: it runs in a copy of it
         task.add_done_callback(lambda t: _settle(done, t))
+        done.add_done_callback(lambda f: f.cancelled() and loop.call_soon_threadsafe(task.cancel))
 
     loop.call_soon_threadsafe(contextvars.copy_context().run, start)
-    return done.result()
+    return done
+
+
+def run_on_loop(coro: Any) -> Any:
+    """Run `coro` on the requests' loop and wait for it here."""
+    return submit_on_loop(coro).result()
 
 
 def _settle(done: concurrent.futures.Future, task: asyncio.Task) -> None:
+    if done.done():
+        return
     if task.cancelled():
         done.cancel()
     elif task.exception() is not None:

@@ -1,0 +1,129 @@
+"""Nodes are written once, as generators that yield what they have to wait for (store work, model
+requests), and run either way: `graph.invoke` runs each effect in the caller's thread; `graph.ainvoke`
+(the CLI's jobs, LangGraph Studio) awaits it, with store work in a worker thread, remote requests on
+the requests' event loop and local generation on threads that feed the model's batches.
+
+    def strong_solo(state, runtime):
+        log = yield Blocking(CallLog.open, state, runtime.context)
+        step = (yield from run_jobs(log, ...))[0]
+        return {"solo": step}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from .models import ModelSpec, RequestPolicy, Sampling, get_model
+from .models.base import Messages, Outcome
+from .models.remote import event_loop, submit_on_loop
+
+
+class Blocking:
+    """A call that blocks (the store, loading a model): a worker thread runs it under an event loop."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any):
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+
+    def run(self) -> Any:
+        return self.fn(*self.args, **self.kwargs)
+
+    async def arun(self) -> Any:
+        return await asyncio.to_thread(self.fn, *self.args, **self.kwargs)  # the context goes along
+
+
+@dataclass
+class Generate:
+    """One batch of model requests: `counts[i]` outputs for prompt i, each a Generation or its error."""
+
+    spec: ModelSpec
+    policy: RequestPolicy
+    prompts: list[Messages]
+    counts: list[int]
+    sampling: Sampling
+
+    def run(self) -> list[Outcome]:
+        return get_model(self.spec, policy=self.policy).generate_each(self.prompts, self.counts, self.sampling)
+
+    async def arun(self) -> list[Outcome]:
+        model = await asyncio.to_thread(get_model, self.spec, policy=self.policy)  # may load weights
+        agenerate = getattr(model, "agenerate_each", None)
+        if agenerate is None:  # a local model: its batcher runs on a thread of its own
+            loop = asyncio.get_running_loop()
+            call = contextvars.copy_context().run
+            return await loop.run_in_executor(
+                _local_pool(), call, model.generate_each, self.prompts, self.counts, self.sampling
+            )
+        coro = agenerate(self.prompts, self.counts, self.sampling)
+        if asyncio.get_running_loop() is event_loop():
+            return await coro
+        # another loop (LangGraph Studio's): the clients' connections belong to the requests' loop
+        return await asyncio.wrap_future(submit_on_loop(coro))
+
+
+Effect = Blocking | Generate
+NodeSteps = Generator[Effect, Any, dict]
+
+
+def run_effects(steps: NodeSteps) -> dict:
+    """Drive a node's generator in this thread; an effect's exception is raised where it was yielded."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = steps.throw(error) if error is not None else steps.send(result)
+        except StopIteration as done:
+            return done.value
+        try:
+            result, error = effect.run(), None
+        except Exception as exc:
+            result, error = None, exc
+
+
+async def arun_effects(steps: NodeSteps) -> dict:
+    """Drive a node's generator on the running event loop."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = steps.throw(error) if error is not None else steps.send(result)
+        except StopIteration as done:
+            return done.value
+        try:
+            result, error = await effect.arun(), None
+        except Exception as exc:
+            result, error = None, exc
+
+
+def as_node(steps_of: Callable[..., NodeSteps]) -> Any:
+    """A LangGraph node with both a sync and an async implementation of the generator `steps_of`."""
+    from langgraph._internal._runnable import RunnableCallable
+
+    @wraps(steps_of)
+    def node(state: Any, runtime: Any) -> dict:
+        return run_effects(steps_of(state, runtime))
+
+    @wraps(steps_of)
+    async def anode(state: Any, runtime: Any) -> dict:
+        return await arun_effects(steps_of(state, runtime))
+
+    return RunnableCallable(node, anode, name=steps_of.__name__, trace=False)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _local_pool() -> ThreadPoolExecutor:
+    """Threads that wait for a local model: requests that arrive while it is busy are batched."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cowest-local")
+        return _pool
