@@ -57,6 +57,22 @@ def test_langgraph_dev_runs_collaborate(tiny_model, tmp_path):
         )
         assert len(out["drafts"]) == 1 and len(out["refinements"]) == 1
         assert out["refinements"][0]["error"] is None and "output" in out
+        # The collect graph with a store: the async nodes' store work must not block Studio's loop.
+        db = f"sqlite:///{tmp_path / 'studio.db'}"
+        out = client.runs.wait(
+            None,
+            "collect",
+            input={"query": "What is two plus two?", "gold": "4"},
+            context={"weak": spec, "strong": spec, "max_new_tokens": 8, "samples": 2, "judge": "exact", "db": db},
+        )
+        assert len(out["drafts"]) == 2 and out["solo"]["score"] is not None, (tmp_path / "server.log").read_text()[
+            -3000:
+        ]
+        from cowest.storage import get_store
+
+        store = get_store(db)
+        assert {c.role for c in store.calls_of(store.runs()[0].id)} >= {"strong_solo", "judge", "weak_draft"}
+        assert "Blocking" not in (tmp_path / "server.log").read_text()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
