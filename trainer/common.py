@@ -84,16 +84,42 @@ def start_policy(weak: str, from_adapter: str | None, lora: Any):
     return model, tokenizer, base_path, lora.config(), "base"
 
 
-def save_round(store: TraceStore, trainer: Any, tokenizer: Any, row: Adapter) -> Adapter | None:
-    """Save the trained adapter at `row.path` and record `row` with its parent (lineage). None on the
-    non-main processes of a multi-GPU launch: one process saves and records."""
+def save_round(
+    store: TraceStore,
+    trainer: Any,
+    tokenizer: Any,
+    opts: Any,
+    *,
+    kind: str,
+    base_path: str,
+    reference: str,
+    metrics: dict,
+    pair_ids: list[int] | None = None,
+    example_ids: list[int] | None = None,
+) -> Adapter | None:
+    """Save the adapter of round `opts.round` at `opts.out` and record it with its parent (lineage)
+    and what it trained on. None on the non-main processes of a multi-GPU launch: one process saves
+    and records."""
     if not trainer.is_world_process_zero():
         return None
-    assert row.path is not None
-    Path(row.path).mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(row.path, selected_adapters=["default"])
-    tokenizer.save_pretrained(row.path)
-    if row.parent_path:
-        parent = store.adapter_by_path(row.parent_path)
-        row.parent_id = parent.id if parent else None
-    return store.save_adapter(row)
+    out = Path(opts.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    trainer.model.save_pretrained(str(out), selected_adapters=["default"])
+    tokenizer.save_pretrained(str(out))
+    parent_path = str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None
+    parent = store.adapter_by_path(parent_path) if parent_path else None
+    return store.save_adapter(
+        Adapter(
+            run_id=store.run_id(opts.run),
+            round=opts.round,
+            kind=kind,
+            path=str(out),
+            base_model=base_path,
+            parent_id=parent.id if parent else None,
+            parent_path=parent_path,
+            reference=reference,
+            pair_ids=pair_ids or [],
+            example_ids=example_ids,
+            metrics=metrics,
+        )
+    )

@@ -52,17 +52,12 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
         store,
         trainer,
         tokenizer,
-        Adapter(
-            run_id=store.run_id(opts.run),
-            round=opts.round,
-            kind="dpo",
-            path=str(Path(opts.out).resolve()),
-            base_model=base_path,
-            parent_path=str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None,
-            reference=reference,
-            pair_ids=pair_ids,
-            metrics=metrics,
-        ),
+        opts,
+        kind="dpo",
+        base_path=base_path,
+        reference=reference,
+        metrics=metrics,
+        pair_ids=pair_ids,
     )
 
 

@@ -3,8 +3,6 @@ LoRA): desirable when its collaboration beat the strong model alone, undesirable
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cowest.core import BadInput
 from cowest.storage import Adapter, TraceStore, example_rows
 
@@ -63,18 +61,12 @@ def train_kto(store: TraceStore, opts: KTOOptions, extra_metrics: dict | None = 
         store,
         trainer,
         tokenizer,
-        Adapter(
-            run_id=store.run_id(opts.run),
-            round=opts.round,
-            kind="kto",
-            path=str(Path(opts.out).resolve()),
-            base_model=base_path,
-            parent_path=str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None,
-            reference=reference,
-            pair_ids=[],
-            example_ids=example_ids,
-            metrics=metrics,
-        ),
+        opts,
+        kind="kto",
+        base_path=base_path,
+        reference=reference,
+        metrics=metrics,
+        example_ids=example_ids,
     )
 
 
