@@ -38,11 +38,14 @@ def test_the_chat_model_is_the_weak_model_with_its_adapter(tiny_model, sft_adapt
         assert not torch.allclose(got, bare(ids).logits, atol=1e-4)
 
 
-def test_it_runs_inside_a_langgraph_agent(tiny_model, sft_adapter):
-    from langchain.agents import create_agent
+@pytest.mark.parametrize("builder", ["langchain.agents.create_agent", "langgraph.prebuilt.create_react_agent"])
+def test_it_runs_inside_a_langgraph_agent(builder, tiny_model, sft_adapter):
+    import importlib
 
+    module, _, name = builder.rpartition(".")
+    make_agent = getattr(importlib.import_module(module), name)
     llm = cowest.chat_model(f"huggingface:{tiny_model}@{sft_adapter['path']}", max_new_tokens=8)
-    agent = create_agent(llm, tools=[lookup], system_prompt="Answer briefly.")
+    agent = make_agent(llm, tools=[lookup])
     out = agent.invoke({"messages": [HumanMessage("What is a myocyte?")]})
     assert isinstance(out["messages"][-1], AIMessage) and out["messages"][0].content == "What is a myocyte?"
 
