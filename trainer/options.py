@@ -1,9 +1,10 @@
-"""Every training option, with the paper's defaults: LoRA, SFT and DPO (the CLI builds its flags here)."""
+"""Every training option, with the paper's defaults: LoRA, SFT, DPO and KTO (the CLI builds its flags here)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 from cowest.core import BadInput, option
 from cowest.nodes.models.bundled import BUNDLED_NAME
@@ -72,22 +73,35 @@ class DPOHyperparams:
 
 
 @dataclass(kw_only=True)
-class DPOOptions(DPOHyperparams):
-    """One round's DPO: which pairs, from which adapter, against which reference."""
+class RoundSource:
+    """Which round of which run a preference objective trains on, from which adapter, and where its
+    adapter goes (OUT/RUN/round-R, with the objective's suffix)."""
 
-    run: str = option(help="Run whose pairs to train on.")
-    round: int = option(help="Round whose pairs to train on.")
-    out: str = option("", help="Adapter folder; empty: adapters/RUN/round-R.")
+    suffix: ClassVar[str] = ""
+
+    run: str = option(help="Run whose judged drafts to train on.")
+    round: int = option(help="Round whose judged drafts to train on.")
+    out: str = option("", help="Adapter folder; empty: adapters/RUN/round-R (round-R-kto for KTO).")
     weak: str = option("", help="Base model spec; empty: the run's weak model (an adapter in it is ignored).")
     from_adapter: str | None = option(None, help="Start from this adapter (the SFT adapter for round 1).")
+
+    @classmethod
+    def folder(cls, root: str, run: str, round: int) -> str:
+        return str(Path(root) / run / f"round-{round}{cls.suffix}")
+
+    def __post_init__(self) -> None:
+        self.out = self.out or self.folder("adapters", self.run, self.round)
+
+
+@dataclass(kw_only=True)
+class DPOOptions(RoundSource, DPOHyperparams):
+    """One round's DPO: which pairs, from which adapter, against which reference."""
+
     reference: Literal["sft", "previous"] = option(
         "previous",
         help=("previous: the reference is the adapter DPO starts from; sft: the SFT adapter in every round."),
     )
     sft_adapter: str | None = option(None, help="The reference adapter when --reference sft.")
-
-    def __post_init__(self) -> None:
-        self.out = self.out or f"adapters/{self.run}/round-{self.round}"
 
 
 @dataclass(kw_only=True)
@@ -135,17 +149,14 @@ class KTOHyperparams:
 
 
 @dataclass(kw_only=True)
-class KTOOptions(KTOHyperparams):
+class KTOOptions(RoundSource, KTOHyperparams):
     """One round's KTO: which examples, from which adapter (the reference is the policy it starts from)."""
 
-    run: str = option(help="Run whose examples to train on.")
-    round: int = option(help="Round whose examples to train on.")
-    out: str = option("", help="Adapter folder; empty: adapters/RUN/round-R-kto.")
-    weak: str = option("", help="Base model spec; empty: the run's weak model (an adapter in it is ignored).")
-    from_adapter: str | None = option(None, help="Start from this adapter (the SFT adapter for round 1).")
+    suffix: ClassVar[str] = "-kto"
+
     seed: int = option(42, help="Training seed (also orders the examples).", flag="--seed")
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self) -> None:
-        self.out = self.out or f"adapters/{self.run}/round-{self.round}-kto"
+        super().__post_init__()
         self.check()
