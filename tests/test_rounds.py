@@ -14,6 +14,15 @@ from cowest.storage import get_store
 pytestmark = pytest.mark.slow
 
 
+def questions(tmp_path, n: int):
+    """A MedMCQA file of `n` questions."""
+    rows = [
+        {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
+        for i in range(n)
+    ]
+    return write_jsonl(tmp_path / "m.jsonl", rows)
+
+
 def script(prompt: str) -> str:
     kind = kind_of(prompt)
     if kind == "judge":
@@ -25,13 +34,7 @@ def script(prompt: str) -> str:
 
 
 def test_two_rounds_then_resume_trains_nothing_twice(tiny_model, tmp_path, db_url, monkeypatch, capsys):
-    data = write_jsonl(
-        tmp_path / "m.jsonl",
-        [
-            {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
-            for i in range(6)
-        ],
-    )
+    data = questions(tmp_path, 6)
     with ScriptedServer(script) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
         argv = [
@@ -100,13 +103,7 @@ def test_a_weak_model_served_by_vllm_drafts_each_round_with_the_adapter_loaded_a
     import random
 
     draws = random.Random(0)
-    data = write_jsonl(
-        tmp_path / "m.jsonl",
-        [
-            {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
-            for i in range(4)
-        ],
-    )
+    data = questions(tmp_path, 4)
     with ScriptedServer(lambda prompt: f"Explanation: draft {draws.random()}.\nAnswer: A") as srv:
         srv.scripts_by_model["scripted"] = script  # the strong model and judge; any other name is the weak one
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
@@ -127,13 +124,7 @@ def test_a_weak_model_served_by_vllm_drafts_each_round_with_the_adapter_loaded_a
 
 
 def test_kto_rounds_train_on_every_judged_draft_and_resume_like_dpo(tiny_model, tmp_path, db_url, monkeypatch, capsys):
-    data = write_jsonl(
-        tmp_path / "m.jsonl",
-        [
-            {"id": f"q{i}", "question": f"Question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
-            for i in range(6)
-        ],
-    )
+    data = questions(tmp_path, 6)
     with ScriptedServer(script) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
         argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--limit", "3", "--samples", "4", "--run", "k"]
