@@ -217,8 +217,18 @@ def submit_on_loop(coro: Any) -> concurrent.futures.Future:
 
 
 def run_on_loop(coro: Any) -> Any:
-    """Run `coro` on the requests' loop and wait for it here."""
+    """Run `coro` on the requests' loop and wait for it here (not from that loop: it would wait for itself)."""
+    if _loop is not None and _running_loop() is _loop:
+        coro.close()
+        raise RuntimeError("a blocking model call from cowest's requests loop; await agenerate_each instead")
     return submit_on_loop(coro).result()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _settle(done: concurrent.futures.Future, task: asyncio.Task) -> None:
