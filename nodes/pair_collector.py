@@ -23,7 +23,9 @@ class Split:
 
     def examples(self) -> list[tuple[int, bool, float]]:
         """(sample index, desirable, Δ) of every draft that took a side, by sample index."""
-        return sorted((i, i in set(self.positives), self.deltas[i]) for i in self.positives + self.negatives)
+        return sorted(
+            [(i, True, self.deltas[i]) for i in self.positives] + [(i, False, self.deltas[i]) for i in self.negatives]
+        )
 
 
 def split_drafts(solo_score: float | None, scores: list[tuple[int, float | None]]) -> Split:
