@@ -23,7 +23,11 @@ class ScriptedServer:
     def __init__(self, script: Script, fail_rate: float = 0.0, seed: int = 0, slots: int | None = None):
         self.script = script
         self.requests: list[dict] = []
-        self.fail_next = 0  # answer this many requests with HTTP 500 (fault injection)
+        self.fail_next = 0  # answer this many requests with HTTP `fail_status` (fault injection)
+        self.fail_status = 500
+        self.retry_after: str | None = None  # a Retry-After header on failures
+        self.connections = 0  # TCP connections accepted
+        self.drop_idle = False  # close each connection after its answer without saying so (a stale keep-alive)
         self.fail_rate = fail_rate  # answer this share of requests with 500 or 429, at random
         self.hang = False  # never answer a completion (a dead API)
         self.max_choices: int | None = None  # return at most this many choices (servers that ignore n)
@@ -40,8 +44,15 @@ class ScriptedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as vLLM, llama.cpp and the OpenAI API do
+
             def log_message(self, *args):  # keep test output clean
                 pass
+
+            def setup(self):
+                super().setup()
+                with server._lock:
+                    server.connections += 1
 
             def do_GET(self):
                 if self.path.rstrip("/").endswith("/stats"):  # for a server run in another process
@@ -61,7 +72,7 @@ class ScriptedServer:
                     server.requests.append(body)
                     fail = server.fail_next > 0
                     server.fail_next -= fail
-                    status = 500 if fail else 0
+                    status = server.fail_status if fail else 0
                     if not status and server._random.random() < server.fail_rate:
                         status = server._random.choice([500, 429])
                 while server.hang and not server.stopping:
@@ -99,7 +110,10 @@ class ScriptedServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                if status >= 400 and server.retry_after is not None:
+                    self.send_header("Retry-After", server.retry_after)
                 self.end_headers()
+                self.close_connection = self.close_connection or server.drop_idle
                 try:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):

@@ -12,7 +12,8 @@ from cowest.core import BadInput, ConfigError
 
 from .base import DEFAULT_POLICY, Messages, RequestPolicy, Sampling
 from .limits import limit_for
-from .remote import RemoteChatModel, _one_line, _to_langchain
+from .openai_http import Reply
+from .remote import RemoteChatModel, _one_line, reply_of, to_langchain
 from .spec import ModelSpec
 
 
@@ -70,5 +71,5 @@ class ProviderChatModel(RemoteChatModel):
                 self._clients[sampling] = init_provider_model(self.parsed, sampling, self.policy)
             return self._clients[sampling]
 
-    async def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Any:
-        return await self._client(sampling).agenerate([_to_langchain(prompt)])
+    async def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Reply:
+        return reply_of(await self._client(sampling).agenerate([to_langchain(prompt)]))

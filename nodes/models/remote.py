@@ -25,6 +25,8 @@ from .base import (
     clean_text,
 )
 from .limits import limit_for
+from .openai_client import OPENAI_API, openai_client
+from .openai_http import Reply
 from .spec import ModelSpec
 
 
@@ -43,23 +45,15 @@ class RemoteChatModel:
         api_key: str | None,
         policy: RequestPolicy = DEFAULT_POLICY,
     ):
-        from langchain_openai import ChatOpenAI
-        from pydantic import SecretStr
-
         if not (base_url or api_key):
             raise ConfigError(f"{spec}: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
         self.spec = str(spec)
+        self.model = spec.model
         self.base_url = base_url
         self.policy = policy
         self.limit = limit_for(base_url, spec.model, policy.max_in_flight)
-        # Local servers (vLLM, llama.cpp) accept any key; the client insists on one.
-        self.client = ChatOpenAI(
-            model=spec.model,
-            base_url=base_url,
-            api_key=SecretStr(api_key or "EMPTY"),
-            max_retries=0,  # retried here, through the in-flight limit
-            timeout=policy.timeout,
-        )
+        # Local servers (vLLM, llama.cpp) accept any key; the clients insist on one.
+        self.client = openai_client(base_url or OPENAI_API, api_key or "EMPTY", policy.timeout, spec.model)
 
     def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
         outcomes = self.generate_each(prompts, [n] * len(prompts), sampling)
@@ -85,14 +79,8 @@ class RemoteChatModel:
             return out
         return list(await asyncio.gather(*(self._complete(p, c, sampling) for p, c in zip(prompts, counts))))
 
-    async def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Any:
-        """One request's LangChain result (an LLMResult)."""
-        params: dict[str, Any] = dict(temperature=sampling.temperature, max_tokens=sampling.max_new_tokens)
-        if not sampling.greedy:
-            params["top_p"] = sampling.top_p
-        if n > 1:
-            params["n"] = n
-        return await self.client.agenerate([_to_langchain(prompt)], **params)
+    async def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Reply:
+        return await self.client.complete(self.model, prompt, request_params(sampling, n))
 
     async def _complete(self, prompt: Messages, n: int, sampling: Sampling) -> Outcome:
         """`n` results for one prompt; a short reply is topped up once, then the rest are errors."""
@@ -131,18 +119,15 @@ class RemoteChatModel:
             retries += 1
             await asyncio.sleep(_backoff(retries, error))
         elapsed = time.perf_counter() - start
-        gens = result.generations[0]
-        if not gens:
+        texts = result.texts
+        if not texts:
             return []
-        usage = getattr(getattr(gens[0], "message", None), "usage_metadata", None) or {}
-        tokens_in = usage.get("input_tokens")
-        tokens_out = usage.get("output_tokens")
-        share_out = None if tokens_out is None else tokens_out // max(1, len(gens))
+        share_out = None if result.tokens_out is None else result.tokens_out // len(texts)
         return [
             Generation(
-                text=clean_text(g.text or ""), tokens_in=tokens_in, tokens_out=share_out, latency_s=elapsed / len(gens)
+                text=clean_text(t), tokens_in=result.tokens_in, tokens_out=share_out, latency_s=elapsed / len(texts)
             )
-            for g in gens
+            for t in texts
         ]
 
 
@@ -173,8 +158,8 @@ def _failure_kind(exc: Exception) -> str:
 def _backoff(retry: int, exc: Exception) -> float:
     """Seconds before retry number `retry`: Retry-After when the server says, else 0.5 s doubling
     up to 8 s, with jitter (as the OpenAI SDK waits)."""
-    response = getattr(exc, "response", None)
-    after = getattr(response, "headers", {}).get("retry-after") if response is not None else None
+    headers = getattr(exc, "headers", None) or getattr(getattr(exc, "response", None), "headers", None) or {}
+    after = headers.get("retry-after")
     try:
         if after is not None:
             return min(60.0, max(0.0, float(after)))
@@ -242,7 +227,24 @@ def _settle(done: concurrent.futures.Future, task: asyncio.Task) -> None:
         done.set_result(task.result())
 
 
-def _to_langchain(prompt: Messages):
+def request_params(sampling: Sampling, n: int) -> dict[str, Any]:
+    """The decoding parameters of one request, in the OpenAI API's names."""
+    params: dict[str, Any] = dict(temperature=sampling.temperature, max_completion_tokens=sampling.max_new_tokens)
+    if not sampling.greedy:
+        params["top_p"] = sampling.top_p
+    if n > 1:
+        params["n"] = n
+    return params
+
+
+def reply_of(result: Any) -> Reply:
+    """A LangChain LLMResult of one prompt as a Reply."""
+    gens = result.generations[0]
+    usage = (getattr(getattr(gens[0], "message", None), "usage_metadata", None) or {}) if gens else {}
+    return Reply([g.text or "" for g in gens], usage.get("input_tokens"), usage.get("output_tokens"))
+
+
+def to_langchain(prompt: Messages):
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
     kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
