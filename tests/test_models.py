@@ -1,5 +1,8 @@
 """Model specs and the local model's batched sampling."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from cowest.nodes.models import ModelSpec, ModelSpecError, Sampling, get_model
@@ -29,20 +32,28 @@ def test_bad_specs(bad):
         ModelSpec.parse(bad)
 
 
-def test_k_samples_come_from_one_batched_generate(tiny_model, monkeypatch):
+@contextmanager
+def forward_rows(model) -> Iterator[list[tuple[int, int]]]:
+    """(rows, tokens) of every forward pass of the local model inside the block."""
+    shapes: list[tuple[int, int]] = []
+    hook = model.register_forward_pre_hook(
+        lambda _m, _a, kw: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        yield shapes
+    finally:
+        hook.remove()
+
+
+def test_k_samples_come_from_one_prefill_of_the_prompt(tiny_model):
     model = get_model(f"huggingface:{tiny_model}")
-    calls = []
-    real = model.base.model.generate
-
-    def counting(*args, **kwargs):
-        calls.append(len(kwargs["input_ids"]))  # rows decoded in this call: K per prompt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(model.base.model, "generate", counting)
     prompt = [{"role": "user", "content": "Question: why?"}]
-    gens = model.generate([prompt], n=5, sampling=Sampling(temperature=1.0, top_p=0.9, max_new_tokens=12))[0]
-    assert calls == [5] and len(gens) == 5  # one generate, the prompt's 5 rows from one prefill
-    assert len({g.text for g in gens}) > 1  # sampled, not five copies of one greedy answer
+    with forward_rows(model.base.model) as shapes:
+        gens = model.generate([prompt], n=5, sampling=Sampling(temperature=1.0, top_p=0.9, max_new_tokens=12))[0]
+    prefills = [s for s in shapes if s[1] > 1]
+    assert len(prefills) == 1 and prefills[0][0] == 1  # the prompt went through the model once, not 5 times
+    assert shapes[1] == (5, 1)  # then its 5 continuations, one token per step
+    assert len(gens) == 5 and len({g.text for g in gens}) > 1  # sampled, not five copies of one greedy answer
     assert all(g.tokens_in and 1 <= g.tokens_out <= 12 for g in gens)
 
 
@@ -53,21 +64,21 @@ def test_greedy_is_deterministic(tiny_model):
     assert a[0][0].text == a[1][0].text
 
 
-def test_concurrent_requests_merge_into_one_generate(tiny_model, monkeypatch):
-    """Requests that queue up while the model is busy are served by one batched generate."""
+def test_concurrent_requests_merge_into_one_batch(tiny_model, monkeypatch):
+    """Requests that queue up while the model is busy are served by one batch."""
     import threading
 
     model = get_model(f"huggingface:{tiny_model}")
     sizes = []
-    real = model.base.model.generate
+    real = model.base.run_batch
     gate = threading.Event()
 
-    def counting(*args, **kwargs):
-        sizes.append(kwargs["input_ids"].shape[0] * kwargs["num_return_sequences"])
+    def counting(adapter, prompts, n, sampling):
+        sizes.append(len(prompts))
         gate.wait(5)  # hold the first batch until the other callers have queued
-        return real(*args, **kwargs)
+        return real(adapter, prompts, n, sampling)
 
-    monkeypatch.setattr(model.base.model, "generate", counting)
+    monkeypatch.setattr(model.base, "run_batch", counting)
     sampling = Sampling(max_new_tokens=6)
     results = {}
 
@@ -86,29 +97,95 @@ def test_concurrent_requests_merge_into_one_generate(tiny_model, monkeypatch):
     gate.set()
     for t in threads:
         t.join()
-    assert sizes == [1, 3]  # the first alone, then the three that queued behind it together (greedy: n=2 decoded once)
+    assert sizes == [1, 3]  # the first alone, then the three that queued behind it together
     alone = model.generate([[{"role": "user", "content": "question 3"}]], n=2, sampling=sampling)
     assert results[3] and [g.text for g in results[3][0]] == [g.text for g in alone[0]]  # greedy: same answer
 
 
-def test_k_samples_from_one_prefill_continue_exactly_where_k_prefills_would(tiny_model):
-    """With greedy decoding both paths must give the same tokens, row for row, so the shared prefix
-    (one prefill, the cache repeated k times) changes the cost of sampling, not what is sampled."""
+def encoded(base, contents):
+    tok = base.tokenizer
+    texts = [
+        tok.apply_chat_template([{"role": "user", "content": c}], add_generation_prompt=True, tokenize=False)
+        for c in contents
+    ]
+    return tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.1])
+def test_k_continuations_of_one_prefill_are_what_generate_gives_k_prefills(tiny_model, penalty):
+    """Greedy, the hand-written decoding (one prefill, the cache repeated k times) gives the tokens
+    transformers' generate gives the k-times repeated prompts, row for row: it changes the cost of
+    sampling, not what is sampled."""
     import torch
 
+    from cowest.nodes.models.decoding import decode
+    from cowest.nodes.models.local import LocalBase, _until_stop
+
+    base = LocalBase(tiny_model)
+    enc = encoded(base, ["Short one?", "A much longer prompt here?"])
+    assert enc["attention_mask"].min() == 0  # left padding is exercised
+    sampling = Sampling(max_new_tokens=8, repetition_penalty=penalty)
+    greedy = dict(
+        max_new_tokens=8, do_sample=False, pad_token_id=base.tokenizer.pad_token_id, repetition_penalty=penalty
+    )
+    with torch.inference_mode():
+        repeated = base.model.generate(**{k: v.repeat_interleave(3, 0) for k, v in enc.items()}, **greedy)
+        ours = decode(base.model, enc["input_ids"], enc["attention_mask"], 3, sampling, base.stop_ids)
+    prompt_len = enc["input_ids"].shape[1]
+    assert ours == [_until_stop(row, base.stop_ids) for row in repeated[:, prompt_len:].tolist()]
+
+
+def test_a_finished_row_leaves_the_batch_and_the_others_go_on_unchanged(tiny_model, monkeypatch):
+    import torch
+
+    from cowest.nodes.models.decoding import decode
     from cowest.nodes.models.local import LocalBase
 
     base = LocalBase(tiny_model)
-    tok = base.tokenizer
-    prompts = [[{"role": "user", "content": "Short one?"}], [{"role": "user", "content": "A much longer prompt here?"}]]
-    texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
-    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    assert enc["attention_mask"].min() == 0  # left padding is exercised
-    greedy = dict(max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id, temperature=None, top_p=None)
+    torch.manual_seed(0)
+    with torch.no_grad():  # louder weights than the tiny model's: rows that differ token by token
+        for weights in base.model.parameters():
+            weights.normal_(0, 0.5)
+    enc = encoded(base, ["Short one?", "A much longer prompt here?", "Third?"])
+    sampling = Sampling(max_new_tokens=8)
     with torch.inference_mode():
-        repeated = base.model.generate(**{k: v.repeat_interleave(3, 0) for k, v in enc.items()}, **greedy)
-        shared = base.sample_from_shared_prefix(enc, 3, greedy)
-    assert torch.equal(repeated, shared)
+        full = decode(base.model, enc["input_ids"], enc["attention_mask"], 1, sampling, {-1})  # nothing stops
+        stop = full[1][2]  # row 1's third token now ends it
+        assert stop not in full[0] + full[2] + full[1][:2]
+        shapes = []
+        hook = base.model.register_forward_pre_hook(
+            lambda _m, _a, kw: shapes.append(kw["input_ids"].shape[0]), with_kwargs=True
+        )
+        try:
+            stopped = decode(base.model, enc["input_ids"], enc["attention_mask"], 1, sampling, {stop})
+        finally:
+            hook.remove()
+    assert stopped == [full[0], full[1][:3], full[2]]
+    assert shapes == [3, 3, 3, 3, 2, 2, 2, 2, 2]  # prefill, 3 steps of 3 rows, then 5 of the 2 left
+
+
+def test_top_p_and_the_repetition_penalty_keep_what_transformers_keeps():
+    import torch
+    from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor, TopPLogitsWarper
+
+    from cowest.nodes.models.decoding import penalize_repeats, top_p_candidates
+
+    torch.manual_seed(0)
+    for scale in (0.2, 1.0, 4.0, 12.0):  # flat rows (past the top candidates, and the next) to peaked ones
+        logits = torch.randn(6, 8000) * scale
+        for top_p in (0.5, 0.9, 0.99):
+            theirs = TopPLogitsWarper(top_p)(None, logits.clone()) > float("-inf")
+            ours = torch.zeros_like(theirs)
+            for rows, ids, kept_mass in top_p_candidates(torch.softmax(logits, dim=-1), top_p):
+                ours[rows] = ours[rows].scatter(1, ids, kept_mass > 0)
+            # Equal but where float32 sums taken in another order round either side of top_p.
+            mass = torch.softmax(logits.double(), dim=-1)
+            for row, token in (ours != theirs).nonzero().tolist():
+                above = mass[row][mass[row] > mass[row, token]].sum()  # the probability ranked above it
+                assert abs(above - top_p) < 1e-5, (scale, top_p)
+            assert (ours != theirs).sum() <= 1
+    seen = torch.randint(0, 3000, (6, 40))
+    assert torch.equal(penalize_repeats(logits, seen, 1.3), RepetitionPenaltyLogitsProcessor(1.3)(seen, logits.clone()))
 
 
 def test_weak_compile_on_a_cpu_warns_and_changes_nothing(tiny_model):

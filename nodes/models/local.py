@@ -52,6 +52,8 @@ class LocalBase:
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        eos = self.model.generation_config.eos_token_id
+        self.stop_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
         self.lock = threading.Lock()
         self._adapters: dict[str, str] = {}  # adapter dir -> PEFT adapter name
         self.coalescer = _Coalescer(self)
@@ -93,66 +95,54 @@ class LocalBase:
     def run_batch(
         self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling
     ) -> list[list[Generation]]:
-        """One `generate` over all `prompts`, `n` sequences each. The caller holds `self.lock`."""
+        """All `prompts` in one batch, `n` sequences each. The caller holds `self.lock`."""
         import torch
+
+        from .decoding import decode
 
         tok = self.tokenizer
         texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        # Greedy decoding gives n identical sequences: decode once, copy (transformers refuses n > 1 there).
+        # Greedy decoding gives n identical sequences: decode once, copy.
         per_prompt = 1 if sampling.greedy else n
-        kwargs = dict(
-            max_new_tokens=sampling.max_new_tokens,
-            num_return_sequences=per_prompt,
-            pad_token_id=tok.pad_token_id,
-            repetition_penalty=sampling.repetition_penalty,
-        )
-        if sampling.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
         start = time.perf_counter()
         with self.activate(adapter), torch.inference_mode():
-            if per_prompt > 1 and not self.compiled:  # a static cache is sized by generate itself
-                kwargs.pop("num_return_sequences")
-                out = self.sample_from_shared_prefix(enc, per_prompt, kwargs)
+            if self.compiled:
+                rows = self._generate_compiled(enc, per_prompt, sampling)
             else:
-                out = self.model.generate(**enc, **kwargs)
+                rows = decode(self.model, enc["input_ids"], enc["attention_mask"], per_prompt, sampling, self.stop_ids)
         share = (time.perf_counter() - start) / max(1, len(prompts) * n)
-        prompt_len = enc["input_ids"].shape[1]
         in_counts = enc["attention_mask"].sum(dim=1).tolist()
         results: list[list[Generation]] = []
         for i in range(len(prompts)):
             gens = []
             for j in range(n):
-                new = out[i * per_prompt + (j if per_prompt > 1 else 0), prompt_len:].tolist()
+                new = rows[i * per_prompt + (j if per_prompt > 1 else 0)]
                 gens.append(
                     Generation(
                         text=clean_text(str(tok.decode(new, skip_special_tokens=True))),
                         tokens_in=int(in_counts[i]),
-                        tokens_out=_count_until_eos(new, tok),
+                        tokens_out=len(new),
                         latency_s=share,
                     )
                 )
             results.append(gens)
         return results
 
-    def sample_from_shared_prefix(self, enc: Any, k: int, generate_kwargs: dict) -> Any:
-        """`k` continuations of each prompt from one prefill: the prompts (but their last token)
-        go through the model once, their KV cache is repeated k times along the batch, and
-        generation goes on from the last token (num_return_sequences would prefill each prompt k
-        times). Rows are ordered prompt by prompt, as num_return_sequences orders them."""
-        ids, mask = enc["input_ids"], enc["attention_mask"]
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: a row's positions start at its first token
-        prefill = self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1])
-        cache = prefill.cache
-        cache.batch_repeat_interleave(k)
-        return self.model.generate(
-            input_ids=ids.repeat_interleave(k, 0),
-            attention_mask=mask.repeat_interleave(k, 0),
-            cache=cache,
-            **generate_kwargs,
+    def _generate_compiled(self, enc: Any, per_prompt: int, sampling: Sampling) -> list[list[int]]:
+        """transformers' `generate`, which sizes the static cache the compiled forward needs."""
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=sampling.max_new_tokens,
+            num_return_sequences=per_prompt,
+            pad_token_id=self.tokenizer.pad_token_id,
+            repetition_penalty=sampling.repetition_penalty,
         )
+        if sampling.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
+        out = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1] :].tolist()
+        return [_until_stop(row, self.stop_ids) for row in out]
 
 
 @dataclass
@@ -255,9 +245,9 @@ class LocalChatModel:
             raise ModelCallError(f"{self.spec}: generation failed: {exc}") from exc
 
 
-def _count_until_eos(ids: list[int], tok) -> int:
-    stops = {tok.eos_token_id, tok.pad_token_id} - {None}
+def _until_stop(ids: list[int], stops: set[int]) -> list[int]:
+    """The tokens up to and including the first stop token (generate pads the rest)."""
     for k, t in enumerate(ids):
         if t in stops:
-            return k + 1
-    return len(ids)
+            return ids[: k + 1]
+    return ids
