@@ -11,6 +11,7 @@ from cowest.nodes.ledger import Budget, error_kind, keeping_ledger
 from cowest.nodes.models import ModelSettings, check_specs
 from cowest.nodes.models.limits import current_limits
 from cowest.nodes.pair_collector import split_of_state
+from cowest.nodes.recording import remember_queries
 from cowest.storage import get_store
 from cowest.tasks import data_identity, get_task
 
@@ -73,8 +74,8 @@ def collect(
     check_specs(specs, settings, own_servers={ctx.weak: ctx.weak_base_url})
     store = get_store(ctx.db)
     run_id = store.ensure_run(ctx.run, opts.task, data_path=data_identity(opts.data), config=_public_config(ctx))
-    for ex in loaded.examples:
-        store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line)
+    query_pks = store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in loaded.examples])
+    remember_queries(ctx.db, ctx.run, run_id, query_pks)
 
     summary = CollectSummary(
         run=ctx.run,
@@ -85,7 +86,6 @@ def collect(
         price_in=opts.price_in,
         price_out=opts.price_out,
     )
-    query_pks = {q.qid: pk for pk, q in store.queries_of(run_id).items()}
     desc = f"collect {ctx.run} r{ctx.round}"
     budget = budget or opts.budget(store.spent(run_id))
     finished = 0

@@ -37,8 +37,7 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
     db = opts.store_url
     store = get_store(db)
     run_id = store.ensure_run(run, opts.task, data_path=data_identity(opts.data), config={"kind": "eval"})
-    for ex in examples:
-        store.ensure_query(run_id, ex.id, ex.query, ex.gold, ex.line)
+    store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in examples])
 
     budget = opts.budget(store.spent(run_id))
     results = []

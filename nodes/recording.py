@@ -33,6 +33,13 @@ class Job:
     parent_id: int | None = None
 
 
+def remember_queries(db: str, run: str, run_id: int, query_pks: dict[str, int]) -> None:
+    """Ids a job has just stored (one transaction for all its queries), so the nodes need not ask."""
+    with _pk_lock:
+        _run_ids[(db, run)] = run_id
+        _query_pks.update({(db, run, qid): (run_id, pk) for qid, pk in query_pks.items()})
+
+
 def query_id_of(state: CollabState) -> str:
     """The query's own id, or a stable hash of its text when the caller gave none."""
     return state.get("query_id") or "q" + hashlib.sha1(state["query"].encode()).hexdigest()[:12]

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from .call_rows import insert_skipping_stored, read_calls, write_calls
 from .database import StoreError, open_database, safe_url
 from .outcomes import OutcomeRecords
 from .schema import Call, Example, Pair, Query, Run
@@ -38,6 +39,7 @@ class TraceStore(OutcomeRecords):
         self.engine = open_database(url)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.Lock()  # serialises get-or-create races inside one process
+        self._insert_calls = insert_skipping_stored(self.engine.dialect.name)
 
     # -- runs and queries ------------------------------------------------------------------------
     def ensure_run(self, name: str, task: str, data_path: str | None = None, config: dict | None = None) -> int:
@@ -63,6 +65,22 @@ class TraceStore(OutcomeRecords):
         )
         return row.id
 
+    def ensure_queries(self, run_id: int, rows: Sequence[tuple[str, str, str | None, int | None]]) -> dict[str, int]:
+        """`ensure_query` for many (qid, query, gold, line) rows in one transaction; returns qid -> pk
+        of every query of the run."""
+        for _attempt in range(3):
+            with self._lock, self.session() as s:
+                stored = dict(s.execute(select(Query.qid, Query.id).where(Query.run_id == run_id)).tuples().all())
+                new = [Query(run_id=run_id, qid=q, query=t, gold=g, line=n) for q, t, g, n in rows if q not in stored]
+                s.add_all(new)
+                try:
+                    s.commit()
+                except IntegrityError:  # another process inserted some meanwhile: read them again
+                    s.rollback()
+                    continue
+                return {**stored, **{q.qid: q.id for q in new}}
+        raise StoreError(f"queries of run {run_id}: inserts kept racing with another writer")
+
     def _get_or_insert(self, query: Any, make: Any) -> Any:
         """The row `query` selects, inserted from `make()` when missing. Safe across processes: the
         loser of an insert race reads the winner's row."""
@@ -80,11 +98,10 @@ class TraceStore(OutcomeRecords):
                 return s.scalars(query).one()
 
     def set_query_error(self, query_pk: int, error: str | None) -> None:
-        with self.session() as s:
-            row = s.get(Query, query_pk)
-            if row is not None and row.error != error:
-                row.error = error
-                s.commit()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Query).where(Query.id == query_pk, Query.error.is_distinct_from(error)).values(error=error)
+            )
 
     # -- calls ----------------------------------------------------------------------------------
     def find_calls(self, keys: Iterable[str]) -> dict[str, Call]:
@@ -100,8 +117,8 @@ class TraceStore(OutcomeRecords):
         if not keys and not content_keys:
             return {}, {}
         original = and_(Call.content_key.in_(content_keys), Call.error.is_(None), Call.reused_from.is_(None))
-        with self.session() as s:
-            rows = list(s.scalars(select(Call).where(or_(Call.key.in_(keys), original)).order_by(Call.id)))
+        with self.engine.connect() as conn:
+            rows = read_calls(conn, or_(Call.key.in_(keys), original))
         wanted_keys, wanted_contents = set(keys), set(content_keys)
         own = {c.key: c for c in rows if c.key in wanted_keys}
         by_content: dict[str, Call] = {}
@@ -134,9 +151,11 @@ class TraceStore(OutcomeRecords):
         return {(role, model): (float(t_in or 0), float(t_out or 0)) for role, model, t_in, t_out in rows}
 
     def save_calls(self, calls: list[Call]) -> list[Call]:
-        """`save_call` for the calls of one node step, in one transaction; when another writer
-        stored one of their keys meanwhile, each is saved on its own."""
-        with self._lock, self.session() as s:
+        """`save_call` for the calls of one node step, in one transaction."""
+        if self._insert_calls is not None:
+            with self._lock, self.engine.begin() as conn:
+                return write_calls(conn, self._insert_calls, calls, _replaces)
+        with self._lock, self.session() as s:  # a database without ON CONFLICT: through the ORM
             stored = {c.key: c for c in s.scalars(select(Call).where(Call.key.in_([c.key for c in calls])))}
             out = []
             for call in calls:
@@ -155,7 +174,7 @@ class TraceStore(OutcomeRecords):
             try:
                 s.commit()
                 return out
-            except IntegrityError:
+            except IntegrityError:  # another writer stored one of the keys meanwhile: one at a time
                 s.rollback()
         return [self.save_call(call) for call in calls]
 

@@ -1,0 +1,58 @@
+"""The calls' write path (storage/call_rows.py) on SQLite and PostgreSQL: a node step's rows go in
+once; a success another writer stored first stands, a stored failure is replaced by the retry."""
+
+import pytest
+
+from cowest.storage import Call
+from cowest.storage.store import TraceStore
+
+
+def call(run_id: int, query_pk: int, key: str, output: str | None, error: str | None = None) -> Call:
+    return Call(
+        key=key, run_id=run_id, query_id=query_pk, role="judge", model="m", prompt=[], output=output, error=error
+    )
+
+
+def check_write_path(url: str) -> None:
+    store = TraceStore(url)
+    run_id = store.ensure_run("r", "medmcqa")
+    pk = store.ensure_queries(run_id, [("q1", "Why?", "A", 1), ("q2", "How?", "B", 2)])["q1"]
+    assert store.ensure_queries(run_id, [("q1", "Why?", "A", 1)])["q1"] == pk
+    assert len(store.queries_of(run_id)) == 2  # stored once
+
+    first = store.save_calls([call(run_id, pk, "ok", "first"), call(run_id, pk, "bad", None, "timeout")])
+    assert [c.id for c in first] == sorted(c.id for c in first) and all(c.id for c in first)
+    assert first[0].round == 1 and first[0].sample_index == 0 and first[0].created_at  # defaults filled
+
+    again = store.save_calls(
+        [
+            call(run_id, pk, "ok", "second"),  # a success stands: the stored one comes back
+            call(run_id, pk, "bad", "healed"),  # a stored failure is replaced, under its id
+            call(run_id, pk, "new", "third"),
+            call(run_id, pk, "new", "twice"),  # the same key twice in a step: the first stands
+        ]
+    )
+    assert [(c.id, c.output, c.error) for c in again] == [
+        (first[0].id, "first", None),
+        (first[1].id, "healed", None),
+        (again[2].id, "third", None),
+        (again[2].id, "third", None),
+    ]
+    failed_retry = store.save_calls([call(run_id, pk, "ok", None, "rate limited")])
+    assert (failed_retry[0].output, failed_retry[0].error) == ("first", None)  # a failure never hides a success
+    stored = store.find_calls(["ok", "bad", "new"])
+    assert {k: (c.output, c.error) for k, c in stored.items()} == {
+        "ok": ("first", None),
+        "bad": ("healed", None),
+        "new": ("third", None),
+    }
+    assert store.count_calls() == 3
+
+
+def test_the_write_path_on_sqlite(db_url):
+    check_write_path(db_url)
+
+
+@pytest.mark.slow
+def test_the_write_path_on_postgres(pg_url):
+    check_write_path(pg_url)
