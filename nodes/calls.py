@@ -15,7 +15,7 @@ from typing import Any
 from cowest.core import BudgetExceeded
 from cowest.graph.state import Step
 
-from .effects import Blocking, Effect, Generate
+from .effects import Effect, Generate, StoreWork
 from .ledger import current_ledger, current_plan, reserve_tokens
 from .models import Generation, ModelCallError, ModelSpec, RequestPolicy, Sampling
 from .recording import CallLog, Job, step_from_call
@@ -47,7 +47,7 @@ def run_jobs(
     that `parse` rejects is asked for once more with `retry_sampling`, then recorded as an error.
     `billed`: strong or LLM-judge requests, which the budget caps."""
     steps: list[Step | None] = [None] * len(jobs)
-    own, cached = yield Blocking(log.find, jobs)
+    own, cached = yield StoreWork(log.db, log.find, jobs)
     for i, job in enumerate(jobs):
         if job.key in own:
             steps[i] = step_from_call(job.index, own[job.key])
@@ -163,7 +163,7 @@ def _record_all(
     stands under its key (another writer's, if it stored first)."""
     if not rows:
         return
-    stored = yield Blocking(log.record_many, rows)
+    stored = yield StoreWork(log.db, log.record_many, rows)
     for i, fields, row in zip(which, rows, stored):
         if row is not None:
             steps[i] = step_from_call(jobs[i].index, row)

@@ -4,7 +4,7 @@ requests), and run either way: `graph.invoke` runs each effect in the caller's t
 the requests' event loop and local generation on threads that feed the model's batches.
 
     def strong_solo(state, runtime):
-        log = yield Blocking(CallLog.open, state, runtime.context)
+        log = yield StoreWork(runtime.context.db, CallLog.open, state, runtime.context)
         step = (yield from run_jobs(log, ...))[0]
         return {"solo": step}
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 from .models import ModelSpec, RequestPolicy, Sampling, get_model
 from .models.base import Messages, Outcome
+from .models.registry import loaded_model
 from .models.remote import event_loop, submit_on_loop
 
 
@@ -38,6 +39,22 @@ class Blocking:
         return await asyncio.to_thread(self.fn, *self.args, **self.kwargs)  # the context goes along
 
 
+class StoreWork(Blocking):
+    """Work on the run's store (`db`: its URL). On SQLite it touches no network and takes a fraction
+    of a millisecond, less than the two thread switches of a worker thread: on cowest's own
+    requests loop it runs in place. A database server's round trips, and any other loop (Studio's,
+    an app's), go to a worker thread."""
+
+    def __init__(self, db: str | None, fn: Callable[..., Any], *args: Any, **kwargs: Any):
+        super().__init__(fn, *args, **kwargs)
+        self.in_place = db is None or db.startswith("sqlite")
+
+    async def arun(self) -> Any:
+        if self.in_place and asyncio.get_running_loop() is event_loop():
+            return self.run()
+        return await super().arun()
+
+
 @dataclass
 class Generate:
     """One batch of model requests: `counts[i]` outputs for prompt i, each a Generation or its error."""
@@ -52,7 +69,9 @@ class Generate:
         return get_model(self.spec, policy=self.policy).generate_each(self.prompts, self.counts, self.sampling)
 
     async def arun(self) -> list[Outcome]:
-        model = await asyncio.to_thread(get_model, self.spec, policy=self.policy)  # may load weights
+        model = loaded_model(self.spec, self.policy)  # no thread needed once it is loaded
+        if model is None:
+            model = await asyncio.to_thread(get_model, self.spec, policy=self.policy)  # may load weights
         agenerate = getattr(model, "agenerate_each", None)
         if agenerate is None:  # a local model: its batcher runs on a thread of its own
             loop = asyncio.get_running_loop()
@@ -67,7 +86,7 @@ class Generate:
         return await asyncio.wrap_future(submit_on_loop(coro))
 
 
-Effect = Blocking | Generate
+Effect = Blocking | StoreWork | Generate
 NodeSteps = Generator[Effect, Any, dict]
 
 

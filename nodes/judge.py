@@ -18,7 +18,7 @@ from cowest.storage.keys import stable_key
 from cowest.tasks import get_task
 
 from .calls import InvalidOutput, run_jobs
-from .effects import Blocking, Effect, NodeSteps
+from .effects import Effect, NodeSteps, StoreWork
 from .models import Sampling
 from .parsing import example_of, parse_score
 from .prompts import judge_prompt
@@ -36,7 +36,7 @@ def judge(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     ctx = runtime.context
     if not state.get("gold") and not state.get("answers"):
         return {}  # nothing to judge against
-    log = yield Blocking(CallLog.open, state, ctx)
+    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
     targets: list[tuple[str, Step]] = []
     solo = state.get("solo")
     if solo and _unjudged(solo):
@@ -45,7 +45,7 @@ def judge(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     if not targets:
         return {}
     if ctx.judge == "exact":
-        scored = yield Blocking(_judge_exact, ctx, log, state, targets)  # no model: the store's work only
+        scored = yield StoreWork(ctx.db, _judge_exact, ctx, log, state, targets)  # no model: the store's work only
     else:
         scored = yield from _judge_llm(ctx, log, state, targets)
     update: dict = {}

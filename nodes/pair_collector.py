@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 from cowest.graph.context import CollabContext
 from cowest.graph.state import CollabState, PairOut
 
-from .effects import Blocking, NodeSteps
+from .effects import NodeSteps, StoreWork
 from .recording import CallLog
 
 
@@ -58,10 +58,10 @@ def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> NodeS
         PairOut(index=j, chosen=p, rejected=n, chosen_call_id=call_ids.get(p), rejected_call_id=call_ids.get(n))
         for j, (p, n) in enumerate(split.pairs)
     ]
-    log = yield Blocking(CallLog.open, state, ctx)
+    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
     if log.writable and log.store is not None and log.run_id is not None and log.query_pk is not None:
         stored = [(c, r) for p in pairs if (c := p["chosen_call_id"]) and (r := p["rejected_call_id"])]
         examples = [(i, cid, good, delta) for i, good, delta in split.examples() if (cid := call_ids.get(i))]
         if stored or examples:
-            yield Blocking(log.store.save_judged, log.run_id, ctx.round, log.query_pk, stored, examples)
+            yield StoreWork(ctx.db, log.store.save_judged, log.run_id, ctx.round, log.query_pk, stored, examples)
     return {"pairs": pairs}

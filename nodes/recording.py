@@ -123,6 +123,10 @@ class CallLog:
             found = {k: c for k, c in found.items() if c.error is None}
         return found
 
+    @property
+    def db(self) -> str | None:
+        return self.store.url if self.store is not None else None
+
     def find(self, jobs: list[Job]) -> tuple[dict[str, Call], dict[str, Call]]:
         """`lookup` of the jobs' row keys and `cached` of their contents, in one query."""
         if self.store is None:

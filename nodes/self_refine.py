@@ -13,7 +13,7 @@ from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import run_jobs
-from .effects import Blocking, NodeSteps
+from .effects import NodeSteps, StoreWork
 from .parsing import answer_fields
 from .prompts import self_refine_prompt
 from .recording import CallLog
@@ -25,7 +25,7 @@ def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> NodeStep
     start = (state.get("drafts") or [{}])[0] if weak else (state.get("solo") or {})
     if start.get("error") or start.get("text") is None:
         return {}
-    log = yield Blocking(CallLog.open, state, ctx)
+    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
     spec, sampling, fmt = (
         (ctx.weak_spec, ctx.greedy(), ctx.format) if weak else (ctx.strong_spec, ctx.greedy(), ctx.solo_format)
     )

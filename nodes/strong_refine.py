@@ -9,7 +9,7 @@ from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import run_jobs
-from .effects import Blocking, NodeSteps
+from .effects import NodeSteps, StoreWork
 from .parsing import answer_fields
 from .prompts import strong_refine_prompt, supericl_prompt
 from .recording import CallLog
@@ -23,7 +23,7 @@ def strong_refine(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSt
             return {}  # z failed or was not judged: no draft can be compared, spend nothing
         if solo_score >= TOP_SCORE:
             return {"solo_top": True}  # no draft can beat a top-scored z: save the strong calls
-    log = yield Blocking(CallLog.open, state, ctx)
+    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
     spec, sampling = ctx.strong_spec, ctx.greedy()
     drafts = [d for d in state.get("drafts", []) if d.get("text") is not None and not d.get("error")]
     if ctx.spec.supericl:  # the strong model sees the weak answer and its confidence, not the draft

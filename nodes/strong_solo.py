@@ -12,7 +12,7 @@ from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import run_jobs
-from .effects import Blocking, NodeSteps
+from .effects import NodeSteps, StoreWork
 from .parsing import answer_fields
 from .prompts import strong_solo_prompt
 from .recording import CallLog
@@ -20,7 +20,7 @@ from .recording import CallLog
 
 def strong_solo(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     ctx = runtime.context
-    log = yield Blocking(CallLog.open, state, ctx)
+    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
     spec, sampling = ctx.strong_spec, ctx.greedy()
     # z does not depend on the weak model: every round of the run shares it.
     job = log.job(

@@ -9,7 +9,7 @@ from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
 
 from .calls import run_jobs
-from .effects import Blocking, NodeSteps
+from .effects import Blocking, NodeSteps, StoreWork
 from .ledger import current_plan
 from .parsing import answer_fields
 from .prompts import weak_draft_prompt
@@ -18,7 +18,7 @@ from .recording import CallLog
 
 def weak_draft(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     ctx = runtime.context
-    log = yield Blocking(CallLog.open, state, ctx)
+    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
     spec, sampling = ctx.weak_spec, ctx.draft_sampling()
     prompt = weak_draft_prompt(state["query"], ctx.format)
     jobs = [log.job("weak_draft", i, spec, sampling, prompt) for i in range(ctx.draft_count)]

@@ -196,3 +196,25 @@ def test_the_graph_gives_the_same_answer_from_invoke_and_from_ainvoke_in_an_app_
     assert len(server.requests) == sent  # every call reused from the store (content keys)
     calls = get_store(db_url).calls_of(get_store(db_url).run_id("a"))
     assert {c.role for c in calls} == {"weak_draft", "strong_refine", "judge"} and all(c.reused_from for c in calls)
+
+
+def test_sqlite_work_runs_in_place_on_cowests_loop_and_in_a_worker_thread_elsewhere():
+    """Store work costs less than two thread switches on SQLite: on cowest's own requests loop it
+    runs in place; a database server's round trips, and any other loop, go to a worker thread."""
+    import asyncio
+    import threading
+
+    from cowest.nodes.effects import StoreWork
+    from cowest.nodes.models.remote import run_on_loop
+
+    def where(effect: StoreWork) -> str:
+        async def run() -> str:
+            return await effect.arun()
+
+        return run_on_loop(run())
+
+    here = lambda: threading.current_thread().name  # noqa: E731
+    assert where(StoreWork("sqlite:///x.db", here)) == "cowest-requests"
+    assert where(StoreWork("postgresql+psycopg://h/db", here)) != "cowest-requests"
+    elsewhere = asyncio.run(StoreWork("sqlite:///x.db", here).arun())
+    assert elsewhere != threading.current_thread().name  # an app's loop is never blocked by it

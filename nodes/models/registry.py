@@ -20,24 +20,37 @@ def get_model(
     spec: str | ModelSpec, settings: ModelSettings | None = None, policy: RequestPolicy = DEFAULT_POLICY
 ) -> ChatModel:
     """The model for `spec`. Local bases are loaded once and shared by all their adapters."""
+    return _model(spec, settings, policy, load=True)  # type: ignore[return-value]
+
+
+def loaded_model(spec: str | ModelSpec, policy: RequestPolicy = DEFAULT_POLICY) -> ChatModel | None:
+    """The model for `spec` if nothing is left to load (an async caller then needs no thread)."""
+    return _model(spec, None, policy, load=False)
+
+
+def _model(
+    spec: str | ModelSpec, settings: ModelSettings | None, policy: RequestPolicy, load: bool
+) -> ChatModel | None:
     spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
     settings = settings or ModelSettings.from_env()
     with _lock:
         if spec.provider == "huggingface":
             base = _bases.get((spec.model, policy.compiled))
             if base is None:
+                if not load:
+                    return None
                 base = _bases[(spec.model, policy.compiled)] = LocalBase(spec.model, compiled=policy.compiled)
             return LocalChatModel(base, spec)
         if spec.provider != "openai":
             by_spec = (str(spec), None, None, policy)
-            if by_spec not in _remotes:
+            if by_spec not in _remotes and load:
                 _remotes[by_spec] = ProviderChatModel(spec, policy)
-            return _remotes[by_spec]
+            return _remotes.get(by_spec)
         base_url = policy.base_url or settings.openai_base_url
         key = (spec.model, base_url, settings.openai_api_key, policy)
-        if key not in _remotes:
+        if key not in _remotes and load:
             _remotes[key] = RemoteChatModel(spec, base_url, settings.openai_api_key, policy)
-        return _remotes[key]
+        return _remotes.get(key)
 
 
 def clear_models() -> None:
