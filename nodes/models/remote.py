@@ -257,12 +257,19 @@ def _one_line(exc: Exception) -> str:
 
 
 def check_reachable(base_url: str | None, timeout: float = 5.0) -> None:
-    """Fail fast, with one line, when an OpenAI-compatible server cannot be reached at all."""
+    """Fail fast, with one line, when an OpenAI-compatible server cannot be reached at all (any
+    HTTP answer, even an error status, means it is there)."""
     if not base_url:
         return
-    import httpx
+    import urllib.error
+    import urllib.request
 
     try:
-        httpx.get(base_url.rstrip("/") + "/models", timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise ServiceUnavailable(f"cannot reach the OpenAI-compatible server at {base_url}: {_one_line(exc)}") from None
+        urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        pass
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        why = _one_line(
+            exc.reason if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, Exception) else exc
+        )
+        raise ServiceUnavailable(f"cannot reach the OpenAI-compatible server at {base_url}: {why}") from None
