@@ -6,7 +6,8 @@ import hashlib
 import threading
 import time
 import warnings
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,10 @@ class LocalBase:
         self.lock = threading.Lock()
         self._adapters: dict[str, str] = {}  # adapter dir -> PEFT adapter name
         self.coalescer = _Coalescer(self)
+        # A model this small gains nothing from splitting its products across CPU cores; the other
+        # cores' spin-waits doubled the CPU a tiny model's batch cost (bench/RESULTS.md).
+        small = sum(p.numel() for p in self.model.parameters()) < _SMALL_MODEL_PARAMETERS
+        self.cpu_threads = 1 if self.device == "cpu" and small else None
         self.compiled = compiled and self.device == "cuda"
         if compiled and not self.compiled:
             warnings.warn("--weak-compile is for CUDA: the weak model runs uncompiled on this CPU", stacklevel=2)
@@ -106,7 +111,7 @@ class LocalBase:
         # Greedy decoding gives n identical sequences: decode once, copy.
         per_prompt = 1 if sampling.greedy else n
         start = time.perf_counter()
-        with self.activate(adapter), torch.inference_mode():
+        with self.activate(adapter), torch.inference_mode(), _cpu_threads(self.cpu_threads):
             if self.compiled:
                 rows = self._generate_compiled(enc, per_prompt, sampling)
             else:
@@ -243,6 +248,25 @@ class LocalChatModel:
             if isinstance(exc, (ModelSpecError, ModelCallError)):
                 raise
             raise ModelCallError(f"{self.spec}: generation failed: {exc}") from exc
+
+
+_SMALL_MODEL_PARAMETERS = 10_000_000
+
+
+@contextmanager
+def _cpu_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to `threads` inside the block (None: left as they are)."""
+    import torch
+
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _until_stop(ids: list[int], stops: set[int]) -> list[int]:
