@@ -76,13 +76,15 @@ def top_p_candidates(mass: Any, top_p: float) -> Iterator[tuple[Any, Any, Any]]:
     """What top-p keeps of each row's probabilities, as (rows, candidate ids, their probability or 0
     where dropped) for groups of rows. A token is kept while the probability ranked above it is
     below `top_p` (transformers' TopPLogitsWarper; the most probable token is always kept).
-    Sorting the vocabulary costs more than the model's step, so each row looks among its top 256
-    tokens, then its top 4096, and only a row they do not cover is sorted in full."""
+    Sorting a large vocabulary costs more than the model's step, so each row looks among its top 256
+    tokens, then its top 4096, and only a row they do not cover is sorted in full (a small
+    vocabulary is sorted at once)."""
     rows = torch.arange(mass.shape[0], device=mass.device)
-    for width in (256, 4096, mass.shape[-1]):
-        top_mass, top_ids = mass[rows].topk(min(width, mass.shape[-1]), dim=-1)
+    vocabulary = mass.shape[-1]
+    for width in [w for w in (256, 4096) if w < vocabulary // 4] + [vocabulary]:
+        top_mass, top_ids = mass[rows].topk(width, dim=-1)
         covered = top_mass.sum(dim=-1) >= top_p
-        if width >= mass.shape[-1]:
+        if width == vocabulary:
             covered[:] = True
         if bool(covered.any()):
             top_mass, top_ids = top_mass[covered], top_ids[covered]
