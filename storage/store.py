@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from .call_rows import insert_skipping_stored, read_calls, write_calls
+from .bulk_writes import BulkWrites, read_calls, write_calls, write_judged
 from .database import StoreError, open_database, safe_url
 from .outcomes import OutcomeRecords
 from .schema import Call, Example, Pair, Query, Run
@@ -39,7 +39,7 @@ class TraceStore(OutcomeRecords):
         self.engine = open_database(url)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.Lock()  # serialises get-or-create races inside one process
-        self._insert_calls = insert_skipping_stored(self.engine.dialect.name)
+        self._bulk = BulkWrites.for_dialect(self.engine.dialect.name)
 
     # -- runs and queries ------------------------------------------------------------------------
     def ensure_run(self, name: str, task: str, data_path: str | None = None, config: dict | None = None) -> int:
@@ -152,9 +152,9 @@ class TraceStore(OutcomeRecords):
 
     def save_calls(self, calls: list[Call]) -> list[Call]:
         """`save_call` for the calls of one node step, in one transaction."""
-        if self._insert_calls is not None:
+        if self._bulk is not None:
             with self._lock, self.engine.begin() as conn:
-                return write_calls(conn, self._insert_calls, calls, _replaces)
+                return write_calls(conn, self._bulk, calls, _replaces)
         with self._lock, self.session() as s:  # a database without ON CONFLICT: through the ORM
             stored = {c.key: c for c in s.scalars(select(Call).where(Call.key.in_([c.key for c in calls])))}
             out = []
@@ -212,6 +212,9 @@ class TraceStore(OutcomeRecords):
         """Record, in one transaction, one query's pairs ((chosen, rejected) draft-call ids, in
         Algorithm 1's order) and its labelled drafts; returns the pair ids. Rewriting them changes
         nothing, and two processes writing them at once leave one set."""
+        if self._bulk is not None:
+            with self._lock, self.engine.begin() as conn:
+                return write_judged(conn, self._bulk, (run_id, round, query_pk), pairs, examples)
         for _attempt in range(3):
             try:
                 return self._write_judged(run_id, round, query_pk, pairs, examples)

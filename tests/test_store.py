@@ -1,5 +1,6 @@
-"""The calls' write path (storage/call_rows.py) on SQLite and PostgreSQL: a node step's rows go in
-once; a success another writer stored first stands, a stored failure is replaced by the retry."""
+"""The per-step writes (storage/bulk_writes.py) on SQLite and PostgreSQL: a node step's calls go in
+once, a success another writer stored first stands, a stored failure is replaced by the retry; a
+query's pairs and labelled drafts are written over, under the same ids."""
 
 import pytest
 
@@ -47,6 +48,16 @@ def check_write_path(url: str) -> None:
         "new": ("third", None),
     }
     assert store.count_calls() == 3
+
+    a, b = first[0].id, first[1].id
+    pair_ids = store.save_judged(run_id, 1, pk, pairs=[(a, b)], examples=[(0, a, True, 1.0), (1, b, False, -1.0)])
+    again = store.save_judged(run_id, 1, pk, pairs=[(b, a)], examples=[(0, a, False, 0.0), (1, b, False, -1.0)])
+    assert again == pair_ids and len(pair_ids) == 1
+    assert [(p.id, p.chosen_id, p.rejected_id) for p in store.pairs_of(run_id)] == [(pair_ids[0], b, a)]
+    assert [(e.idx, e.draft_id, e.desirable, e.delta) for e in store.examples_of(run_id)] == [
+        (0, a, False, 0.0),
+        (1, b, False, -1.0),
+    ]
 
 
 def test_the_write_path_on_sqlite(db_url):
