@@ -69,12 +69,11 @@ class LocalBase:
             self._compile()
 
     def _compile(self) -> None:
-        """Static KV cache (fixed shapes, so CUDA graphs can be captured) and a compiled forward.
-        Adapters are injected into the same modules, so their layers are compiled too on first use."""
-        import torch
-
+        """A static KV cache, with which transformers' generate compiles the decoding step itself
+        (torch.compile, CUDA graphs) and leaves the prefill, whose length varies, uncompiled.
+        (Compiling the whole forward here as well broke on a GPU: the prefill's CUDA graph output
+        was overwritten by the decoding step's.)"""
         self.model.generation_config.cache_implementation = "static"
-        self.model.forward = torch.compile(self.model.forward, mode="reduce-overhead", dynamic=False)
 
     def activate(self, adapter: str | None):
         """Make `adapter` (or the bare base) the active weights; returns a context to generate in.
