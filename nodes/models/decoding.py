@@ -22,7 +22,9 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, k: int, sampling: Sa
     room = ids.shape[1] + sampling.max_new_tokens
     cache = DynamicCache()
     cache.layers = [RoomyLayer(room) for _ in range(model.config.get_text_config(decoder=True).num_hidden_layers)]
-    model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], cache=cache)
+    # The prefill only fills the cache: its last position is fed again as the first step.
+    prefill = dict(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1])
+    model(**prefill, cache=cache, logits_to_keep=1)
     if k > 1:
         cache.batch_repeat_interleave(k)
         ids, mask, positions = (t.repeat_interleave(k, 0) for t in (ids, mask, positions))
