@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from .schema import Call, Example, Pair
 
@@ -86,6 +86,28 @@ def write_calls(conn: Any, writes: BulkWrites, calls: list[Call], replaces: Any)
         first[call.key] = call
         out.append(call)
     return out
+
+
+# Built once: constructing a SELECT costs more than SQLite takes to run it.
+_BY_KEYS = (
+    select(TABLE)
+    .where(
+        or_(
+            TABLE.c.key.in_(bindparam("keys", expanding=True)),
+            and_(
+                TABLE.c.content_key.in_(bindparam("contents", expanding=True)),
+                TABLE.c.error.is_(None),
+                TABLE.c.reused_from.is_(None),
+            ),
+        )
+    )
+    .order_by(TABLE.c.id)
+)
+
+
+def find_by_keys(conn: Any, keys: list[str], content_keys: list[str]) -> list[Call]:
+    """The calls stored under these row keys, and the successful originals with these content keys."""
+    return [Call(**row._mapping) for row in conn.execute(_BY_KEYS, {"keys": keys, "contents": content_keys})]
 
 
 def read_calls(conn: Any, where: Any) -> list[Call]:

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from .bulk_writes import BulkWrites, read_calls, write_calls, write_judged
+from .bulk_writes import BulkWrites, find_by_keys, write_calls, write_judged
 from .database import StoreError, open_database, safe_url
 from .outcomes import OutcomeRecords
 from .schema import Call, Example, Pair, Query, Run
@@ -116,9 +116,8 @@ class TraceStore(OutcomeRecords):
         of these content keys that has one (a call that is itself a copy or failed serves no one)."""
         if not keys and not content_keys:
             return {}, {}
-        original = and_(Call.content_key.in_(content_keys), Call.error.is_(None), Call.reused_from.is_(None))
         with self.engine.connect() as conn:
-            rows = read_calls(conn, or_(Call.key.in_(keys), original))
+            rows = find_by_keys(conn, keys, content_keys)
         wanted_keys, wanted_contents = set(keys), set(content_keys)
         own = {c.key: c for c in rows if c.key in wanted_keys}
         by_content: dict[str, Call] = {}
