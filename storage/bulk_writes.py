@@ -64,7 +64,7 @@ def write_calls(conn: Any, writes: BulkWrites, calls: list[Call], replaces: Any)
     """Insert `calls` in one statement; each returned row is the one that now stands under its
     key: the new call, or the one another writer stored first, which `replaces(stored, new)` says
     whether the new one overwrites."""
-    ids = {key: pk for pk, key in conn.execute(writes.calls, [_values(c) for c in calls])}
+    ids = {key: pk for pk, key in conn.execute(writes.calls, [column_values(c) for c in calls])}
     taken = [c.key for c in calls if c.key not in ids]
     stored = {c.key: c for c in read_calls(conn, TABLE.c.key.in_(taken))} if taken else {}
     out: list[Call] = []
@@ -115,7 +115,7 @@ def read_calls(conn: Any, where: Any) -> list[Call]:
     return [Call(**row._mapping) for row in conn.execute(select(TABLE).where(where).order_by(TABLE.c.id))]
 
 
-def _values(call: Call) -> dict[str, Any]:
+def column_values(call: Call) -> dict[str, Any]:
     """The call's column values, column defaults filled in (and set on the call, as a flush would)."""
     values = {}
     for column in _COLUMNS:

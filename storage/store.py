@@ -11,8 +11,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from .bulk_writes import BulkWrites, find_by_keys, write_calls, write_judged
+from .bulk_writes import BulkWrites, column_values, find_by_keys, write_calls, write_judged
 from .database import StoreError, open_database, safe_url
+from .orm_writes import save_calls_orm, write_judged_orm
 from .outcomes import OutcomeRecords
 from .schema import Call, Example, Pair, Query, Run
 
@@ -155,24 +156,8 @@ class TraceStore(OutcomeRecords):
             with self._lock, self.engine.begin() as conn:
                 return write_calls(conn, self._bulk, calls, _replaces)
         with self._lock, self.session() as s:  # a database without ON CONFLICT: through the ORM
-            stored = {c.key: c for c in s.scalars(select(Call).where(Call.key.in_([c.key for c in calls])))}
-            out = []
-            for call in calls:
-                existing = stored.get(call.key)
-                if existing is None:
-                    s.add(call)
-                    stored[call.key] = call
-                    out.append(call)
-                elif _replaces(existing, call):
-                    for col in Call.__table__.columns.keys():
-                        if col not in ("id", "key", "created_at"):
-                            setattr(existing, col, getattr(call, col))
-                    out.append(existing)
-                else:
-                    out.append(existing)
             try:
-                s.commit()
-                return out
+                return save_calls_orm(s, calls, _replaces)
             except IntegrityError:  # another writer stored one of the keys meanwhile: one at a time
                 s.rollback()
         return [self.save_call(call) for call in calls]
@@ -193,6 +178,7 @@ class TraceStore(OutcomeRecords):
                     existing = s.scalars(select(Call).where(Call.key == call.key)).one()
             if not _replaces(existing, call):
                 return existing
+            column_values(call)  # its defaults too, not None over the stored ones
             for col in Call.__table__.columns.keys():
                 if col not in ("id", "key", "created_at"):
                     setattr(existing, col, getattr(call, col))
@@ -214,57 +200,20 @@ class TraceStore(OutcomeRecords):
         if self._bulk is not None:
             with self._lock, self.engine.begin() as conn:
                 return write_judged(conn, self._bulk, (run_id, round, query_pk), pairs, examples)
-        for _attempt in range(3):
-            try:
-                return self._write_judged(run_id, round, query_pk, pairs, examples)
-            except IntegrityError:  # another process inserted the same rows: write over them
-                continue
-        return self._write_judged(run_id, round, query_pk, pairs, examples)
+        for attempt in range(3):
+            with self._lock, self.session() as s:
+                try:
+                    return write_judged_orm(s, (run_id, round, query_pk), pairs, examples)
+                except IntegrityError:  # another process inserted the same rows: write over them
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     def save_pairs(self, run_id: int, round: int, query_pk: int, pairs: list[tuple[int, int]]) -> list[int]:
         return self.save_judged(run_id, round, query_pk, pairs=pairs)
 
     def save_examples(self, run_id: int, round: int, query_pk: int, examples: list[ExampleRow]) -> None:
         self.save_judged(run_id, round, query_pk, examples=examples)
-
-    def _write_judged(
-        self, run_id: int, round: int, query_pk: int, pairs: Sequence[tuple[int, int]], examples: Sequence[ExampleRow]
-    ) -> list[int]:
-        ids = []
-        with self._lock, self.session() as s:
-            for idx, (chosen, rejected) in enumerate(pairs):
-                where = (Pair.run_id == run_id, Pair.round == round, Pair.query_id == query_pk, Pair.idx == idx)
-                row = s.scalar(select(Pair).where(*where))
-                if row is None:
-                    row = Pair(
-                        run_id=run_id, round=round, query_id=query_pk, idx=idx, chosen_id=chosen, rejected_id=rejected
-                    )
-                    s.add(row)
-                else:
-                    row.chosen_id, row.rejected_id = chosen, rejected
-                s.flush()
-                ids.append(row.id)
-            if examples:
-                of_query = (Example.run_id == run_id, Example.round == round, Example.query_id == query_pk)
-                stored = {e.idx: e for e in s.scalars(select(Example).where(*of_query))}
-                for idx, draft_id, desirable, delta in examples:
-                    found = stored.get(idx)
-                    if found is None:
-                        s.add(
-                            Example(
-                                run_id=run_id,
-                                round=round,
-                                query_id=query_pk,
-                                idx=idx,
-                                draft_id=draft_id,
-                                desirable=desirable,
-                                delta=delta,
-                            )
-                        )
-                    else:
-                        found.draft_id, found.desirable, found.delta = draft_id, desirable, delta
-            s.commit()
-        return ids
 
     def examples_of(self, run_id: int, round: int | None = None) -> list[Example]:
         with self.session() as s:

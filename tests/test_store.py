@@ -14,8 +14,10 @@ def call(run_id: int, query_pk: int, key: str, output: str | None, error: str | 
     )
 
 
-def check_write_path(url: str) -> None:
+def check_write_path(url: str, bulk: bool = True) -> None:
     store = TraceStore(url)
+    if not bulk:
+        store._bulk = None  # as on a database without ON CONFLICT: the ORM path (storage/orm_writes.py)
     run_id = store.ensure_run("r", "medmcqa")
     pk = store.ensure_queries(run_id, [("q1", "Why?", "A", 1), ("q2", "How?", "B", 2)])["q1"]
     assert store.ensure_queries(run_id, [("q1", "Why?", "A", 1)])["q1"] == pk
@@ -60,8 +62,9 @@ def check_write_path(url: str) -> None:
     ]
 
 
-def test_the_write_path_on_sqlite(db_url):
-    check_write_path(db_url)
+@pytest.mark.parametrize("bulk", [True, False], ids=["core", "orm"])
+def test_the_write_path_on_sqlite(db_url, bulk):
+    check_write_path(db_url, bulk)
 
 
 @pytest.mark.slow

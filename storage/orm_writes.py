@@ -1,0 +1,62 @@
+"""The per-step writes of bulk_writes.py through the ORM, for a database without INSERT ... ON
+CONFLICT (any SQLAlchemy URL other than SQLite and PostgreSQL): same results, more CPU."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from .bulk_writes import column_values
+from .schema import Call, Example, Pair
+
+
+def save_calls_orm(session: Any, calls: list[Call], replaces: Callable[[Call, Call], bool]) -> list[Call]:
+    """As bulk_writes.write_calls; raises IntegrityError when another writer stored a key meanwhile."""
+    stored = {c.key: c for c in session.scalars(select(Call).where(Call.key.in_([c.key for c in calls])))}
+    out = []
+    for call in calls:
+        column_values(call)  # column defaults set on it, as a flush would: a replacement copies them too
+        existing = stored.get(call.key)
+        if existing is None:
+            session.add(call)
+            stored[call.key] = call
+            out.append(call)
+        elif replaces(existing, call):
+            for col in Call.__table__.columns.keys():
+                if col not in ("id", "key", "created_at"):
+                    setattr(existing, col, getattr(call, col))
+            out.append(existing)
+        else:
+            out.append(existing)
+    session.commit()
+    return out
+
+
+def write_judged_orm(
+    session: Any, ids: tuple[int, int, int], pairs: Sequence[tuple[int, int]], examples: Sequence[Any]
+) -> list[int]:
+    """As bulk_writes.write_judged; raises IntegrityError when another writer inserted the same rows."""
+    run_id, round, query_pk = ids
+    of_query = dict(run_id=run_id, round=round, query_id=query_pk)
+    pair_ids = []
+    stored_pairs = {p.idx: p for p in session.scalars(select(Pair).filter_by(**of_query))}
+    for idx, (chosen, rejected) in enumerate(pairs):
+        row = stored_pairs.get(idx)
+        if row is None:
+            row = Pair(**of_query, idx=idx, chosen_id=chosen, rejected_id=rejected)
+            session.add(row)
+        else:
+            row.chosen_id, row.rejected_id = chosen, rejected
+        session.flush()
+        pair_ids.append(row.id)
+    stored = {e.idx: e for e in session.scalars(select(Example).filter_by(**of_query))}
+    for idx, draft_id, desirable, delta in examples:
+        found = stored.get(idx)
+        if found is None:
+            session.add(Example(**of_query, idx=idx, draft_id=draft_id, desirable=desirable, delta=delta))
+        else:
+            found.draft_id, found.desirable, found.delta = draft_id, desirable, delta
+    session.commit()
+    return pair_ids
