@@ -45,6 +45,9 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as vLLM, llama.cpp and the OpenAI API do
+            # Headers and body go out as two writes: with Nagle's algorithm the body would wait for
+            # the client's delayed ACK of the headers (40 ms on Linux). Servers set TCP_NODELAY.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # keep test output clean
                 pass
