@@ -141,9 +141,13 @@ def test_kto_rounds_train_on_every_judged_draft_and_resume_like_dpo(tiny_model, 
         for row in rows:
             examples = store.examples_of(run_id, row.round)
             assert sorted(row.example_ids) == [e.id for e in examples]
-            # every draft of the round took a side (no call failed), where pairs use 2 x min(|Y+|, |Y-|) of them
+            # every draft of the round took a side (no call failed), where a query's pairs use 2 x min(|Y+|, |Y-|)
             assert len(examples) == row.metrics["drafts"] == 12
-            assert row.metrics["pairs"] == min(row.metrics["positives"], 12 - row.metrics["positives"])
+            positives = {
+                q: sum(e.desirable for e in examples if e.query_id == q) for q in {e.query_id for e in examples}
+            }
+            pairs = sum(min(p, 4 - p) for p in positives.values())
+            assert row.metrics["pairs"] == pairs == len(store.pairs_of(run_id, row.round))
             assert row.metrics["desirable"] == row.metrics["positives"] == sum(e.desirable for e in examples)
             assert abs(row.metrics["first_kl"]) < 1e-4  # step 1: the reference is the policy it starts from
         assert store.adapter(run_id, 1, "dpo") is None
