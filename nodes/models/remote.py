@@ -9,7 +9,7 @@ import contextvars
 import random
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cowest.core import ConfigError, ServiceUnavailable
 
@@ -25,9 +25,10 @@ from .base import (
     clean_text,
 )
 from .limits import limit_for
-from .openai_client import OPENAI_API, openai_client
-from .openai_http import Reply
 from .spec import ModelSpec
+
+if TYPE_CHECKING:
+    from .openai_http import Reply
 
 
 class RemoteChatModel:
@@ -52,6 +53,8 @@ class RemoteChatModel:
         self.base_url = base_url
         self.policy = policy
         self.limit = limit_for(base_url, spec.model, policy.max_in_flight)
+        from .openai_client import OPENAI_API, openai_client  # the HTTP stack only once a model is made
+
         # Local servers (vLLM, llama.cpp) accept any key; the clients insist on one.
         self.client = openai_client(base_url or OPENAI_API, api_key or "EMPTY", policy.timeout, spec.model)
 
@@ -239,6 +242,8 @@ def request_params(sampling: Sampling, n: int) -> dict[str, Any]:
 
 def reply_of(result: Any) -> Reply:
     """A LangChain LLMResult of one prompt as a Reply."""
+    from .openai_http import Reply
+
     gens = result.generations[0]
     usage = (getattr(getattr(gens[0], "message", None), "usage_metadata", None) or {}) if gens else {}
     return Reply([g.text or "" for g in gens], usage.get("input_tokens"), usage.get("output_tokens"))
