@@ -34,11 +34,7 @@ def preference_rows(store: TraceStore, run: str, round: int | None = None) -> li
 
 def export_pairs(store: TraceStore, run: str, out_dir: str | Path, round: int | None = None) -> Path:
     """Write `out_dir/train.jsonl`, a folder `trl dpo --dataset_name out_dir` trains on."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "train.jsonl"
-    _write_jsonl(path, preference_rows(store, run, round))
-    return path
+    return _write_train_file(out_dir, preference_rows(store, run, round))
 
 
 def example_rows(store: TraceStore, run: str, round: int | None = None) -> list[dict]:
@@ -66,10 +62,14 @@ def example_rows(store: TraceStore, run: str, round: int | None = None) -> list[
 
 def export_examples(store: TraceStore, run: str, out_dir: str | Path, round: int | None = None) -> Path:
     """Write `out_dir/train.jsonl`, a folder `trl kto --dataset_name out_dir` trains on."""
+    return _write_train_file(out_dir, example_rows(store, run, round))
+
+
+def _write_train_file(out_dir: str | Path, rows: list[dict]) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "train.jsonl"
-    _write_jsonl(path, example_rows(store, run, round))
+    _write_jsonl(path, rows)
     return path
 
 

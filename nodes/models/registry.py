@@ -20,7 +20,9 @@ def get_model(
     spec: str | ModelSpec, settings: ModelSettings | None = None, policy: RequestPolicy = DEFAULT_POLICY
 ) -> ChatModel:
     """The model for `spec`. Local bases are loaded once and shared by all their adapters."""
-    return _model(spec, settings, policy, load=True)  # type: ignore[return-value]
+    model = _model(spec, settings, policy, load=True)
+    assert model is not None  # loading never gives None
+    return model
 
 
 def loaded_model(spec: str | ModelSpec, policy: RequestPolicy = DEFAULT_POLICY) -> ChatModel | None:
