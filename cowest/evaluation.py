@@ -15,6 +15,7 @@ from cowest.graph import CollabContext, CollabState
 from cowest.graph.modes import MODES
 from cowest.nodes.ledger import keeping_ledger
 from cowest.nodes.models import ModelSettings, check_specs
+from cowest.nodes.recording import remember_queries
 from cowest.storage import EvalResult, get_store
 from cowest.tasks import data_identity, get_task
 from cowest.tasks.metrics import score_task
@@ -37,7 +38,8 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
     db = opts.store_url
     store = get_store(db)
     run_id = store.ensure_run(run, opts.task, data_path=data_identity(opts.data), config={"kind": "eval"})
-    store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in examples])
+    query_pks = store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in examples])
+    remember_queries(db, run, run_id, query_pks)
 
     budget = opts.budget(store.spent(run_id))
     results = []

@@ -86,7 +86,7 @@ class Generate:
         return await asyncio.wrap_future(submit_on_loop(coro))
 
 
-Effect = Blocking | StoreWork | Generate
+Effect = Blocking | Generate  # StoreWork is a Blocking
 NodeSteps = Generator[Effect, Any, dict]
 
 
