@@ -81,6 +81,15 @@ class Generation:
     latency_s: float | None = None  # a batched call's wall time, shared equally by its outputs
 
 
+@dataclass
+class Reply:
+    """What a chat completion request returned: one text per choice and the request's tokens."""
+
+    texts: list[str]
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+
 class ChatModel(Protocol):
     spec: str  # the spec string as recorded in the store (no secrets)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
-from .base import Messages
-from .openai_http import ChatCompletionsClient, Reply, behind_proxy
+from .base import Messages, Reply
+from .openai_http import ChatCompletionsClient, behind_proxy
 
 OPENAI_API = "https://api.openai.com/v1"
 

@@ -15,7 +15,6 @@ import json
 import os
 import ssl
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,14 +22,7 @@ import h11
 
 from cowest import __version__
 
-
-@dataclass
-class Reply:
-    """What a chat completion request returned: one text per choice and the request's tokens."""
-
-    texts: list[str]
-    tokens_in: int | None = None
-    tokens_out: int | None = None
+from .base import Reply
 
 
 class APIStatusError(Exception):

@@ -6,17 +6,14 @@ server's; a provider without OpenAI's `n` is sent K requests for K samples."""
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cowest.core import BadInput, ConfigError
 
-from .base import DEFAULT_POLICY, Messages, RequestPolicy, Sampling
+from .base import DEFAULT_POLICY, Messages, Reply, RequestPolicy, Sampling
 from .limits import limit_for
 from .remote import RemoteChatModel, _one_line, reply_of, to_langchain
 from .spec import ModelSpec
-
-if TYPE_CHECKING:
-    from .openai_http import Reply
 
 
 def init_provider_model(spec: ModelSpec, sampling: Sampling, policy: RequestPolicy = DEFAULT_POLICY) -> Any:

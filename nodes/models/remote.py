@@ -9,7 +9,7 @@ import contextvars
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cowest.core import ConfigError, ServiceUnavailable
 
@@ -20,15 +20,13 @@ from .base import (
     Messages,
     ModelCallError,
     Outcome,
+    Reply,
     RequestPolicy,
     Sampling,
     clean_text,
 )
 from .limits import limit_for
 from .spec import ModelSpec
-
-if TYPE_CHECKING:
-    from .openai_http import Reply
 
 
 class RemoteChatModel:
@@ -242,8 +240,6 @@ def request_params(sampling: Sampling, n: int) -> dict[str, Any]:
 
 def reply_of(result: Any) -> Reply:
     """A LangChain LLMResult of one prompt as a Reply."""
-    from .openai_http import Reply
-
     gens = result.generations[0]
     usage = (getattr(getattr(gens[0], "message", None), "usage_metadata", None) or {}) if gens else {}
     return Reply([g.text or "" for g in gens], usage.get("input_tokens"), usage.get("output_tokens"))
