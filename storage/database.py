@@ -4,6 +4,7 @@ it is a cowest store, and its tables. Every failure is one StoreError line."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,14 +104,17 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+SQLITE_LOCK_WAIT_S = 30.0  # how long a statement waits for another process's write lock
+
+
 def _engine(url: str):
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_LOCK_WAIT_S})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            _into_wal(cur)  # readers never block the writer
             # In WAL mode NORMAL syncs at checkpoints, not at every commit: a crashed process loses
             # nothing committed (only a power cut can lose the last commits, never the database).
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -119,6 +123,22 @@ def _engine(url: str):
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _into_wal(cur: Any) -> None:
+    """Put the database in WAL mode. While another process is still creating the file (it holds the
+    write lock, the file not yet in WAL mode), SQLite answers "database is locked" at once instead of
+    waiting: the switch upgrades a read to a write, which never waits. So wait here, as long as any
+    statement would."""
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def safe_url(url: str) -> str:

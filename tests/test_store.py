@@ -1,6 +1,10 @@
 """The per-step writes (storage/bulk_writes.py) on SQLite and PostgreSQL: a node step's calls go in
 once, a success another writer stored first stands, a stored failure is replaced by the retry; a
-query's pairs and labelled drafts are written over, under the same ids."""
+query's pairs and labelled drafts are written over, under the same ids. Opening a new store while
+another process creates it."""
+
+import sqlite3
+import threading
 
 import pytest
 
@@ -70,3 +74,16 @@ def test_the_write_path_on_sqlite(db_url, bulk):
 @pytest.mark.slow
 def test_the_write_path_on_postgres(pg_url):
     check_write_path(pg_url)
+
+
+def test_a_store_another_process_is_creating_is_waited_for(tmp_path):
+    """Two collectors started at once on a new SQLite file: the second opens it while the first
+    holds the write lock before the file is in WAL mode. SQLite refuses that switch at once
+    ("database is locked") instead of waiting; the store waits for the lock like any statement."""
+    path = tmp_path / "new.db"
+    creator = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    creator.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.5, creator.execute, ["COMMIT"]).start()
+    store = TraceStore(f"sqlite:///{path}")
+    assert store.ensure_run("r", "ifqa") == 1
+    creator.close()
