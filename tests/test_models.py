@@ -64,42 +64,60 @@ def test_greedy_is_deterministic(tiny_model):
     assert a[0][0].text == a[1][0].text
 
 
-def test_concurrent_requests_merge_into_one_batch(tiny_model, monkeypatch):
-    """Requests that queue up while the model is busy are served by one batch."""
+def test_requests_that_arrive_while_others_decode_join_them(tiny_model):
+    """Continuous batching: requests that arrive while the model decodes join its rows at the next
+    step instead of waiting for the batch to end, and each gets what it gets alone."""
     import threading
+    import time
 
     model = get_model(f"huggingface:{tiny_model}")
-    sizes = []
-    real = model.base.run_batch
+    rows: list[int] = []
     gate = threading.Event()
 
-    def counting(adapter, prompts, n, sampling):
-        sizes.append(len(prompts))
-        gate.wait(5)  # hold the first batch until the other callers have queued
-        return real(adapter, prompts, n, sampling)
+    def hold_first_step(_module, _args, kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        if len(rows) == 2:  # the first request's prefill, then its first step: hold it there
+            gate.wait(5)
 
-    monkeypatch.setattr(model.base, "run_batch", counting)
     sampling = Sampling(max_new_tokens=6)
     results = {}
 
     def ask(i):
         results[i] = model.generate([[{"role": "user", "content": f"question {i}"}]], n=2, sampling=sampling)
 
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
-    threads[0].start()
-    while not sizes:
-        pass
-    for t in threads[1:]:
-        t.start()
-    import time
+    hook = model.base.model.register_forward_pre_hook(hold_first_step, with_kwargs=True)
+    try:
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+        threads[0].start()
+        deadline = time.monotonic() + 10
+        while len(rows) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for t in threads[1:]:
+            t.start()
+        while len(model.base.batches._pending) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gate.set()
+        for t in threads:
+            t.join(30)
+    finally:
+        hook.remove()
+    # greedy: one row per prompt. The first prompt's prefill and step; the three that arrived
+    # meanwhile prefilled together; then all four decode in each step.
+    assert rows[:4] == [1, 1, 3, 4], rows
+    for i in range(4):
+        alone = model.generate([[{"role": "user", "content": f"question {i}"}]], n=2, sampling=sampling)
+        assert [g.text for g in results[i][0]] == [g.text for g in alone[0]]
 
-    time.sleep(0.3)
-    gate.set()
-    for t in threads:
-        t.join()
-    assert sizes == [1, 3]  # the first alone, then the three that queued behind it together
-    alone = model.generate([[{"role": "user", "content": "question 3"}]], n=2, sampling=sampling)
-    assert results[3] and [g.text for g in results[3][0]] == [g.text for g in alone[0]]  # greedy: same answer
+
+def test_a_request_that_cannot_start_fails_and_the_next_is_served(tiny_model, tmp_path):
+    """An adapter that is not there fails its own request, and the model's worker goes on."""
+    from cowest.nodes.models import ModelSpecError
+
+    prompt = [[{"role": "user", "content": "question"}]]
+    broken = get_model(f"huggingface:{tiny_model}@{tmp_path / 'no-adapter'}")
+    with pytest.raises(ModelSpecError, match="adapter folder not found"):
+        broken.generate(prompt, n=1, sampling=Sampling(max_new_tokens=4))
+    assert get_model(f"huggingface:{tiny_model}").generate(prompt, n=1, sampling=Sampling(max_new_tokens=4))[0][0]
 
 
 def encoded(base, contents):
@@ -207,3 +225,36 @@ def test_weak_compile_on_a_cpu_warns_and_changes_nothing(tiny_model):
     torch.manual_seed(3)
     b = plain.run_batch(None, prompt, 3, sampled)
     assert not compiled.compiled and [g.text for g in a[0]] == [g.text for g in b[0]]
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.1])
+def test_prompts_that_join_the_rows_decoding_get_what_they_get_alone(tiny_model, penalty):
+    """Continuous batching: prompts added after some steps (shorter and longer ones than those
+    decoding) join the running rows; greedy, every row's tokens are those it gets decoded alone,
+    and the rows already decoding go on unchanged."""
+    import torch
+
+    from cowest.nodes.models.decoding import Decoding, decode
+    from cowest.nodes.models.local import LocalBase
+
+    base = LocalBase(tiny_model)
+    torch.manual_seed(0)
+    with torch.no_grad():  # louder weights than the tiny model's: rows that differ token by token
+        for weights in base.model.parameters():
+            weights.normal_(0, 0.5)
+    first = encoded(base, ["A prompt of middling length?", "Short?"])
+    later = [encoded(base, ["Hi?"]), encoded(base, ["A much, much longer prompt than any of the first ones?", "x"])]
+    sampling = Sampling(max_new_tokens=8, repetition_penalty=penalty)
+    with torch.inference_mode():
+        alone = [decode(base.model, e["input_ids"], e["attention_mask"], 2, sampling, {-1}) for e in [first, *later]]
+        batch = Decoding(base.model, sampling, {-1})
+        slots = [batch.add(first["input_ids"], first["attention_mask"], 2)]
+        for enc in later:
+            for _ in range(3):
+                batch.step()
+            slots.append(batch.add(enc["input_ids"], enc["attention_mask"], 2))
+            assert batch.rows == sum(len(s) for s in slots)  # none has its 8 tokens yet
+        while batch.rows:
+            batch.step()
+    assert [[batch.out[i] for i in s] for s in slots] == alone
+    assert all(batch.done)

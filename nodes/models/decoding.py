@@ -1,7 +1,8 @@
-"""Batched decoding of a local model, written out instead of calling `generate`, for two savings:
-the K samples of a prompt continue from one prefill (its KV cache repeated K times), and a row that
-has finished leaves the batch, so one long draft does not keep the finished rows computing to the
-end. Choosing a token follows transformers: repetition penalty, then temperature, then top-p."""
+"""Batched decoding of a local model, written out instead of calling `generate`, for three savings:
+the K samples of a prompt continue from one prefill (its KV cache repeated K times), a row that has
+finished leaves the batch, so one long draft does not keep the finished rows computing to the end,
+and new prompts join the rows already decoding at the next step instead of waiting for them.
+Choosing a token follows transformers: repetition penalty, then temperature, then top-p."""
 
 from __future__ import annotations
 
@@ -17,38 +18,118 @@ from .base import Sampling
 def decode(model: Any, input_ids: Any, attention_mask: Any, k: int, sampling: Sampling, stop_ids: set[int]) -> list:
     """New token ids for each of `k` continuations of each (left-padded) prompt, rows ordered prompt
     by prompt; a row ends with its stop token, or at `sampling.max_new_tokens` tokens."""
-    ids, mask = input_ids, attention_mask
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: a row's positions start at its first token
-    room = ids.shape[1] + sampling.max_new_tokens
-    cache = DynamicCache()
-    cache.layers = [RoomyLayer(room) for _ in range(model.config.get_text_config(decoder=True).num_hidden_layers)]
-    # The prefill only fills the cache: its last position is fed again as the first step.
-    prefill = dict(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1])
-    model(**prefill, cache=cache, logits_to_keep=1)
-    if k > 1:
-        cache.batch_repeat_interleave(k)
-        ids, mask, positions = (t.repeat_interleave(k, 0) for t in (ids, mask, positions))
-    rows = torch.arange(ids.shape[0], device=ids.device)  # the output row of each row still in the batch
-    seen = ids  # what the repetition penalty looks at: the prompt (padding too, as transformers) and the new tokens
-    last, position = ids[:, -1:], positions[:, -1:]
-    stops = torch.tensor(sorted(stop_ids), device=ids.device)
-    out: list[list[int]] = [[] for _ in range(ids.shape[0])]
-    for step in range(sampling.max_new_tokens):
-        logits = model(input_ids=last, attention_mask=mask, position_ids=position, cache=cache, use_cache=True).logits
-        chosen = choose(logits[:, -1, :].float(), seen, sampling)
-        for row, token in zip(rows.tolist(), chosen.tolist()):
-            out[row].append(token)
-        finished = torch.isin(chosen, stops)
-        if step + 1 == sampling.max_new_tokens or bool(finished.all()):
-            break
-        last, position = chosen[:, None], position + 1
-        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
-        seen = torch.cat([seen, last], dim=1) if sampling.repetition_penalty != 1.0 else seen
+    batch = Decoding(model, sampling, stop_ids)
+    batch.add(input_ids, attention_mask, k)
+    while batch.rows:
+        batch.step()
+    return batch.out
+
+
+class Decoding:
+    """Rows decoding together, one token each per `step`. Prompts may be added between steps (they
+    join the rows already decoding, continuous batching) and a row leaves when it has finished.
+    `out[slot]` holds the new tokens of each row ever added, `done[slot]` whether it has finished."""
+
+    def __init__(self, model: Any, sampling: Sampling, stop_ids: set[int]):
+        self.model, self.sampling = model, sampling
+        self.layers = model.config.get_text_config(decoder=True).num_hidden_layers
+        self.stops = torch.tensor(sorted(stop_ids))
+        self.out: list[list[int]] = []
+        self.done: list[bool] = []
+        self.cache: Any = None  # the rows' keys and values, on one time axis (left-padded)
+        self.state: dict[str, Any] = {}  # per row: slot, last token, position, mask, seen tokens, tokens left
+
+    @property
+    def rows(self) -> int:
+        return 0 if self.cache is None else int(self.state["slot"].shape[0])
+
+    def add(self, input_ids: Any, attention_mask: Any, k: int) -> range:
+        """Prefill the (left-padded) prompts once and add `k` rows for each; their slots in `out`."""
+        ids, mask = input_ids, attention_mask
+        self.stops = self.stops.to(ids.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: a row's positions start at its first token
+        cache = DynamicCache()
+        room = ids.shape[1] + self.sampling.max_new_tokens
+        cache.layers = [RoomyLayer(room) for _ in range(self.layers)]
+        # The prefill only fills the cache: its last position is fed again as the first step.
+        prefill = dict(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1])
+        self.model(**prefill, cache=cache, logits_to_keep=1)
+        if k > 1:
+            cache.batch_repeat_interleave(k)
+            ids, mask, positions = (t.repeat_interleave(k, 0) for t in (ids, mask, positions))
+        slots = range(len(self.out), len(self.out) + ids.shape[0])
+        self.out += [[] for _ in slots]
+        self.done += [False for _ in slots]
+        state = dict(
+            slot=torch.tensor(slots, device=ids.device),
+            last=ids[:, -1:],
+            position=positions[:, -1:],
+            mask=mask,
+            seen=ids,  # what the repetition penalty looks at: the prompt (padding too, as transformers) and new tokens
+            left=torch.full((ids.shape[0],), self.sampling.max_new_tokens, device=ids.device),
+        )
+        if self.cache is None:
+            self.cache, self.state = cache, state
+        else:
+            self._join(cache, state)
+        return slots
+
+    def _join(self, cache: Any, state: dict[str, Any]) -> None:
+        """Put new rows beside the running ones, aligned on the right: the shorter side's cache and
+        mask are padded on the left (masked out); its seen tokens with a token already seen, which
+        leaves the repetition penalty as it was."""
+        length = max(self.cache.get_seq_length(), cache.get_seq_length())
+        room = length + self.sampling.max_new_tokens + 1
+        self.cache.layers = [RoomyLayer.joined(a, b, length, room) for a, b in zip(self.cache.layers, cache.layers)]
+        ours, theirs = self.state, state
+        width = max(ours["seen"].shape[1], theirs["seen"].shape[1])
+        joined = {name: torch.cat([ours[name], theirs[name]]) for name in ("slot", "last", "position", "left")}
+        joined["mask"] = torch.cat([_pad_left(t["mask"], length + 1, 0) for t in (ours, theirs)])
+        joined["seen"] = torch.cat([_pad_left(t["seen"], width, None) for t in (ours, theirs)])
+        self.state = joined
+
+    def step(self) -> None:
+        """One token for every row; the rows that finish leave."""
+        s = self.state
+        logits = self.model(
+            input_ids=s["last"], attention_mask=s["mask"], position_ids=s["position"], cache=self.cache, use_cache=True
+        ).logits
+        chosen = choose(logits[:, -1, :].float(), s["seen"], self.sampling)
+        for slot, token in zip(s["slot"].tolist(), chosen.tolist()):
+            self.out[slot].append(token)
+        left = s["left"] - 1
+        finished = torch.isin(chosen, self.stops) | (left == 0)
+        if bool(finished.all()):
+            for slot in s["slot"].tolist():
+                self.done[slot] = True
+            self.cache, self.state = None, {}
+            return
+        last = chosen[:, None]
+        s = dict(
+            slot=s["slot"],
+            last=last,
+            position=s["position"] + 1,
+            mask=torch.cat([s["mask"], s["mask"].new_ones(s["mask"].shape[0], 1)], dim=1),
+            seen=torch.cat([s["seen"], last], dim=1) if self.sampling.repetition_penalty != 1.0 else s["seen"],
+            left=left,
+        )
         if bool(finished.any()):
+            for slot in s["slot"][finished].tolist():
+                self.done[slot] = True
             keep = (~finished).nonzero().squeeze(1)
-            cache.batch_select_indices(keep)
-            rows, last, position, mask, seen = (t[keep] for t in (rows, last, position, mask, seen))
-    return out
+            self.cache.batch_select_indices(keep)
+            s = {name: t[keep] for name, t in s.items()}
+        self.state = s
+
+
+def _pad_left(t: Any, width: int, value: int | None) -> Any:
+    """`t` (rows x columns) padded on the left to `width` columns with `value`, or with each row's
+    first column when `value` is None."""
+    missing = width - t.shape[1]
+    if missing <= 0:
+        return t
+    pad = t[:, :1].expand(-1, missing) if value is None else t.new_full((t.shape[0], missing), value)
+    return torch.cat([pad, t], dim=1)
 
 
 def choose(logits: Any, seen: Any, sampling: Sampling) -> Any:
@@ -145,3 +226,21 @@ class RoomyLayer(DynamicLayer):
         if self.length:
             self._keys, self._values = self._keys[indices], self._values[indices]
             self._view()
+
+    @classmethod
+    def joined(cls, a: RoomyLayer, b: RoomyLayer, length: int, room: int) -> RoomyLayer:
+        """The rows of `a`, then those of `b`, each right-aligned at `length`; the padding on the
+        left is zeros (masked out, but never NaN, which a mask would not cancel)."""
+        layer = cls(room)
+        layer.lazy_initialization(a._keys, a._values)
+        layer._keys, layer._values = (
+            x.new_zeros(x.shape[0] + y.shape[0], x.shape[1], room, x.shape[3])
+            for x, y in ((a._keys, b._keys), (a._values, b._values))
+        )
+        for at, part in ((0, a), (a._keys.shape[0], b)):
+            rows = slice(at, at + part._keys.shape[0])
+            layer._keys[rows, :, length - part.length : length] = part._keys[:, :, : part.length]
+            layer._values[rows, :, length - part.length : length] = part._values[:, :, : part.length]
+        layer.length = length
+        layer._view()
+        return layer

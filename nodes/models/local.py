@@ -8,11 +8,11 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .base import GREEDY, Generation, Messages, ModelCallError, Outcome, Sampling, clean_text, generate_each
+from .batching import BatchServer
 from .bundled import BUNDLED_NAME, bundled_model_dir
 from .spec import ModelSpec, ModelSpecError
 
@@ -57,7 +57,7 @@ class LocalBase:
         self.stop_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
         self.lock = threading.Lock()
         self._adapters: dict[str, str] = {}  # adapter dir -> PEFT adapter name
-        self.coalescer = _Coalescer(self)
+        self.batches = BatchServer(self)
         # A model this small gains nothing from splitting its products across CPU cores; the other
         # cores' spin-waits doubled the CPU a tiny model's batch cost (bench/RESULTS.md).
         small = sum(p.numel() for p in self.model.parameters()) < _SMALL_MODEL_PARAMETERS
@@ -96,36 +96,59 @@ class LocalBase:
         self.model.set_adapter(self._adapters[key])
         return nullcontext()
 
+    def encode(self, prompts: list[Messages]) -> Any:
+        """The prompts in the chat template, tokenized and left-padded into one batch."""
+        tok = self.tokenizer
+        texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+        return tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+
+    @contextmanager
+    def generating(self, adapter: str | None) -> Iterator[None]:
+        """What decoding runs in: `adapter` active, no autograd, the model's CPU threads."""
+        import torch
+
+        with self.activate(adapter), torch.inference_mode(), _cpu_threads(self.cpu_threads):
+            yield
+
     def run_batch(
         self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling
     ) -> list[list[Generation]]:
-        """All `prompts` in one batch, `n` sequences each. The caller holds `self.lock`."""
-        import torch
+        """All `prompts` in one batch, `n` sequences each, in the caller's thread."""
+        with self.lock, self.generating(adapter):
+            return self.run_batch_here(adapter, prompts, n, sampling)
 
+    def run_batch_here(
+        self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling
+    ) -> list[list[Generation]]:
+        """`run_batch` for a caller that holds the lock, inside `generating(adapter)`."""
         from .decoding import decode
 
-        tok = self.tokenizer
-        texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        # Greedy decoding gives n identical sequences: decode once, copy.
-        per_prompt = 1 if sampling.greedy else n
+        enc = self.encode(prompts)
+        per_prompt = 1 if sampling.greedy else n  # greedy: n equal sequences, decoded once
         start = time.perf_counter()
-        with self.activate(adapter), torch.inference_mode(), _cpu_threads(self.cpu_threads):
-            if self.compiled:
-                rows = self._generate_compiled(enc, per_prompt, sampling)
-            else:
-                rows = decode(self.model, enc["input_ids"], enc["attention_mask"], per_prompt, sampling, self.stop_ids)
-        share = (time.perf_counter() - start) / max(1, len(prompts) * n)
-        in_counts = enc["attention_mask"].sum(dim=1).tolist()
+        if self.compiled:
+            rows = self._generate_compiled(enc, per_prompt, sampling)
+        else:
+            rows = decode(self.model, enc["input_ids"], enc["attention_mask"], per_prompt, sampling, self.stop_ids)
+        lengths = enc["attention_mask"].sum(dim=1).tolist()
+        return self.generations(rows, lengths, n, per_prompt, time.perf_counter() - start)
+
+    def generations(
+        self, rows: list[list[int]], lengths: list[int], n: int, per_prompt: int, seconds: float
+    ) -> list[list[Generation]]:
+        """`n` Generations for each prompt (of `lengths` tokens) from the new tokens of its
+        `per_prompt` rows, prompt by prompt."""
+        tok = self.tokenizer
+        share = seconds / max(1, len(lengths) * n)
         results: list[list[Generation]] = []
-        for i in range(len(prompts)):
+        for i, tokens_in in enumerate(lengths):
             gens = []
             for j in range(n):
                 new = rows[i * per_prompt + (j if per_prompt > 1 else 0)]
                 gens.append(
                     Generation(
                         text=clean_text(str(tok.decode(new, skip_special_tokens=True))),
-                        tokens_in=int(in_counts[i]),
+                        tokens_in=int(tokens_in),
                         tokens_out=len(new),
                         latency_s=share,
                     )
@@ -147,62 +170,6 @@ class LocalBase:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
         out = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1] :].tolist()
         return [_until_stop(row, self.stop_ids) for row in out]
-
-
-@dataclass
-class _Request:
-    adapter: str | None
-    prompts: list[Messages]
-    n: int
-    sampling: Sampling
-    result: list[list[Generation]] | None = None
-    error: Exception | None = None
-    done: bool = False
-
-
-class _Coalescer:
-    """Merges the generate requests of concurrent callers (the graph runs several queries at once)
-    into one batched `generate`: requests that arrive while the model is busy are served together
-    by whichever caller gets the model next. Requests merge only when adapter, n and sampling agree."""
-
-    def __init__(self, base: LocalBase, max_sequences: int = 64):
-        self.base = base
-        self.max_sequences = max_sequences
-        self._pending: list[_Request] = []
-        self._pending_lock = threading.Lock()
-
-    def generate(self, adapter, prompts, n, sampling) -> list[list[Generation]]:
-        req = _Request(adapter, prompts, n, sampling)
-        with self._pending_lock:
-            self._pending.append(req)
-        with self.base.lock:
-            if not req.done:
-                group = self._take_group(req)
-                try:
-                    outputs = self.base.run_batch(adapter, [p for r in group for p in r.prompts], n, sampling)
-                except Exception as exc:  # every caller of the batch sees the failure
-                    for r in group:
-                        r.error, r.done = exc, True
-                else:
-                    at = 0
-                    for r in group:
-                        r.result, r.done = outputs[at : at + len(r.prompts)], True
-                        at += len(r.prompts)
-        if req.error is not None:
-            raise req.error
-        assert req.result is not None  # done without an error means a result
-        return req.result
-
-    def _take_group(self, req: _Request) -> list[_Request]:
-        with self._pending_lock:
-            group, size = [], 0
-            for r in list(self._pending):
-                same = (r.adapter, r.n, r.sampling) == (req.adapter, req.n, req.sampling)
-                if r is req or (same and size + len(r.prompts) * r.n <= self.max_sequences):
-                    group.append(r)
-                    size += len(r.prompts) * r.n
-                    self._pending.remove(r)
-            return group
 
 
 class LocalChatModel:
@@ -242,7 +209,7 @@ class LocalChatModel:
 
     def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
         try:
-            return self.base.coalescer.generate(self.adapter, prompts, n, sampling)
+            return self.base.batches.generate(self.adapter, prompts, n, sampling)
         except (RuntimeError, ValueError) as exc:
             if isinstance(exc, (ModelSpecError, ModelCallError)):
                 raise
