@@ -1,7 +1,8 @@
 """The collaboration graph: the only place edges are defined.
 
     infer:     START -> weak_draft -> strong_refine -> [judge, when a gold answer is given] -> END
-    collect:   START -> strong_solo -> judge -> weak_draft -> strong_refine -> judge -> pair_collector -> END
+    collect:   START -> strong_solo -> judge  -> strong_refine -> judge -> pair_collector -> END
+                     -> weak_draft  ----^   (the K drafts are sampled while z is asked)
     baselines: weak:               START -> weak_draft -> END
                strong:             START -> strong_solo -> [judge] -> END
                self_refine_weak:   START -> weak_draft -> self_refine -> END
@@ -10,7 +11,9 @@
 
 One graph serves every mode; `CollabContext.mode` picks the path, as the table in modes.py says. In
 collect mode the solo answer is judged before any refinement, so that a query whose z already has the
-top score skips its refine and judge calls. `graph.invoke` runs the nodes in the caller's thread;
+top score skips its refine and judge calls; the weak drafts, which do not depend on z, are sampled
+in the same step as z (LangGraph runs both nodes at once, and the refinements wait for both).
+`graph.invoke` runs the nodes in the caller's thread (parallel ones in LangGraph's threads);
 `graph.ainvoke` (the CLI's jobs, LangGraph Studio) runs them on an event loop.
 """
 
@@ -43,8 +46,11 @@ def _unjudged(state: CollabState) -> bool:
     )
 
 
-def after_start(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["strong_solo", "weak_draft"]:
-    return runtime.context.spec.starts_with
+def after_start(state: CollabState, runtime: Runtime[CollabContext]) -> list[Literal["strong_solo", "weak_draft"]]:
+    spec = runtime.context.spec
+    if spec.then == "weak_draft":  # collect: the drafts do not depend on z; sampled while it is asked
+        return ["strong_solo", "weak_draft"]
+    return [spec.starts_with]
 
 
 def after_solo(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["judge", "self_refine", "__end__"]:
@@ -60,7 +66,8 @@ def after_draft(
     then = runtime.context.spec.then
     if then == "self_refine":
         return "self_refine"
-    return "__end__" if then == "end" else "strong_refine"
+    # collect: the drafts wait for z's judgment, which leads on to strong_refine
+    return "__end__" if then in ("end", "weak_draft") else "strong_refine"
 
 
 def after_refine(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["judge", "pair_collector", "__end__"]:
@@ -71,11 +78,12 @@ def after_refine(state: CollabState, runtime: Runtime[CollabContext]) -> Literal
 
 def after_judge(
     state: CollabState, runtime: Runtime[CollabContext]
-) -> Literal["weak_draft", "pair_collector", "__end__"]:
+) -> Literal["strong_refine", "pair_collector", "__end__"]:
     spec = runtime.context.spec
     if not spec.pairs:
         return "__end__"
-    return "weak_draft" if spec.then == "weak_draft" and not state.get("drafts") else "pair_collector"
+    # After z's judgment nothing is refined yet (after the refinements' judgment something is)
+    return "strong_refine" if spec.then == "weak_draft" and not state.get("refinements") else "pair_collector"
 
 
 def build_graph(
@@ -89,8 +97,8 @@ def build_graph(
     for node in (weak_draft, strong_solo, strong_refine, judge, pair_collector, self_refine):
         g.add_node(node.__name__, as_node(node))
 
-    # Each router's Literal return type is its path map.
-    g.add_conditional_edges(START, after_start)
+    # Each router's Literal return type is its path map; START's router may name two nodes.
+    g.add_conditional_edges(START, after_start, ["strong_solo", "weak_draft"])
     g.add_conditional_edges("strong_solo", after_solo)
     g.add_conditional_edges("weak_draft", after_draft)
     g.add_edge("self_refine", END)
