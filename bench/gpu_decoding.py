@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from cowest.nodes.models import Sampling
-from cowest.nodes.models.decoding import decode
+from cowest.nodes.models.decoding import Decoding, decode
 from cowest.nodes.models.local import LocalBase
 from cowest.nodes.prompts import weak_draft_prompt
 from cowest.tasks import get_task
@@ -73,6 +73,25 @@ def greedy_agreement(base: LocalBase, prompts: list) -> float:
     theirs = theirs[:, enc["input_ids"].shape[1] :].tolist()
     same = sum(a == b for row_a, row_b in zip(ours, theirs) for a, b in zip(row_a, row_b))
     return round(same / sum(len(r) for r in theirs), 3)
+
+
+def greedy_joined_agreement(base: LocalBase, prompts: list) -> float:
+    """Share of tokens where rows that joined a running batch (continuous batching) equal the same
+    prompts decoded alone, greedy."""
+    first, later = (base.encode(prompts[:2]), base.encode(prompts[2:4]))
+    greedy = Sampling(max_new_tokens=32)
+    with torch.inference_mode():
+        alone = [decode(base.model, e["input_ids"], e["attention_mask"], 2, greedy, {-1}) for e in (first, later)]
+        batch = Decoding(base.model, greedy, {-1})
+        slots = [batch.add(first["input_ids"], first["attention_mask"], 2)]
+        for _ in range(5):
+            batch.step()
+        slots.append(batch.add(later["input_ids"], later["attention_mask"], 2))
+        while batch.rows:
+            batch.step()
+    pairs = [(batch.out[i], row) for s, rows in zip(slots, alone) for i, row in zip(s, rows)]
+    same = sum(a == b for row_a, row_b in pairs for a, b in zip(row_a, row_b))
+    return round(same / sum(len(b) for _, b in pairs), 3)
 
 
 def generate_eager(base: LocalBase, prompts: list, sampling: Sampling) -> dict:
@@ -140,6 +159,7 @@ def main() -> None:
     p.add_argument("--data", default="examples/medmcqa-sample.jsonl")
     p.add_argument("--out", default=os.environ.get("OUT", "bench/out/gpu"))
     p.add_argument("--budget-s", type=float, default=300.0, help="skip what is left after this long")
+    p.add_argument("--no-compile", action="store_true", help="leave out --weak-compile (minutes of compiling)")
     args = p.parse_args()
     start = time.perf_counter()
     out = Path(args.out)
@@ -157,6 +177,7 @@ def main() -> None:
 
     base = LocalBase(path)
     results["greedy tokens equal to generate's"] = greedy_agreement(base, prompts[:4])
+    results["greedy tokens of rows that joined a running batch equal to alone"] = greedy_joined_agreement(base, prompts)
     base.run_batch(None, prompts[:1], 4, SAMPLED)  # warm-up
     results["loop, 8 x K=4 in one batch"] = timed_batches(base, [prompts, prompts], SAMPLED)
     results["generate (eager, dynamic cache), 8 x K=4"] = generate_eager(base, prompts, SAMPLED)
@@ -167,6 +188,8 @@ def main() -> None:
     del base
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    if args.no_compile:
+        return
 
     compiled = LocalBase(path, compiled=True)
     results["compiled, 8 x K=4 in one batch (first call compiles)"] = timed_batches(
