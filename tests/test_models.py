@@ -64,13 +64,12 @@ def test_greedy_is_deterministic(tiny_model):
     assert a[0][0].text == a[1][0].text
 
 
-def test_requests_that_arrive_while_others_decode_join_them(tiny_model):
-    """Continuous batching: requests that arrive while the model decodes join its rows at the next
-    step instead of waiting for the batch to end, and each gets what it gets alone."""
+def asked_while_the_first_decodes(model, requests: list[tuple[str, Sampling]]) -> tuple[list[int], dict]:
+    """Ask requests[0], hold its first decoding step until the others have queued (in order), then
+    let all run: the rows of every forward pass, and each request's generations."""
     import threading
     import time
 
-    model = get_model(f"huggingface:{tiny_model}")
     rows: list[int] = []
     gate = threading.Event()
 
@@ -79,34 +78,54 @@ def test_requests_that_arrive_while_others_decode_join_them(tiny_model):
         if len(rows) == 2:  # the first request's prefill, then its first step: hold it there
             gate.wait(5)
 
-    sampling = Sampling(max_new_tokens=6)
-    results = {}
+    results: dict = {}
 
     def ask(i):
-        results[i] = model.generate([[{"role": "user", "content": f"question {i}"}]], n=2, sampling=sampling)
+        content, sampling = requests[i]
+        results[i] = model.generate([[{"role": "user", "content": content}]], n=2, sampling=sampling)
 
     hook = model.base.model.register_forward_pre_hook(hold_first_step, with_kwargs=True)
     try:
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
-        threads[0].start()
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(requests))]
         deadline = time.monotonic() + 10
+        threads[0].start()
         while len(rows) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        for t in threads[1:]:
+        for i, t in enumerate(threads[1:], start=1):
             t.start()
-        while len(model.base.batches._pending) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+            while len(model.base.batches._pending) < i and time.monotonic() < deadline:
+                time.sleep(0.01)
         gate.set()
         for t in threads:
             t.join(30)
     finally:
         hook.remove()
+    return rows, results
+
+
+def test_requests_that_arrive_while_others_decode_join_them(tiny_model):
+    """Continuous batching: requests that arrive while the model decodes join its rows at the next
+    step instead of waiting for the batch to end, and each gets what it gets alone."""
+    model = get_model(f"huggingface:{tiny_model}")
+    sampling = Sampling(max_new_tokens=6)
+    requests = [(f"question {i}", sampling) for i in range(4)]
+    rows, results = asked_while_the_first_decodes(model, requests)
     # greedy: one row per prompt. The first prompt's prefill and step; the three that arrived
     # meanwhile prefilled together; then all four decode in each step.
     assert rows[:4] == [1, 1, 3, 4], rows
-    for i in range(4):
-        alone = model.generate([[{"role": "user", "content": f"question {i}"}]], n=2, sampling=sampling)
+    for i, (content, _) in enumerate(requests):
+        alone = model.generate([[{"role": "user", "content": content}]], n=2, sampling=sampling)
         assert [g.text for g in results[i][0]] == [g.text for g in alone[0]]
+
+
+def test_a_request_that_decodes_otherwise_is_not_overtaken(tiny_model):
+    """A waiting request that cannot join the running rows (other sampling) goes next: requests
+    like the running ones that arrive after it wait too, rather than keeping the batch going."""
+    model = get_model(f"huggingface:{tiny_model}")
+    like, other = Sampling(max_new_tokens=6), Sampling(max_new_tokens=5)
+    rows, results = asked_while_the_first_decodes(model, [("first", like), ("other", other), ("later", like)])
+    assert max(rows) == 1, rows  # nobody joined the first; the last went with nobody either
+    assert [len(results[i][0]) for i in range(3)] == [2, 2, 2]
 
 
 def test_a_request_that_cannot_start_fails_and_the_next_is_served(tiny_model, tmp_path):

@@ -65,9 +65,18 @@ class BatchServer:
 
     def _take(self, like: _Request, room: int, same_n: bool = False) -> list[_Request]:
         """The waiting requests that decode with `like` and fit in `room` rows (the first one always
-        does when the room is all there is)."""
+        does when the room is all there is). Into rows already decoding, none while the request
+        that has waited longest decodes otherwise: the batch drains and that one goes next, rather
+        than waiting as long as requests like the running ones keep coming."""
         taken: list[_Request] = []
         with self._changed:
+            oldest = self._pending[0] if self._pending else None
+            if (
+                room < self.max_sequences
+                and oldest
+                and (oldest.adapter, oldest.sampling) != (like.adapter, like.sampling)
+            ):
+                return taken
             for r in list(self._pending):
                 if (r.adapter, r.sampling) != (like.adapter, like.sampling) or (same_n and r.n != like.n):
                     continue
