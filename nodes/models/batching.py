@@ -22,10 +22,21 @@ class _Request:
     result: list[list[Generation]] | None = None
     error: Exception | None = None
     finished: threading.Event = field(default_factory=threading.Event)
+    # Once decoding: its rows in the batch, its prompts' lengths, when it joined
+    slots: range = range(0)
+    lengths: list[int] = field(default_factory=list)
+    start: float = 0.0
 
     @property
     def rows(self) -> int:
         return len(self.prompts) * self.n
+
+    def decodes_with(self, other: _Request) -> bool:
+        return (self.adapter, self.sampling) == (other.adapter, other.sampling)
+
+    @property
+    def per_prompt(self) -> int:
+        return 1 if self.sampling.greedy else self.n  # greedy: n equal sequences, decoded once
 
 
 class BatchServer:
@@ -70,15 +81,10 @@ class BatchServer:
         than waiting as long as requests like the running ones keep coming."""
         taken: list[_Request] = []
         with self._changed:
-            oldest = self._pending[0] if self._pending else None
-            if (
-                room < self.max_sequences
-                and oldest
-                and (oldest.adapter, oldest.sampling) != (like.adapter, like.sampling)
-            ):
+            if room < self.max_sequences and self._pending and not self._pending[0].decodes_with(like):
                 return taken
             for r in list(self._pending):
-                if (r.adapter, r.sampling) != (like.adapter, like.sampling) or (same_n and r.n != like.n):
+                if not r.decodes_with(like) or (same_n and r.n != like.n):
                     continue
                 if r.rows <= room or (room == self.max_sequences and not taken):
                     taken.append(r)
@@ -114,32 +120,26 @@ class BatchServer:
     def _continuous(self, like: _Request, live: list[_Request]) -> None:
         from .decoding import Decoding
 
-        base, sampling = self.base, like.sampling
-        batch = Decoding(base.model, sampling, base.stop_ids)
-        joined: dict[int, tuple[list[int], range, float]] = {}  # per request: prompt lengths, rows, start
+        base = self.base
+        batch = Decoding(base.model, like.sampling, base.stop_ids)
         while True:
             taken = self._take(like, self.max_sequences - batch.rows)
-            for k in sorted({self._per_prompt(r) for r in taken}):  # one prefill for the requests of each k
-                group = [r for r in taken if self._per_prompt(r) == k]
+            for k in sorted({r.per_prompt for r in taken}):  # one prefill for the requests of each k
+                group = [r for r in taken if r.per_prompt == k]
                 enc = base.encode([p for r in group for p in r.prompts])
                 slots = batch.add(enc["input_ids"], enc["attention_mask"], k)
                 lengths = enc["attention_mask"].sum(dim=1).tolist()
                 at, start = 0, time.perf_counter()
                 for r in group:
                     end = at + len(r.prompts)
-                    joined[id(r)] = (lengths[at:end], slots[at * k : end * k], start)
+                    r.lengths, r.slots, r.start = lengths[at:end], slots[at * k : end * k], start
                     live.append(r)
                     at = end
             if not batch.rows:
                 return
             batch.step()
-            for r in [r for r in live if all(batch.done[i] for i in joined[id(r)][1])]:
-                lengths, slots, start = joined.pop(id(r))
-                rows = [batch.out[i] for i in slots]
-                r.result = base.generations(rows, lengths, r.n, self._per_prompt(r), time.perf_counter() - start)
+            for r in [r for r in live if all(batch.done[i] for i in r.slots)]:
+                rows = [batch.out[i] for i in r.slots]
+                r.result = base.generations(rows, r.lengths, r.n, r.per_prompt, time.perf_counter() - r.start)
                 live.remove(r)
                 r.finished.set()
-
-    @staticmethod
-    def _per_prompt(r: _Request) -> int:
-        return 1 if r.sampling.greedy else r.n  # greedy: n equal sequences, decoded once

@@ -95,13 +95,13 @@ class Decoding:
             input_ids=s["last"], attention_mask=s["mask"], position_ids=s["position"], cache=self.cache, use_cache=True
         ).logits
         chosen = choose(logits[:, -1, :].float(), s["seen"], self.sampling)
-        for slot, token in zip(s["slot"].tolist(), chosen.tolist()):
-            self.out[slot].append(token)
         left = s["left"] - 1
         finished = torch.isin(chosen, self.stops) | (left == 0)
-        if bool(finished.all()):
-            for slot in s["slot"].tolist():
-                self.done[slot] = True
+        ended = finished.tolist()  # one read back from the device per step
+        for slot, token, end in zip(s["slot"].tolist(), chosen.tolist(), ended):
+            self.out[slot].append(token)
+            self.done[slot] = end
+        if all(ended):
             self.cache, self.state = None, {}
             return
         last = chosen[:, None]
@@ -113,9 +113,7 @@ class Decoding:
             seen=torch.cat([s["seen"], last], dim=1) if self.sampling.repetition_penalty != 1.0 else s["seen"],
             left=left,
         )
-        if bool(finished.any()):
-            for slot in s["slot"][finished].tolist():
-                self.done[slot] = True
+        if any(ended):
             keep = (~finished).nonzero().squeeze(1)
             self.cache.batch_select_indices(keep)
             s = {name: t[keep] for name, t in s.items()}
