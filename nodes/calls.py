@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator
+from concurrent.futures import Future
 from typing import Any
 
 from cowest.core import BudgetExceeded
 from cowest.graph.state import Step
 
-from .effects import Effect, Generate, StoreWork
+from . import in_flight
+from .effects import Effect, Generate, StoreWork, Wait
 from .ledger import current_ledger, current_plan, reserve_tokens
 from .models import Generation, ModelCallError, ModelSpec, RequestPolicy, Sampling
 from .recording import CallLog, Job, step_from_call
@@ -73,40 +75,82 @@ def run_jobs(
         for i in todo:
             steps[i] = Step(index=jobs[i].index, call_id=None, text=PLACEHOLDER, answer=None, error=None, score=score)
         return [s for s in steps if s is not None]
-    if todo:
-        pending = [jobs[i] for i in todo]
-        results = yield from _generate(spec, role, pending, sampling, parse, log.policy_for(spec), billed)
-        again = [k for k, result in enumerate(results) if isinstance(result[2], InvalidOutput)]
-        if retry_sampling is not None and again:
-            retried = yield from _generate(
-                spec, role, [pending[k] for k in again], retry_sampling, parse, log.policy_for(spec), billed
-            )
-            for k, result in zip(again, retried):
-                results[k] = result
-        sent: dict[str, int] = {}  # content key -> the job whose successful request answered it
-        firsts, copies = [], []
-        for i, (_gen, _fields, error) in zip(todo, results):
-            if ledger is not None:
-                ledger.outcome(str(spec), None if error is None else str(error))
-            if error is None and jobs[i].content in sent:
-                copies.append(i)  # an identical call earlier in this batch: one request answered both
-                continue
-            if error is None:
-                sent[jobs[i].content] = i
-            firsts.append(i)
-        by_job = dict(zip(todo, results))
-        yield from _record_all(
-            log, jobs, steps, firsts, [_fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts]
-        )
-        copied = []
-        for i in copies:
-            fields = _fields_of(role, spec, jobs[i], by_job[i], billed)
-            fields["reused_from"] = steps[sent[jobs[i].content]]["call_id"]  # type: ignore[index]
-            copied.append(fields)
-        if copies and ledger is not None:
-            ledger.add_reused(role, len(copies), billed)
-        yield from _record_all(log, jobs, steps, copies, copied)
+    waiting: dict[int, Future] = {}
+    mine: set[str] = set()
+    if todo and log.shares_flights:
+        mine, theirs = in_flight.claim(log.db, [jobs[i].content for i in todo])
+        waiting = {i: theirs[jobs[i].content] for i in todo if jobs[i].content in theirs}
+        todo = [i for i in todo if i not in waiting]
+    landed: dict[str, Any] = {}
+    try:
+        landed = yield from _send(log, role, spec, jobs, steps, todo, sampling, parse, retry_sampling, billed)
+    finally:  # whatever happened, no one waits for a request this query will not make
+        if mine:
+            in_flight.land(log.db, {content: landed.get(content) for content in mine})
+    if waiting:
+        rows = yield Wait(list(waiting.values()))
+        served = {i: row for i, row in zip(waiting, rows) if row is not None}
+        copies = [_copy_of(row, role, jobs[i], parse, billed) for i, row in served.items()]
+        yield from _record_all(log, jobs, steps, list(served), copies)
+        if ledger is not None:
+            ledger.add_reused(role, len(served), billed)
+        failed = [i for i in waiting if i not in served]  # the one that sent it failed: send it ourselves
+        yield from _send(log, role, spec, jobs, steps, failed, sampling, parse, retry_sampling, billed)
     return [s for s in steps if s is not None]
+
+
+def _send(
+    log: CallLog,
+    role: str,
+    spec: ModelSpec,
+    jobs: list[Job],
+    steps: list[Step | None],
+    todo: list[int],
+    sampling: Sampling,
+    parse: Parse,
+    retry_sampling: Sampling | None,
+    billed: bool,
+) -> Generator[Effect, Any, dict[str, Any]]:
+    """Send jobs `todo` in one batch and record them (and fill their steps); the stored row of each
+    content that was answered."""
+    if not todo:
+        return {}
+    ledger = current_ledger()
+    pending = [jobs[i] for i in todo]
+    results = yield from _generate(spec, role, pending, sampling, parse, log.policy_for(spec), billed)
+    again = [k for k, result in enumerate(results) if isinstance(result[2], InvalidOutput)]
+    if retry_sampling is not None and again:
+        retried = yield from _generate(
+            spec, role, [pending[k] for k in again], retry_sampling, parse, log.policy_for(spec), billed
+        )
+        for k, result in zip(again, retried):
+            results[k] = result
+    sent: dict[str, int] = {}  # content key -> the job whose successful request answered it
+    firsts, copies = [], []
+    for i, (_gen, _fields, error) in zip(todo, results):
+        if ledger is not None:
+            ledger.outcome(str(spec), None if error is None else str(error))
+        if error is None and jobs[i].content in sent:
+            copies.append(i)  # an identical call earlier in this batch: one request answered both
+            continue
+        if error is None:
+            sent[jobs[i].content] = i
+        firsts.append(i)
+    by_job = dict(zip(todo, results))
+    rows = yield from _record_all(
+        log, jobs, steps, firsts, [_fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts]
+    )
+    stored = dict(zip(firsts, rows))
+    copied = []
+    for i in copies:
+        fields = _fields_of(role, spec, jobs[i], by_job[i], billed)
+        fields["reused_from"] = steps[sent[jobs[i].content]]["call_id"]  # type: ignore[index]
+        copied.append(fields)
+    if copies and ledger is not None:
+        ledger.add_reused(role, len(copies), billed)
+    yield from _record_all(log, jobs, steps, copies, copied)
+    answered = {jobs[i].content: stored[i] for i in sent.values()}
+    return {content: row for content, row in answered.items() if row is not None and row.error is None}
 
 
 def _copy_of(source: Any, role: str, job: Job, parse: Parse, billed: bool) -> dict[str, Any]:
@@ -158,11 +202,12 @@ def _fields_of(role: str, spec: ModelSpec, job: Job, result: Result, billed: boo
 
 def _record_all(
     log: CallLog, jobs: list[Job], steps: list[Step | None], which: list[int], rows: list[dict[str, Any]]
-) -> Generator[Effect, Any, None]:
+) -> Generator[Effect, Any, list[Any]]:
     """Store the rows of jobs `which` in one transaction; each job goes on with the row that now
-    stands under its key (another writer's, if it stored first)."""
+    stands under its key (another writer's, if it stored first). The stored rows (None without a
+    store)."""
     if not rows:
-        return
+        return []
     stored = yield StoreWork(log.db, log.record_many, rows)
     for i, fields, row in zip(which, rows, stored):
         if row is not None:
@@ -176,6 +221,7 @@ def _record_all(
                 answer=fields.get("answer"),
                 score=fields.get("score"),
             )
+    return stored
 
 
 def _generate(

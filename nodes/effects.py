@@ -15,7 +15,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
@@ -86,7 +86,20 @@ class Generate:
         return await asyncio.wrap_future(submit_on_loop(coro))
 
 
-Effect = Blocking | Generate  # StoreWork is a Blocking
+@dataclass
+class Wait:
+    """The results of work that other queries of this process are doing (nodes/in_flight.py)."""
+
+    futures: list[Future]
+
+    def run(self) -> list[Any]:
+        return [f.result() for f in self.futures]
+
+    async def arun(self) -> list[Any]:
+        return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in self.futures)))
+
+
+Effect = Blocking | Generate | Wait  # StoreWork is a Blocking
 NodeSteps = Generator[Effect, Any, dict]
 
 

@@ -124,6 +124,12 @@ class CallLog:
         return found
 
     @property
+    def shares_flights(self) -> bool:
+        """Whether an identical request another query has in flight is waited for and copied
+        (nodes/in_flight.py): with a store to copy into, as the store's content reuse."""
+        return self.writable and self.cache
+
+    @property
     def db(self) -> str | None:
         return self.store.url if self.store is not None else None
 
