@@ -96,7 +96,6 @@ def collect(
     )
     with keeping_ledger(opts.max_failures, budget) as ledger, claims.held():
         examples = claims.examples()
-        marked: list = []  # each finished query's marks in the store, written where node steps write
         for ex, state, error in run_over(examples, ctx, opts.concurrency, desc, progress, total=summary.queries):
             if isinstance(error, BudgetExceeded):
                 continue  # unfinished, not failed: a rerun with a larger budget finishes it
@@ -108,9 +107,9 @@ def collect(
                 summary.failed_queries += 1
                 why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
                 summary.errors.append(f"{ex.id}: {why}")
-            marked.append(submit_on_loop(StoreWork(ctx.db, _mark_finished, claims, query_pks[ex.id], why).arun()))
-        for mark in marked:
-            mark.result()
+            # written where the node steps write (see _mark_finished)
+            claims.marking(submit_on_loop(StoreWork(ctx.db, _mark_finished, claims, query_pks[ex.id], why).arun()))
+        claims.check_marks(wait=True)
     summary.calls_made = ledger.snapshot()
     summary.spending = Spending.of(ledger)
     summary.in_flight_limits = _limits_of(ctx)
@@ -130,8 +129,9 @@ def _mark_finished(claims: Claims, query_pk: int, error: str | None) -> None:
     """The query is done (its lease) and failed or not (its error). Run where the node steps' store
     work runs: on SQLite, on the requests loop, since writing from this thread as well had the two
     wait for each other's write lock (at --concurrency 16 a query took 740 ms instead of 580)."""
-    claims.finished(query_pk)
-    claims.store.set_query_error(query_pk, error)
+    with claims.store.engine.begin() as conn:  # one transaction
+        claims.finished(query_pk, conn)
+        claims.store.set_query_error(query_pk, error, conn)
 
 
 def _tally(summary: CollectSummary, state: CollabState) -> None:

@@ -225,6 +225,22 @@ def test_top_p_and_the_repetition_penalty_keep_what_transformers_keeps():
     assert torch.equal(penalize_repeats(logits, seen, 1.3), RepetitionPenaltyLogitsProcessor(1.3)(seen, logits.clone()))
 
 
+def test_a_draw_follows_the_weights_and_never_picks_a_weight_of_zero():
+    import torch
+
+    from cowest.nodes.models.decoding import draw
+
+    torch.manual_seed(0)
+    weights = torch.tensor([[0.0, 1.0, 0.0, 3.0], [2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 5.0], [0.1, 0.2, 0.3, 0.4]])
+    counts = torch.zeros_like(weights)
+    for _ in range(4000):
+        counts[torch.arange(4), draw(weights)] += 1
+    assert torch.equal(counts[weights == 0], torch.zeros(int((weights == 0).sum())))
+    share = counts / counts.sum(dim=1, keepdim=True)
+    expected = weights / weights.sum(dim=1, keepdim=True)
+    assert (share - expected).abs().max() < 0.03  # 4000 draws: a few standard errors (<= 0.008)
+
+
 def test_weak_compile_on_a_cpu_warns_and_changes_nothing(tiny_model):
     """--weak-compile is for CUDA; on a CPU the model runs as it would without it."""
     import torch

@@ -135,6 +135,30 @@ def test_a_dead_workers_queries_are_taken_over_when_its_leases_expire(monkeypatc
     check_one_collector_worth(db_url)
 
 
+def test_a_query_mark_that_fails_stops_the_worker_waiting_for_others(db_url):
+    """Two workers: when one's store write of a finished query fails while it waits for the other's
+    queries, it stops with that error instead of waiting (each would wait for the other's leases)."""
+    from concurrent.futures import Future
+
+    from cowest.claims import Claims
+    from cowest.storage import StoreError
+    from cowest.tasks import Example
+
+    store = get_store(db_url)
+    run_id = store.ensure_run("r", "medmcqa")
+    pks = [store.ensure_query(run_id, f"q{i}", f"query {i}", "A") for i in range(2)]
+    by_pk = {pk: Example(id=f"q{i}", query=f"query {i}", gold="A", answers=("A",)) for i, pk in enumerate(pks)}
+    a, b = (Claims(store, run_id, 1, by_pk, batch=1, ttl=60) for _ in range(2))
+    mine, theirs = a.examples(), b.examples()
+    assert next(mine).id == "q0" and next(theirs).id == "q1"
+    mark: Future = Future()
+    a.marking(mark)  # q0's marks, still being written
+    assert next(mine) is None  # q1 is b's, in flight: a waits
+    mark.set_exception(StoreError("disk I/O error"))
+    with pytest.raises(StoreError, match="disk I/O"):
+        next(mine)
+
+
 def test_faults_exit_3_then_retry_failed_heals(capsys, monkeypatch, data, tiny_model, db_url):
     with ScriptedServer(script, fail_rate=0.3, seed=1) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
