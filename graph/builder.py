@@ -86,6 +86,15 @@ def after_judge(
     return "strong_refine" if spec.then == "weak_draft" and not state.get("refinements") else "pair_collector"
 
 
+def _router(route: Any) -> Any:
+    """A router that runs where the graph runs. LangGraph would run a plain function under
+    `ainvoke` in a worker thread, traced (a thread hop and a callback run for each of a query's
+    five or six routes); these only read the state and the context."""
+    from langgraph._internal._runnable import RunnableCallable
+
+    return RunnableCallable(route, None, name=route.__name__, trace=False)
+
+
 def build_graph(
     checkpointer: Any = None, cache: Any = None, context_schema: type[CollabContext] = CollabContext
 ) -> Any:
@@ -98,11 +107,11 @@ def build_graph(
         g.add_node(node.__name__, as_node(node))
 
     # Each router's Literal return type is its path map; START's router may name two nodes.
-    g.add_conditional_edges(START, after_start, ["strong_solo", "weak_draft"])
-    g.add_conditional_edges("strong_solo", after_solo)
-    g.add_conditional_edges("weak_draft", after_draft)
+    g.add_conditional_edges(START, _router(after_start), ["strong_solo", "weak_draft"])
+    g.add_conditional_edges("strong_solo", _router(after_solo))
+    g.add_conditional_edges("weak_draft", _router(after_draft))
     g.add_edge("self_refine", END)
-    g.add_conditional_edges("strong_refine", after_refine)
-    g.add_conditional_edges("judge", after_judge)
+    g.add_conditional_edges("strong_refine", _router(after_refine))
+    g.add_conditional_edges("judge", _router(after_judge))
     g.add_edge("pair_collector", END)
     return g.compile(checkpointer=checkpointer, cache=cache, name="cowest")
