@@ -1,7 +1,8 @@
 """Nodes are written once, as generators that yield what they have to wait for (store work, model
 requests), and run either way: `graph.invoke` runs each effect in the caller's thread; `graph.ainvoke`
 (the CLI's jobs, LangGraph Studio) awaits it, with store work in a worker thread, remote requests on
-the requests' event loop and local generation on threads that feed the model's batches.
+the requests' event loop, and a local model's requests queued for the thread that decodes its
+batches (nodes/models/batching.py).
 
     def strong_solo(state, runtime):
         log = yield StoreWork(runtime.context.db, CallLog.open, state, runtime.context)
@@ -12,10 +13,8 @@ the requests' event loop and local generation on threads that feed the model's b
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import threading
 from collections.abc import Callable, Generator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
@@ -73,12 +72,8 @@ class Generate:
         if model is None:
             model = await asyncio.to_thread(get_model, self.spec, policy=self.policy)  # may load weights
         agenerate = getattr(model, "agenerate_each", None)
-        if agenerate is None:  # a local model: its batcher runs on a thread of its own
-            loop = asyncio.get_running_loop()
-            call = contextvars.copy_context().run
-            return await loop.run_in_executor(
-                _local_pool(), call, model.generate_each, self.prompts, self.counts, self.sampling
-            )
+        if agenerate is None:  # a model with no async form (a LangChain provider's): a worker thread
+            return await asyncio.to_thread(model.generate_each, self.prompts, self.counts, self.sampling)
         coro = agenerate(self.prompts, self.counts, self.sampling)
         if asyncio.get_running_loop() is event_loop():
             return await coro
@@ -146,16 +141,3 @@ def as_node(steps_of: Callable[..., NodeSteps]) -> Any:
         return await arun_effects(steps_of(state, runtime))
 
     return RunnableCallable(node, anode, name=steps_of.__name__, trace=False)
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _local_pool() -> ThreadPoolExecutor:
-    """Threads that wait for a local model: requests that arrive while it is busy are batched."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cowest-local")
-        return _pool

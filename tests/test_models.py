@@ -139,6 +139,33 @@ def test_a_request_that_cannot_start_fails_and_the_next_is_served(tiny_model, tm
     assert get_model(f"huggingface:{tiny_model}").generate(prompt, n=1, sampling=Sampling(max_new_tokens=4))[0][0]
 
 
+def test_awaited_local_requests_hold_no_thread_and_get_what_a_blocking_call_gets(tiny_model, tmp_path):
+    """On an event loop (the jobs, Studio) a local model's requests wait for its decoding thread
+    as futures, not as threads; a request that cannot start fails the same way."""
+    import asyncio
+    import threading
+
+    from cowest.nodes.models import ModelSpecError
+
+    model = get_model(f"huggingface:{tiny_model}")
+    sampling = Sampling(max_new_tokens=6)
+    prompts = [[{"role": "user", "content": f"question {i}"}] for i in range(24)]
+    blocking = model.generate_each(prompts, [1] * len(prompts), sampling)
+
+    async def all_at_once():
+        threads = threading.active_count()
+        asked = [asyncio.ensure_future(model.agenerate_each([p], [1], sampling)) for p in prompts]
+        await asyncio.sleep(0)
+        assert threading.active_count() <= threads + 1  # at most the decoding thread, started now
+        return [out[0] for out in await asyncio.gather(*asked)]
+
+    awaited = asyncio.run(all_at_once())
+    assert [[g.text for g in out] for out in awaited] == [[g.text for g in out] for out in blocking]
+    broken = get_model(f"huggingface:{tiny_model}@{tmp_path / 'no-adapter'}")
+    with pytest.raises(ModelSpecError, match="adapter folder not found"):
+        asyncio.run(broken.agenerate_each(prompts[:1], [1], sampling))
+
+
 def encoded(base, contents):
     tok = base.tokenizer
     texts = [

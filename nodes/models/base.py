@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 Messages = list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "content": ...}]
 
@@ -54,10 +55,7 @@ def generate_each(model: ChatModel, prompts: list[Messages], counts: list[int], 
     """`counts[i]` results for prompt i, each a Generation or the error that prompt's request met;
     prompts asking the same count share one batched `generate`."""
     out: list[Outcome] = [[] for _ in prompts]
-    by_count: dict[int, list[int]] = {}
-    for i, count in enumerate(counts):
-        by_count.setdefault(count, []).append(i)
-    for count, indices in by_count.items():
+    for count, indices in _by_count(counts).items():
         try:
             results = model.generate([prompts[i] for i in indices], n=count, sampling=sampling)
         except ModelCallError as exc:
@@ -65,6 +63,29 @@ def generate_each(model: ChatModel, prompts: list[Messages], counts: list[int], 
         for i, gens in zip(indices, results):
             out[i] = list(gens)
     return out
+
+
+async def agenerate_each(model: Any, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+    """`generate_each` over the model's `agenerate`, every count's batch asked for at once."""
+    groups = _by_count(counts)
+    batches = [model.agenerate([prompts[i] for i in indices], count, sampling) for count, indices in groups.items()]
+    out: list[Outcome] = [[] for _ in prompts]
+    for (count, indices), results in zip(groups.items(), await asyncio.gather(*batches, return_exceptions=True)):
+        if isinstance(results, BaseException):
+            if not isinstance(results, ModelCallError):
+                raise results
+            results = [[results] * count for _ in indices]
+        for i, gens in zip(indices, results):
+            out[i] = list(gens)
+    return out
+
+
+def _by_count(counts: list[int]) -> dict[int, list[int]]:
+    """Positions of the prompts asking for each count."""
+    groups: dict[int, list[int]] = {}
+    for i, count in enumerate(counts):
+        groups.setdefault(count, []).append(i)
+    return groups
 
 
 def clean_text(text: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +20,7 @@ class _Request:
     prompts: list[Messages]
     n: int
     sampling: Sampling
-    result: list[list[Generation]] | None = None
-    error: Exception | None = None
-    finished: threading.Event = field(default_factory=threading.Event)
+    outputs: Future = field(default_factory=Future)  # its generations, or the error that stopped them
     # Once decoding: its rows in the batch, its prompts' lengths, when it joined
     slots: range = range(0)
     lengths: list[int] = field(default_factory=list)
@@ -53,6 +52,11 @@ class BatchServer:
     def generate(
         self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling
     ) -> list[list[Generation]]:
+        return self.submit(adapter, prompts, n, sampling).result()
+
+    def submit(self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling) -> Future:
+        """Queue a request; its future holds `n` generations for each prompt (or the error). An
+        event loop awaits it (asyncio.wrap_future) without holding a thread."""
         req = _Request(adapter, prompts, n, sampling)
         with self._changed:
             self._pending.append(req)
@@ -60,11 +64,7 @@ class BatchServer:
                 self._worker = threading.Thread(target=self._serve, name="cowest-local-batches", daemon=True)
                 self._worker.start()
             self._changed.notify()
-        req.finished.wait()
-        if req.error is not None:
-            raise req.error
-        assert req.result is not None  # finished without an error means a result
-        return req.result
+        return req.outputs
 
     def _serve(self) -> None:
         while True:
@@ -104,8 +104,8 @@ class BatchServer:
                     self._continuous(like, live)
         except Exception as exc:  # every request decoding at that moment sees the failure
             for r in live or self._take(like, self.max_sequences):  # none yet: those that could not start
-                r.error = exc
-                r.finished.set()
+                if not r.outputs.done():
+                    r.outputs.set_exception(exc)
 
     def _whole_batch(self, group: list[_Request]) -> None:
         outputs = self.base.run_batch_here(
@@ -113,9 +113,8 @@ class BatchServer:
         )
         at = 0
         for r in group:
-            r.result = outputs[at : at + len(r.prompts)]
+            r.outputs.set_result(outputs[at : at + len(r.prompts)])
             at += len(r.prompts)
-            r.finished.set()
 
     def _continuous(self, like: _Request, live: list[_Request]) -> None:
         from .decoding import Decoding
@@ -140,6 +139,6 @@ class BatchServer:
             batch.step()
             for r in [r for r in live if all(batch.done[i] for i in r.slots)]:
                 rows = [batch.out[i] for i in r.slots]
-                r.result = base.generations(rows, r.lengths, r.n, r.per_prompt, time.perf_counter() - r.start)
+                done = base.generations(rows, r.lengths, r.n, r.per_prompt, time.perf_counter() - r.start)
                 live.remove(r)
-                r.finished.set()
+                r.outputs.set_result(done)

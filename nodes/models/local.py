@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -11,7 +12,17 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from .base import GREEDY, Generation, Messages, ModelCallError, Outcome, Sampling, clean_text, generate_each
+from .base import (
+    GREEDY,
+    Generation,
+    Messages,
+    ModelCallError,
+    Outcome,
+    Sampling,
+    agenerate_each,
+    clean_text,
+    generate_each,
+)
 from .batching import BatchServer
 from .bundled import BUNDLED_NAME, bundled_model_dir
 from .spec import ModelSpec, ModelSpecError
@@ -207,13 +218,29 @@ class LocalChatModel:
     def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
         return generate_each(self, prompts, counts, sampling)
 
+    async def agenerate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+        return await agenerate_each(self, prompts, counts, sampling)
+
     def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
         try:
             return self.base.batches.generate(self.adapter, prompts, n, sampling)
         except (RuntimeError, ValueError) as exc:
-            if isinstance(exc, (ModelSpecError, ModelCallError)):
-                raise
-            raise ModelCallError(f"{self.spec}: generation failed: {exc}") from exc
+            raise self._failure(exc) from exc
+
+    async def agenerate(
+        self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY
+    ) -> list[list[Generation]]:
+        """`generate`, awaited: the batch server's thread decodes and no thread waits for it."""
+        try:
+            return await asyncio.wrap_future(self.base.batches.submit(self.adapter, prompts, n, sampling))
+        except (RuntimeError, ValueError) as exc:
+            raise self._failure(exc) from exc
+
+    def _failure(self, exc: RuntimeError | ValueError) -> Exception:
+        """What a failed generation raises: our own errors as they are, torch's as a failed call."""
+        if isinstance(exc, (ModelSpecError, ModelCallError)):
+            return exc
+        return ModelCallError(f"{self.spec}: generation failed: {exc}")
 
 
 _SMALL_MODEL_PARAMETERS = 10_000_000
