@@ -224,8 +224,10 @@ class LocalChatModel:
     def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
         try:
             return self.base.batches.generate(self.adapter, prompts, n, sampling)
-        except (RuntimeError, ValueError) as exc:
-            raise self._failure(exc) from exc
+        except (ModelSpecError, ModelCallError):
+            raise
+        except (RuntimeError, ValueError) as exc:  # torch's
+            raise self._failed(exc) from exc
 
     async def agenerate(
         self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY
@@ -233,13 +235,12 @@ class LocalChatModel:
         """`generate`, awaited: the batch server's thread decodes and no thread waits for it."""
         try:
             return await asyncio.wrap_future(self.base.batches.submit(self.adapter, prompts, n, sampling))
-        except (RuntimeError, ValueError) as exc:
-            raise self._failure(exc) from exc
+        except (ModelSpecError, ModelCallError):
+            raise
+        except (RuntimeError, ValueError) as exc:  # torch's
+            raise self._failed(exc) from exc
 
-    def _failure(self, exc: RuntimeError | ValueError) -> Exception:
-        """What a failed generation raises: our own errors as they are, torch's as a failed call."""
-        if isinstance(exc, (ModelSpecError, ModelCallError)):
-            return exc
+    def _failed(self, exc: Exception) -> ModelCallError:
         return ModelCallError(f"{self.spec}: generation failed: {exc}")
 
 
