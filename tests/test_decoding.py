@@ -1,0 +1,141 @@
+"""The hand-written decoding (nodes/models/decoding.py): one prefill for K samples, rows that
+leave when they finish and rows that join, token choice as transformers makes it."""
+
+import pytest
+
+from cowest.nodes.models import Sampling
+
+
+def encoded(base, contents):
+    tok = base.tokenizer
+    texts = [
+        tok.apply_chat_template([{"role": "user", "content": c}], add_generation_prompt=True, tokenize=False)
+        for c in contents
+    ]
+    return tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.1])
+def test_k_continuations_of_one_prefill_are_what_generate_gives_k_prefills(tiny_model, penalty):
+    """Greedy, the hand-written decoding (one prefill, the cache repeated k times) gives the tokens
+    transformers' generate gives the k-times repeated prompts, row for row: it changes the cost of
+    sampling, not what is sampled."""
+    import torch
+
+    from cowest.nodes.models.decoding import decode
+    from cowest.nodes.models.local import LocalBase, _until_stop
+
+    base = LocalBase(tiny_model)
+    enc = encoded(base, ["Short one?", "A much longer prompt here?"])
+    assert enc["attention_mask"].min() == 0  # left padding is exercised
+    sampling = Sampling(max_new_tokens=8, repetition_penalty=penalty)
+    greedy = dict(
+        max_new_tokens=8, do_sample=False, pad_token_id=base.tokenizer.pad_token_id, repetition_penalty=penalty
+    )
+    with torch.inference_mode():
+        repeated = base.model.generate(**{k: v.repeat_interleave(3, 0) for k, v in enc.items()}, **greedy)
+        ours = decode(base.model, enc["input_ids"], enc["attention_mask"], 3, sampling, base.stop_ids)
+    prompt_len = enc["input_ids"].shape[1]
+    assert ours == [_until_stop(row, base.stop_ids) for row in repeated[:, prompt_len:].tolist()]
+
+
+def test_a_finished_row_leaves_the_batch_and_the_others_go_on_unchanged(tiny_model, monkeypatch):
+    import torch
+
+    from cowest.nodes.models.decoding import decode
+    from cowest.nodes.models.local import LocalBase
+
+    base = LocalBase(tiny_model)
+    torch.manual_seed(0)
+    with torch.no_grad():  # louder weights than the tiny model's: rows that differ token by token
+        for weights in base.model.parameters():
+            weights.normal_(0, 0.5)
+    enc = encoded(base, ["Short one?", "A much longer prompt here?", "Third?"])
+    sampling = Sampling(max_new_tokens=8)
+    with torch.inference_mode():
+        full = decode(base.model, enc["input_ids"], enc["attention_mask"], 1, sampling, {-1})  # nothing stops
+        stop = full[1][2]  # row 1's third token now ends it
+        assert stop not in full[0] + full[2] + full[1][:2]
+        shapes = []
+        hook = base.model.register_forward_pre_hook(
+            lambda _m, _a, kw: shapes.append(kw["input_ids"].shape[0]), with_kwargs=True
+        )
+        try:
+            stopped = decode(base.model, enc["input_ids"], enc["attention_mask"], 1, sampling, {stop})
+        finally:
+            hook.remove()
+    assert stopped == [full[0], full[1][:3], full[2]]
+    assert shapes == [3, 3, 3, 3, 2, 2, 2, 2, 2]  # prefill, 3 steps of 3 rows, then 5 of the 2 left
+
+
+def test_top_p_and_the_repetition_penalty_keep_what_transformers_keeps():
+    import torch
+    from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor, TopPLogitsWarper
+
+    from cowest.nodes.models.decoding import penalize_repeats, top_p_candidates
+
+    torch.manual_seed(0)
+    for scale in (0.2, 1.0, 4.0, 12.0):  # flat rows (past the top candidates, and the next) to peaked ones
+        logits = torch.randn(6, 20000) * scale
+        for top_p in (0.5, 0.9, 0.99):
+            theirs = TopPLogitsWarper(top_p)(None, logits.clone()) > float("-inf")
+            ours = torch.zeros_like(theirs)
+            for rows, ids, kept_mass in top_p_candidates(torch.softmax(logits, dim=-1), top_p):
+                ours[rows] = ours[rows].scatter(1, ids, kept_mass > 0)
+            # Equal but where float32 sums taken in another order round either side of top_p.
+            mass = torch.softmax(logits.double(), dim=-1)
+            for row, token in (ours != theirs).nonzero().tolist():
+                above = mass[row][mass[row] > mass[row, token]].sum()  # the probability ranked above it
+                assert abs(above - top_p) < 1e-5, (scale, top_p)
+            assert ((ours != theirs).sum(dim=1) <= 1).all()  # the boundary token at most
+    seen = torch.randint(0, 3000, (6, 40))
+    assert torch.equal(penalize_repeats(logits, seen, 1.3), RepetitionPenaltyLogitsProcessor(1.3)(seen, logits.clone()))
+
+
+def test_a_draw_follows_the_weights_and_never_picks_a_weight_of_zero():
+    import torch
+
+    from cowest.nodes.models.decoding import draw
+
+    torch.manual_seed(0)
+    weights = torch.tensor([[0.0, 1.0, 0.0, 3.0], [2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 5.0], [0.1, 0.2, 0.3, 0.4]])
+    counts = torch.zeros_like(weights)
+    for _ in range(4000):
+        counts[torch.arange(4), draw(weights)] += 1
+    assert torch.equal(counts[weights == 0], torch.zeros(int((weights == 0).sum())))
+    share = counts / counts.sum(dim=1, keepdim=True)
+    expected = weights / weights.sum(dim=1, keepdim=True)
+    assert (share - expected).abs().max() < 0.03  # 4000 draws: a few standard errors (<= 0.008)
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.1])
+def test_prompts_that_join_the_rows_decoding_get_what_they_get_alone(tiny_model, penalty):
+    """Continuous batching: prompts added after some steps (shorter and longer ones than those
+    decoding) join the running rows; greedy, every row's tokens are those it gets decoded alone,
+    and the rows already decoding go on unchanged."""
+    import torch
+
+    from cowest.nodes.models.decoding import Decoding, decode
+    from cowest.nodes.models.local import LocalBase
+
+    base = LocalBase(tiny_model)
+    torch.manual_seed(0)
+    with torch.no_grad():  # louder weights than the tiny model's: rows that differ token by token
+        for weights in base.model.parameters():
+            weights.normal_(0, 0.5)
+    first = encoded(base, ["A prompt of middling length?", "Short?"])
+    later = [encoded(base, ["Hi?"]), encoded(base, ["A much, much longer prompt than any of the first ones?", "x"])]
+    sampling = Sampling(max_new_tokens=8, repetition_penalty=penalty)
+    with torch.inference_mode():
+        alone = [decode(base.model, e["input_ids"], e["attention_mask"], 2, sampling, {-1}) for e in [first, *later]]
+        batch = Decoding(base.model, sampling, {-1})
+        slots = [batch.add(first["input_ids"], first["attention_mask"], 2)]
+        for enc in later:
+            for _ in range(3):
+                batch.step()
+            slots.append(batch.add(enc["input_ids"], enc["attention_mask"], 2))
+            assert batch.rows == sum(len(s) for s in slots)  # none has its 8 tokens yet
+        while batch.rows:
+            batch.step()
+    assert [[batch.out[i] for i in s] for s in slots] == alone
+    assert all(batch.done)
