@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any
 
 from cowest.storage import leases
 from cowest.tasks import Example
@@ -66,10 +65,9 @@ class Claims:
             self._marks.remove(mark)
             mark.result()
 
-    def finished(self, query_pk: int, conn: Any) -> None:
-        """Mark the query's lease finished, in the caller's transaction `conn`."""
+    def finished(self, query_pk: int) -> None:
         if query_pk in self.mine:
-            leases.finish(conn, self.run_id, self.round, query_pk, self.owner)
+            leases.finish(self.store, self.run_id, self.round, query_pk, self.owner)
 
     @contextmanager
     def held(self) -> Iterator[Claims]:

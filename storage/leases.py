@@ -78,7 +78,7 @@ def renew(store: Any, run_id: int, round: int, owner: str, ttl: float) -> None:
         s.commit()
 
 
-# Built once, as every query runs it: building the statement costs twice what SQLite takes to run it.
+# Built once (every query runs it): building an UPDATE costs twice what SQLite takes to run it.
 _FINISH = (
     update(Lease)
     .where(Lease.run_id == bindparam("run"), Lease.round == bindparam("rnd"), Lease.query_id == bindparam("query"))
@@ -86,10 +86,10 @@ _FINISH = (
 )
 
 
-def finish(conn: Any, run_id: int, round: int, query_pk: int, owner: str) -> None:
-    """The query's graph run ended (well or not): no worker needs to run it for its calls. Written
-    in the caller's transaction (`conn`), beside the query's error."""
-    conn.execute(_FINISH, dict(run=run_id, rnd=round, query=query_pk, worker=owner))
+def finish(store: Any, run_id: int, round: int, query_pk: int, owner: str) -> None:
+    """The query's graph run ended (well or not): no worker needs to run it for its calls."""
+    with store.engine.begin() as conn:
+        conn.execute(_FINISH, dict(run=run_id, rnd=round, query=query_pk, worker=owner))
 
 
 def release(store: Any, run_id: int, round: int, owner: str) -> None:

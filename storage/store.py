@@ -17,7 +17,7 @@ from .orm_writes import save_calls_orm, write_judged_orm
 from .outcomes import OutcomeRecords
 from .schema import Call, Example, Pair, Query, Run
 
-# Built once, as every query runs it: building the statement costs twice what SQLite takes to run it.
+# Built once (every query runs it): building an UPDATE costs twice what SQLite takes to run it.
 _SET_ERROR = (
     update(Query)
     .where(Query.id == bindparam("query_pk"), Query.error.is_distinct_from(bindparam("why")))
@@ -105,12 +105,10 @@ class TraceStore(OutcomeRecords):
                 s.rollback()
                 return s.scalars(query).one()
 
-    def set_query_error(self, query_pk: int, error: str | None, conn: Any = None) -> None:
-        """Record why the query failed (None: it did not), in `conn`'s transaction if given."""
-        if conn is None:
-            with self.engine.begin() as conn:
-                return self.set_query_error(query_pk, error, conn)
-        conn.execute(_SET_ERROR, dict(query_pk=query_pk, why=error))
+    def set_query_error(self, query_pk: int, error: str | None) -> None:
+        """Record why the query failed (None: it did not)."""
+        with self.engine.begin() as conn:
+            conn.execute(_SET_ERROR, dict(query_pk=query_pk, why=error))
 
     # -- calls ----------------------------------------------------------------------------------
     def find_calls(self, keys: Iterable[str]) -> dict[str, Call]:
