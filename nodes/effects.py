@@ -72,7 +72,7 @@ class Generate:
         if model is None:
             model = await asyncio.to_thread(get_model, self.spec, policy=self.policy)  # may load weights
         agenerate = getattr(model, "agenerate_each", None)
-        if agenerate is None:  # a model with no async form (a LangChain provider's): a worker thread
+        if agenerate is None:  # a ChatModel with only the blocking form: a worker thread waits for it
             return await asyncio.to_thread(model.generate_each, self.prompts, self.counts, self.sampling)
         coro = agenerate(self.prompts, self.counts, self.sampling)
         if asyncio.get_running_loop() is event_loop():
