@@ -13,6 +13,7 @@ from cowest.nodes.models.base import DEFAULT_POLICY, Messages, RequestPolicy, Sa
 from cowest.nodes.models.identity import decoding, model_identity
 from cowest.nodes.models.spec import ModelSpec
 from cowest.storage import Call, TraceStore, get_store
+from cowest.storage.bulk_writes import StoredCall
 from cowest.storage.keys import content_key, row_key
 
 from .ledger import current_plan
@@ -133,7 +134,7 @@ class CallLog:
     def db(self) -> str | None:
         return self.store.url if self.store is not None else None
 
-    def find(self, jobs: list[Job]) -> tuple[dict[str, Call], dict[str, Call]]:
+    def find(self, jobs: list[Job]) -> tuple[dict[str, StoredCall], dict[str, StoredCall]]:
         """`lookup` of the jobs' row keys and `cached` of their contents, in one query."""
         if self.store is None:
             return {}, {}
@@ -143,12 +144,12 @@ class CallLog:
             own = {k: c for k, c in own.items() if c.error is None}
         return own, cached
 
-    def record_many(self, rows: list[dict[str, Any]]) -> list[Call | None]:
+    def record_many(self, rows: list[dict[str, Any]]) -> list[StoredCall | None]:
         """Store the calls of one node step in one transaction (see `record`)."""
         if not self.writable or self.store is None or not rows:
             return [None] * len(rows)
-        calls = [Call(run_id=self.run_id, round=self.round, query_id=self.query_pk, **fields) for fields in rows]
-        return list(self.store.save_calls(calls))
+        ours = dict(run_id=self.run_id, round=self.round, query_id=self.query_pk)
+        return list(self.store.save_calls([{**ours, **fields} for fields in rows]))
 
     def record(self, key: str, **fields: Any) -> Call | None:
         """Store the call; returns the row that stands under `key`, which may be another writer's
@@ -160,5 +161,5 @@ class CallLog:
         )
 
 
-def step_from_call(index: int, call: Call) -> Step:
+def step_from_call(index: int, call: StoredCall) -> Step:
     return Step(index=index, call_id=call.id, text=call.output, answer=call.answer, score=call.score, error=call.error)

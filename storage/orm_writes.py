@@ -8,22 +8,23 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .bulk_writes import column_values
 from .schema import Call, Example, Pair
 
 
-def save_calls_orm(session: Any, calls: list[Call], replaces: Callable[[Call, Call], bool]) -> list[Call]:
+def save_calls_orm(
+    session: Any, rows: list[dict[str, Any]], replaces: Callable[[Call, str | None], bool]
+) -> list[Call]:
     """As bulk_writes.write_calls; raises IntegrityError when another writer stored a key meanwhile."""
-    stored = {c.key: c for c in session.scalars(select(Call).where(Call.key.in_([c.key for c in calls])))}
+    stored = {c.key: c for c in session.scalars(select(Call).where(Call.key.in_([r["key"] for r in rows])))}
     out = []
-    for call in calls:
-        column_values(call)  # column defaults set on it, as a flush would: a replacement copies them too
+    for row in rows:
+        call = Call(**row)
         existing = stored.get(call.key)
         if existing is None:
             session.add(call)
             stored[call.key] = call
             out.append(call)
-        elif replaces(existing, call):
+        elif replaces(existing, call.error):
             for col in Call.__table__.columns.keys():
                 if col not in ("id", "key", "created_at"):
                     setattr(existing, col, getattr(call, col))

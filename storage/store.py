@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from .bulk_writes import BulkWrites, column_values, find_by_keys, write_calls, write_judged
+from .bulk_writes import BulkWrites, StoredCall, call_values, column_values, find_by_keys, write_calls, write_judged
 from .database import StoreError, open_database, safe_url
 from .orm_writes import save_calls_orm, write_judged_orm
 from .outcomes import OutcomeRecords
@@ -118,7 +118,9 @@ class TraceStore(OutcomeRecords):
         with self.session() as s:
             return {c.key: c for c in s.scalars(select(Call).where(Call.key.in_(keys)))}
 
-    def find_for_jobs(self, keys: list[str], content_keys: list[str]) -> tuple[dict[str, Call], dict[str, Call]]:
+    def find_for_jobs(
+        self, keys: list[str], content_keys: list[str]
+    ) -> tuple[dict[str, StoredCall], dict[str, StoredCall]]:
         """In one query: the calls stored under these row keys, and a successful original for each
         of these content keys that has one (a call that is itself a copy or failed serves no one)."""
         if not keys and not content_keys:
@@ -126,8 +128,8 @@ class TraceStore(OutcomeRecords):
         with self.engine.connect() as conn:
             rows = find_by_keys(conn, keys, content_keys)
         wanted_keys, wanted_contents = set(keys), set(content_keys)
-        own = {c.key: c for c in rows if c.key in wanted_keys}
-        by_content: dict[str, Call] = {}
+        own: dict[str, StoredCall] = {c.key: c for c in rows if c.key in wanted_keys}
+        by_content: dict[str, StoredCall] = {}
         for c in rows:
             if c.content_key in wanted_contents and c.error is None and c.reused_from is None:
                 by_content.setdefault(c.content_key, c)
@@ -156,17 +158,19 @@ class TraceStore(OutcomeRecords):
             ).all()
         return {(role, model): (float(t_in or 0), float(t_out or 0)) for role, model, t_in, t_out in rows}
 
-    def save_calls(self, calls: list[Call]) -> list[Call]:
-        """`save_call` for the calls of one node step, in one transaction."""
+    def save_calls(self, calls: list[dict[str, Any]]) -> list[StoredCall]:
+        """`save_call` for the calls of one node step (each a dict of column values), in one
+        transaction."""
+        rows = [call_values(fields) for fields in calls]
         if self._bulk is not None:
             with self._lock, self.engine.begin() as conn:
-                return write_calls(conn, self._bulk, calls, _replaces)
+                return list(write_calls(conn, self._bulk, rows, _replaces))
         with self._lock, self.session() as s:  # a database without ON CONFLICT: through the ORM
             try:
-                return save_calls_orm(s, calls, _replaces)
+                return list(save_calls_orm(s, rows, _replaces))
             except IntegrityError:  # another writer stored one of the keys meanwhile: one at a time
                 s.rollback()
-        return [self.save_call(call) for call in calls]
+        return [self.save_call(Call(**row)) for row in rows]
 
     def save_call(self, call: Call) -> Call:
         """Store `call` and return the row that now stands under its key, which the caller must go on
@@ -182,7 +186,7 @@ class TraceStore(OutcomeRecords):
                 except IntegrityError:  # another process wrote the same key first
                     s.rollback()
                     existing = s.scalars(select(Call).where(Call.key == call.key)).one()
-            if not _replaces(existing, call):
+            if not _replaces(existing, call.error):
                 return existing
             column_values(call)  # its defaults too, not None over the stored ones
             for col in Call.__table__.columns.keys():
@@ -288,9 +292,10 @@ class TraceStore(OutcomeRecords):
             return _count(s, select(func.count()).select_from(Call))
 
 
-def _replaces(stored: Call, new: Call) -> bool:
-    """Whether `new` may take the place of `stored` under the same key."""
-    if stored.error is None and new.error is not None:
+def _replaces(stored: StoredCall, new_error: str | None) -> bool:
+    """Whether a new call (that failed with `new_error`, or None) may take the place of `stored`
+    under the same key."""
+    if stored.error is None and new_error is not None:
         return False  # a failure never hides a success
     return stored.error is not None
 

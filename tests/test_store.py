@@ -8,12 +8,11 @@ import threading
 
 import pytest
 
-from cowest.storage import Call
 from cowest.storage.store import TraceStore
 
 
-def call(run_id: int, query_pk: int, key: str, output: str | None, error: str | None = None) -> Call:
-    return Call(
+def call(run_id: int, query_pk: int, key: str, output: str | None, error: str | None = None) -> dict:
+    return dict(
         key=key, run_id=run_id, query_id=query_pk, role="judge", model="m", prompt=[], output=output, error=error
     )
 
