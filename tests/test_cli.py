@@ -83,6 +83,13 @@ def test_unknown_task_is_refused(capsys):
     assert exc.value.code == 2 and "invalid choice: 'chess'" in capsys.readouterr().err
 
 
+def test_an_api_key_with_a_line_break_is_bad_input(capsys, monkeypatch, mcq_file, tiny_model):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-read-from-a-file\n")
+    argv = ["collect", "--task", "medmcqa", "--data", str(mcq_file), "--weak", f"huggingface:{tiny_model}"]
+    code, _, err = run_cli(capsys, *argv, "--strong", "openai:gpt-4o")
+    assert code == 2 and "OPENAI_API_KEY has a line break" in err
+
+
 def test_unreachable_server(capsys, monkeypatch, mcq_file, tiny_model):
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # discard port: nothing listens
     code, _, err = run_cli(

@@ -102,3 +102,67 @@ def test_behind_a_proxy_langchains_client_is_used(monkeypatch):
     assert isinstance(openai_client("http://127.0.0.1:8000/v1", "sk", 5, "m"), ChatCompletionsClient)
     monkeypatch.delenv("HTTPS_PROXY")
     assert isinstance(openai_client("https://api.openai.com/v1", "sk", 5, "gpt-4o"), ChatCompletionsClient)
+
+
+COMPLETION = json.dumps({"choices": [{"index": 0, "message": {"content": "Answer: B"}}], "usage": {}}).encode()
+FRAMINGS = {  # the ways an HTTP/1.1 server may frame its answer (RFC 9112), and whether it stays open
+    "length": (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(COMPLETION) + COMPLETION, True),
+    "chunks": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x;ext=1\r\n%s\r\n" % (10, COMPLETION[:10])
+        + b"%x\r\n%s\r\n" % (len(COMPLETION) - 10, COMPLETION[10:])
+        + b"0\r\nX-Trailer: t\r\n\r\n",
+        True,
+    ),
+    "interim answer first": (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(COMPLETION) + COMPLETION,
+        True,
+    ),
+    "connection close": (
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(COMPLETION) + COMPLETION,
+        False,
+    ),
+    "up to the close": (b"HTTP/1.0 200 OK\r\n\r\n" + COMPLETION, False),
+}
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_every_framing_of_an_answer_is_read_and_only_a_framed_one_keeps_the_connection(framing):
+    answer, kept = FRAMINGS[framing]
+    seen: list[bytes] = []
+    connections = 0
+
+    async def handle(reader, writer):
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            length = int(next(h for h in head.split(b"\r\n") if h.startswith(b"Content-Length:")).split(b":")[1])
+            seen.append(head + await reader.readexactly(length))
+            writer.write(answer)
+            await writer.drain()
+            if not kept:
+                break
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = ChatCompletionsClient(f"http://127.0.0.1:{port}/v1", "sk-test", timeout=5)
+        replies = [await client.complete("m", [{"role": "user", "content": "hi"}], {}) for _ in range(3)]
+        server.close()
+        return replies
+
+    replies = asyncio.run(main())
+    assert [r.texts for r in replies] == [["Answer: B"]] * 3
+    assert connections == (1 if kept else 3)
+    assert seen[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert json.loads(seen[0].split(b"\r\n\r\n", 1)[1])["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_an_api_key_with_a_line_break_is_refused_before_any_request():
+    with pytest.raises(ValueError, match="line break"):
+        ChatCompletionsClient("http://127.0.0.1:8000/v1", "sk-from-a-file\n", timeout=5)

@@ -32,6 +32,8 @@ def check_specs(
                 check_adapter(spec.adapter, spec.model)
         elif spec.provider != "openai":
             init_provider_model(spec, Sampling())  # its package is installed and it accepts its settings
+        elif any(c in (settings.openai_api_key or "") for c in "\r\n"):
+            raise ConfigError("OPENAI_API_KEY has a line break in it (read from a file?): remove it")
         elif not reach:
             continue
         elif (own_servers or {}).get(text):
