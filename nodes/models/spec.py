@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cowest.core import BadInput
 
@@ -29,21 +30,7 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
-        text = (text or "").strip()
-        if not text:
-            raise ModelSpecError(f"empty model spec; use {_FORMS}")
-        if text == BUNDLED_NAME or text.startswith(BUNDLED_NAME + "@"):
-            text = "huggingface:" + text
-        provider, sep, rest = text.partition(":")
-        if not sep or not _PROVIDER.fullmatch(provider):
-            raise ModelSpecError(f"bad model spec {text!r}; use {_FORMS}")
-        model, adapter = rest, None
-        if provider == "huggingface" and "@" in rest:
-            model, _, adapter = rest.rpartition("@")
-            adapter = adapter or None
-        if not model:
-            raise ModelSpecError(f"bad model spec {text!r}: no model named; use {_FORMS}")
-        return cls(provider, model, adapter)
+        return _parse(text)  # a run's nodes parse the same few specs for every call they make
 
     def with_adapter(self, adapter: str | None) -> ModelSpec:
         return ModelSpec(self.provider, self.model, adapter)
@@ -59,3 +46,22 @@ class ModelSpec:
         else:
             head = self.base
         return f"{head}@{self.adapter}" if self.adapter else head
+
+
+@lru_cache(maxsize=256)
+def _parse(text: str) -> ModelSpec:
+    text = (text or "").strip()
+    if not text:
+        raise ModelSpecError(f"empty model spec; use {_FORMS}")
+    if text == BUNDLED_NAME or text.startswith(BUNDLED_NAME + "@"):
+        text = "huggingface:" + text
+    provider, sep, rest = text.partition(":")
+    if not sep or not _PROVIDER.fullmatch(provider):
+        raise ModelSpecError(f"bad model spec {text!r}; use {_FORMS}")
+    model, adapter = rest, None
+    if provider == "huggingface" and "@" in rest:
+        model, _, adapter = rest.rpartition("@")
+        adapter = adapter or None
+    if not model:
+        raise ModelSpecError(f"bad model spec {text!r}: no model named; use {_FORMS}")
+    return ModelSpec(provider, model, adapter)
