@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -71,6 +72,33 @@ class Call(Base):
     latency_s: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class CallRow(NamedTuple):
+    """A stored call as the node steps read it back: every column of Call but the prompt (whose
+    JSON costs more to read than all the rest), in the table's order."""
+
+    id: int
+    key: str
+    content_key: str | None
+    reused_from: int | None
+    billed: bool
+    run_id: int
+    round: int
+    query_id: int
+    role: str
+    sample_index: int
+    parent_id: int | None
+    model: str
+    adapter: str | None
+    output: str | None
+    answer: str | None
+    score: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    latency_s: float | None
+    error: str | None
+    created_at: datetime
 
 
 class Pair(Base):

@@ -11,8 +11,9 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from .bulk_writes import BulkWrites, StoredCall, call_values, column_values, find_by_keys, write_calls, write_judged
+from .bulk_writes import BulkWrites, StoredCall, call_values, column_values, find_by_keys, write_judged
 from .database import StoreError, open_database, safe_url
+from .driver_sql import DriverSQL
 from .orm_writes import save_calls_orm, write_judged_orm
 from .outcomes import OutcomeRecords
 from .schema import Call, Example, Pair, Query, Run
@@ -48,6 +49,7 @@ class TraceStore(OutcomeRecords):
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.Lock()  # serialises get-or-create races inside one process
         self._bulk = BulkWrites.for_dialect(self.engine.dialect.name)
+        self._driver = DriverSQL.for_engine(self.engine)  # the node steps' lookups and inserts
 
     # -- runs and queries ------------------------------------------------------------------------
     def ensure_run(self, name: str, task: str, data_path: str | None = None, config: dict | None = None) -> int:
@@ -125,8 +127,12 @@ class TraceStore(OutcomeRecords):
         of these content keys that has one (a call that is itself a copy or failed serves no one)."""
         if not keys and not content_keys:
             return {}, {}
-        with self.engine.connect() as conn:
-            rows = find_by_keys(conn, keys, content_keys)
+        rows: list[StoredCall]
+        if self._driver is not None:
+            rows = list(self._driver.find(keys, content_keys))
+        else:
+            with self.engine.connect() as conn:
+                rows = list(find_by_keys(conn, keys, content_keys))
         wanted_keys, wanted_contents = set(keys), set(content_keys)
         own: dict[str, StoredCall] = {c.key: c for c in rows if c.key in wanted_keys}
         by_content: dict[str, StoredCall] = {}
@@ -162,9 +168,9 @@ class TraceStore(OutcomeRecords):
         """`save_call` for the calls of one node step (each a dict of column values), in one
         transaction."""
         rows = [call_values(fields) for fields in calls]
-        if self._bulk is not None:
-            with self._lock, self.engine.begin() as conn:
-                return list(write_calls(conn, self._bulk, rows, _replaces))
+        if self._driver is not None:
+            with self._lock:
+                return list(self._driver.insert(rows, _replaces))
         with self._lock, self.session() as s:  # a database without ON CONFLICT: through the ORM
             try:
                 return list(save_calls_orm(s, rows, _replaces))

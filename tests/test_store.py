@@ -5,22 +5,22 @@ another process creates it."""
 
 import sqlite3
 import threading
+from datetime import datetime
 
 import pytest
 
 from cowest.storage.store import TraceStore
 
 
-def call(run_id: int, query_pk: int, key: str, output: str | None, error: str | None = None) -> dict:
-    return dict(
-        key=key, run_id=run_id, query_id=query_pk, role="judge", model="m", prompt=[], output=output, error=error
-    )
+def call(run_id: int, query_pk: int, key: str, output: str | None, error: str | None = None, **more) -> dict:
+    fields = dict(key=key, content_key=f"c-{key}", run_id=run_id, query_id=query_pk, role="judge", model="m")
+    return {**fields, "prompt": [{"role": "user", "content": "Why?"}], "output": output, "error": error, **more}
 
 
 def check_write_path(url: str, bulk: bool = True) -> None:
     store = TraceStore(url)
-    if not bulk:
-        store._bulk = None  # as on a database without ON CONFLICT: the ORM path (storage/orm_writes.py)
+    if not bulk:  # as on a database without ON CONFLICT: the ORM path (storage/orm_writes.py)
+        store._bulk = store._driver = None
     run_id = store.ensure_run("r", "medmcqa")
     pk = store.ensure_queries(run_id, [("q1", "Why?", "A", 1), ("q2", "How?", "B", 2)])["q1"]
     assert store.ensure_queries(run_id, [("q1", "Why?", "A", 1)])["q1"] == pk
@@ -53,6 +53,15 @@ def check_write_path(url: str, bulk: bool = True) -> None:
         "new": ("third", None),
     }
     assert store.count_calls() == 3
+    assert isinstance(first[0].created_at, datetime) and first[0].billed is False  # typed as the ORM reads them
+    assert store.calls_of(run_id)[0].prompt == [{"role": "user", "content": "Why?"}]
+
+    copy = store.save_calls([call(run_id, pk, "copy", "first", content_key="c-ok", reused_from=first[0].id)])
+    store.save_calls([call(run_id, pk, "failed", None, "timeout")])
+    own, originals = store.find_for_jobs(["ok", "copy", "nope"], ["c-ok", "c-new", "c-failed", "c-none"])
+    assert {k: c.id for k, c in own.items()} == {"ok": first[0].id, "copy": copy[0].id}
+    # the originals a content key may reuse: neither a copy nor a failure
+    assert {content: c.key for content, c in originals.items()} == {"c-ok": "ok", "c-new": "new"}
 
     a, b = first[0].id, first[1].id
     pair_ids = store.save_judged(run_id, 1, pk, pairs=[(a, b)], examples=[(0, a, True, 1.0), (1, b, False, -1.0)])
@@ -65,7 +74,7 @@ def check_write_path(url: str, bulk: bool = True) -> None:
     ]
 
 
-@pytest.mark.parametrize("bulk", [True, False], ids=["core", "orm"])
+@pytest.mark.parametrize("bulk", [True, False], ids=["driver", "orm"])
 def test_the_write_path_on_sqlite(db_url, bulk):
     check_write_path(db_url, bulk)
 
@@ -86,3 +95,9 @@ def test_a_store_another_process_is_creating_is_waited_for(tmp_path):
     store = TraceStore(f"sqlite:///{path}")
     assert store.ensure_run("r", "ifqa") == 1
     creator.close()
+
+
+def test_a_call_row_has_every_column_but_the_prompt():
+    from cowest.storage.schema import Call, CallRow
+
+    assert list(CallRow._fields) == [c.name for c in Call.__table__.columns if c.name != "prompt"]
