@@ -8,7 +8,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from tqdm.auto import tqdm
 
-from cowest.graph import CollabContext, CollabState, build_graph
+from cowest.graph import CollabContext, CollabState
+from cowest.graph.builder import shared_graph
 from cowest.nodes.ledger import current_ledger
 from cowest.nodes.models.remote import submit_on_loop
 from cowest.tasks import Example
@@ -41,7 +42,7 @@ def run_over(
     `examples` is read lazily, `concurrency` at a time; a source may yield None for "nothing ready
     yet" (a claiming source whose remaining queries are other workers' in flight): the queries in
     flight go on meanwhile, and it is asked again."""
-    graph = build_graph()
+    graph = shared_graph()
     if total is None and isinstance(examples, list):
         total = len(examples)
     bar = tqdm(total=total, desc=desc, unit="query", disable=not progress)

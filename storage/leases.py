@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .schema import Lease
@@ -26,8 +26,8 @@ def ensure_leases(store: Any, run_id: int, round: int, query_pks: Iterable[int])
         missing = sorted(wanted - have)
         if not missing:
             return
-        s.add_all(Lease(run_id=run_id, round=round, query_id=pk, owner=None, expires_at=0.0) for pk in missing)
         try:
+            s.execute(insert(Lease), [dict(run_id=run_id, round=round, query_id=pk, expires_at=0.0) for pk in missing])
             s.commit()
             return
         except IntegrityError:  # another worker added some first: add the rest one by one

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -78,17 +78,20 @@ class TraceStore(OutcomeRecords):
     def ensure_queries(self, run_id: int, rows: Sequence[tuple[str, str, str | None, int | None]]) -> dict[str, int]:
         """`ensure_query` for many (qid, query, gold, line) rows in one transaction; returns qid -> pk
         of every query of the run."""
+        of_run = select(Query.qid, Query.id).where(Query.run_id == run_id)
         for _attempt in range(3):
             with self._lock, self.session() as s:
-                stored = dict(s.execute(select(Query.qid, Query.id).where(Query.run_id == run_id)).tuples().all())
-                new = [Query(run_id=run_id, qid=q, query=t, gold=g, line=n) for q, t, g, n in rows if q not in stored]
-                s.add_all(new)
+                stored = dict(s.execute(of_run).tuples().all())
+                new = [dict(run_id=run_id, qid=q, query=t, gold=g, line=n) for q, t, g, n in rows if q not in stored]
+                if not new:
+                    return stored
                 try:
+                    s.execute(insert(Query), new)  # as plain rows: an ORM object each cost more than the insert
                     s.commit()
                 except IntegrityError:  # another process inserted some meanwhile: read them again
                     s.rollback()
                     continue
-                return {**stored, **{q.qid: q.id for q in new}}
+                return dict(s.execute(of_run).tuples().all())
         raise StoreError(f"queries of run {run_id}: inserts kept racing with another writer")
 
     def _get_or_insert(self, query: Any, make: Any) -> Any:
