@@ -68,6 +68,7 @@ class CallLog:
         self.policy_for = policy_for  # how this run's remote requests to a model are sent
         self.cache = cache  # reuse calls other runs made (False: --no-cache)
         self.writable = store is not None and current_plan() is None
+        self._keyed: dict[tuple[ModelSpec, Sampling], tuple[dict, dict]] = {}  # a node step's jobs share these
 
     @classmethod
     def open(cls, state: CollabState, ctx) -> CallLog:
@@ -107,8 +108,11 @@ class CallLog:
         new ones. `every_round`: a call that does not depend on the weak model (the solo answer and
         its judgment), keyed without the round so later rounds find it in their own run."""
         sample = None if sampling.greedy else {"run": self.run, "round": self.round, "query": self.qid, "index": index}
-        identity = model_identity(spec, endpoint=self.policy_for(spec).base_url)
-        content = content_key(identity, messages, decoding(sampling, spec), sample)
+        if (spec, sampling) not in self._keyed:
+            identity = model_identity(spec, endpoint=self.policy_for(spec).base_url)
+            self._keyed[(spec, sampling)] = identity, decoding(sampling, spec)
+        identity, settings = self._keyed[(spec, sampling)]
+        content = content_key(identity, messages, settings, sample)
         return Job(index, self.key(role, index, content, every_round), content, messages, parent_id)
 
     def key(self, role: str, index: int, content: str, every_round: bool = False) -> str:

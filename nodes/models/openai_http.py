@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import ssl
+import sys
 import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,7 +76,7 @@ class ChatCompletionsClient:
         APITimeoutError."""
         body = json.dumps({"model": model, "stream": False, "messages": messages, **params}).encode()
         try:
-            status, headers, data = await asyncio.wait_for(self._post(body), self.timeout)
+            status, headers, data = await _within(self.timeout, self._post(body))
         except asyncio.TimeoutError:
             raise APITimeoutError(f"Request timed out after {self.timeout:g} s") from None
         if status != 200:
@@ -201,6 +202,15 @@ def _request_head(target: str, headers: list[tuple[str, str]]) -> bytes:
             raise ValueError(f"the {name} header has a line break in it; check the API key and base URL")
     lines = [f"POST {target} HTTP/1.1", *(f"{name}: {value}" for name, value in headers)]
     return ("\r\n".join(lines) + "\r\n").encode()
+
+
+async def _within(seconds: float, answer: Any) -> Any:
+    """`await answer`, cancelled after `seconds`: asyncio.timeout where there is one (Python 3.11),
+    which costs less than wait_for's task of its own."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await answer
+    return await asyncio.wait_for(answer, seconds)
 
 
 def _reply(payload: dict[str, Any]) -> Reply:

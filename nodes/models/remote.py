@@ -78,6 +78,8 @@ class RemoteChatModel:
                 out.append([r for outcome in flat[i : i + c] for r in outcome])
                 i += c
             return out
+        if len(prompts) == 1:  # most node steps ask one prompt: no task to gather
+            return [await self._complete(prompts[0], counts[0], sampling)]
         return list(await asyncio.gather(*(self._complete(p, c, sampling) for p, c in zip(prompts, counts))))
 
     async def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Reply:
