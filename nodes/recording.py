@@ -13,8 +13,8 @@ from cowest.nodes.models.base import DEFAULT_POLICY, Messages, RequestPolicy, Sa
 from cowest.nodes.models.identity import decoding, model_identity
 from cowest.nodes.models.spec import ModelSpec
 from cowest.storage import Call, TraceStore, get_store
-from cowest.storage.bulk_writes import StoredCall
 from cowest.storage.keys import content_key, row_key
+from cowest.storage.rows import StoredCall
 
 from .ledger import current_plan
 

@@ -1,8 +1,9 @@
-"""The two statements of every node step, a step's lookup and its insert, in SQL written once per
-store and run on the database driver's own cursor (SQLite and PostgreSQL). Through SQLAlchemy each
-cost about 0.1-0.2 ms of CPU more than the statement itself on SQLite, a fifth of a query's
-orchestration (bench/RESULTS.md). Values go in and come out through the type processors SQLAlchemy
-uses for these columns, so the rows are the same whichever way they were written."""
+"""The statements every query runs, a node step's lookup and insert of calls and the query's pairs
+and labelled drafts, in SQL written once per store and run on the database driver's own cursor
+(SQLite and PostgreSQL). Through SQLAlchemy each cost about 0.1-0.3 ms of CPU more than the
+statement itself on SQLite, a fifth of a query's orchestration (bench/RESULTS.md). Values go in and
+come out through the type processors SQLAlchemy uses for these columns, so the rows are the same
+whichever way they were written."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from .bulk_writes import ROW_COLUMNS, TABLE
-from .schema import CallRow
+from .rows import PER_QUERY, ROW_COLUMNS, TABLE, values_of
+from .schema import CallRow, Example, Pair
 
 INSERTED = [c for c in TABLE.columns if c.name != "id"]
 
@@ -33,6 +34,8 @@ class DriverSQL:
         self.find_sql = lru_cache(maxsize=64)(self._find_sql)
         self.insert_sql = lru_cache(maxsize=64)(self._insert_sql)
         self.result_processors = lru_cache(maxsize=8)(self._result_processors)
+        self.pairs = _Upsert(Pair.__table__, ["chosen_id", "rejected_id"], dialect, self.mark)
+        self.examples = _Upsert(Example.__table__, ["draft_id", "desirable", "delta"], dialect, self.mark)
 
     @classmethod
     def for_engine(cls, engine: Any) -> DriverSQL | None:
@@ -47,7 +50,7 @@ class DriverSQL:
             conn.close()  # back to the pool, which ends the read
 
     def insert(self, calls: list[dict[str, Any]], replaces: Callable[[Any, str | None], bool]) -> list[CallRow]:
-        """Insert `calls` (every column's value: bulk_writes.call_values) in one transaction; each
+        """Insert `calls` (every column's value: rows.values_of) in one transaction; each
         returned row is the one that now stands under its key: the new call, the one another writer
         stored first, or that one overwritten where `replaces(stored, new error)` says so."""
         conn = self.engine.raw_connection()
@@ -68,6 +71,29 @@ class DriverSQL:
                 out.append(inserted[key])
             conn.commit()
             return out
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    def write_judged(self, ids: tuple[int, int, int], pairs: Sequence[Any], examples: Sequence[Any]) -> list[int]:
+        """A query's pairs ((chosen, rejected) draft-call ids, in order) and labelled drafts (sample
+        index, draft id, desirable, Δ) in one transaction, written over any stored under the same
+        indices; the pair ids."""
+        run_id, round, query_pk = ids
+        where = dict(run_id=run_id, round=round, query_id=query_pk)
+        conn = self.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            pair_ids = self.pairs.write(
+                cur, [dict(where, idx=i, chosen_id=c, rejected_id=r) for i, (c, r) in enumerate(pairs)]
+            )
+            self.examples.write(
+                cur, [dict(where, idx=i, draft_id=d, desirable=ok, delta=delta) for i, d, ok, delta in examples]
+            )
+            conn.commit()
+            return [pair_ids[i] for i in range(len(pairs))]
         except BaseException:
             conn.rollback()
             raise
@@ -138,3 +164,31 @@ class DriverSQL:
 
     def _marks(self, count: int) -> str:
         return ", ".join([self.mark] * count)
+
+
+class _Upsert:
+    """Rows of a per-query table (pairs, labelled drafts) written over any stored under the same
+    (run, round, query, idx): INSERT ... ON CONFLICT DO UPDATE of `changing`."""
+
+    def __init__(self, table: Any, changing: list[str], dialect: Any, mark: str):
+        quote = dialect.identifier_preparer.quote
+        self.table = table
+        self.columns = [c for c in table.columns if c.name != "id"]
+        self.binds = [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in self.columns]
+        names = ", ".join(quote(c.name) for c in self.columns)
+        self.head = f"INSERT INTO {quote(table.name)} ({names}) VALUES "
+        self.row = f"({', '.join([mark] * len(self.columns))})"
+        sets = ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in changing)
+        conflict = ", ".join(quote(name) for name in PER_QUERY)
+        self.tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {sets} RETURNING {quote('id')}, {quote('idx')}"
+
+    def write(self, cur: Any, rows: list[dict[str, Any]]) -> dict[int, int]:
+        """Write `rows`; idx -> id of each."""
+        if not rows:
+            return {}
+        values = []
+        for row in rows:
+            filled = values_of(self.table, row)
+            values += [bind(filled[name]) if bind else filled[name] for name, bind in self.binds]
+        cur.execute(self.head + ", ".join([self.row] * len(rows)) + self.tail, values)
+        return {idx: pk for pk, idx in cur.fetchall()}

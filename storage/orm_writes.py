@@ -1,4 +1,4 @@
-"""The per-step writes of bulk_writes.py through the ORM, for a database without INSERT ... ON
+"""The per-step writes of driver_sql.py through the ORM, for a database without INSERT ... ON
 CONFLICT (any SQLAlchemy URL other than SQLite and PostgreSQL): same results, more CPU."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from .schema import Call, Example, Pair
 def save_calls_orm(
     session: Any, rows: list[dict[str, Any]], replaces: Callable[[Call, str | None], bool]
 ) -> list[Call]:
-    """As bulk_writes.write_calls; raises IntegrityError when another writer stored a key meanwhile."""
+    """As DriverSQL.insert; raises IntegrityError when another writer stored a key meanwhile."""
     stored = {c.key: c for c in session.scalars(select(Call).where(Call.key.in_([r["key"] for r in rows])))}
     out = []
     for row in rows:
@@ -38,7 +38,7 @@ def save_calls_orm(
 def write_judged_orm(
     session: Any, ids: tuple[int, int, int], pairs: Sequence[tuple[int, int]], examples: Sequence[Any]
 ) -> list[int]:
-    """As bulk_writes.write_judged; raises IntegrityError when another writer inserted the same rows."""
+    """As DriverSQL.write_judged; raises IntegrityError when another writer inserted the same rows."""
     run_id, round, query_pk = ids
     of_query = dict(run_id=run_id, round=round, query_id=query_pk)
     pair_ids = []

@@ -11,11 +11,11 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from .bulk_writes import BulkWrites, StoredCall, call_values, column_values, find_by_keys, write_judged
 from .database import StoreError, open_database, safe_url
 from .driver_sql import DriverSQL
 from .orm_writes import save_calls_orm, write_judged_orm
 from .outcomes import OutcomeRecords
+from .rows import TABLE, StoredCall, column_values, find_by_keys, values_of
 from .schema import Call, Example, Pair, Query, Run
 
 # Built once (every query runs it): building an UPDATE costs twice what SQLite takes to run it.
@@ -48,7 +48,6 @@ class TraceStore(OutcomeRecords):
         self.engine = open_database(url)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.Lock()  # serialises get-or-create races inside one process
-        self._bulk = BulkWrites.for_dialect(self.engine.dialect.name)
         self._driver = DriverSQL.for_engine(self.engine)  # the node steps' lookups and inserts
 
     # -- runs and queries ------------------------------------------------------------------------
@@ -170,7 +169,7 @@ class TraceStore(OutcomeRecords):
     def save_calls(self, calls: list[dict[str, Any]]) -> list[StoredCall]:
         """`save_call` for the calls of one node step (each a dict of column values), in one
         transaction."""
-        rows = [call_values(fields) for fields in calls]
+        rows = [values_of(TABLE, fields) for fields in calls]
         if self._driver is not None:
             with self._lock:
                 return list(self._driver.insert(rows, _replaces))
@@ -216,9 +215,9 @@ class TraceStore(OutcomeRecords):
         """Record, in one transaction, one query's pairs ((chosen, rejected) draft-call ids, in
         Algorithm 1's order) and its labelled drafts; returns the pair ids. Rewriting them changes
         nothing, and two processes writing them at once leave one set."""
-        if self._bulk is not None:
-            with self._lock, self.engine.begin() as conn:
-                return write_judged(conn, self._bulk, (run_id, round, query_pk), pairs, examples)
+        if self._driver is not None:
+            with self._lock:
+                return self._driver.write_judged((run_id, round, query_pk), pairs, examples)
         for attempt in range(3):
             with self._lock, self.session() as s:
                 try:
