@@ -48,7 +48,7 @@ class TraceStore(OutcomeRecords):
         self.engine = open_database(url)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.Lock()  # serialises get-or-create races inside one process
-        self._driver = DriverSQL.for_engine(self.engine)  # the node steps' lookups and inserts
+        self._driver = DriverSQL.for_engine(self.engine)  # what every query runs; None off SQLite and PostgreSQL
 
     # -- runs and queries ------------------------------------------------------------------------
     def ensure_run(self, name: str, task: str, data_path: str | None = None, config: dict | None = None) -> int:

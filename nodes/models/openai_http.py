@@ -145,10 +145,9 @@ class _Connection:
                 status, keep_alive, headers = await self._head()
             body, framed = await self._body(status, headers)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ssl.SSLError) as exc:
-            if status or isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
-                raise APIConnectionError(
-                    f"Connection error: {exc}"
-                ) from None  # an answer had begun: not safe to resend
+            if status or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                # an answer had begun: not safe to send again
+                raise APIConnectionError(f"Connection error: {exc}") from None
             raise _Dropped(str(exc) or type(exc).__name__) from None
         except ValueError as exc:
             raise APIConnectionError(f"Connection error: not an HTTP/1.1 answer ({exc})") from None
