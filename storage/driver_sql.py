@@ -7,7 +7,8 @@ whichever way they were written."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -18,8 +19,9 @@ INSERTED = [c for c in TABLE.columns if c.name != "id"]
 
 
 class DriverSQL:
-    """A store's lookup and insert of calls; `for_engine` is None on a database other than SQLite and
-    PostgreSQL (the store then goes through SQLAlchemy)."""
+    """A store's lookup and insert of calls and its writes of a query's pairs and labelled drafts;
+    `for_engine` is None on a database other than SQLite and PostgreSQL (the store then goes
+    through SQLAlchemy)."""
 
     def __init__(self, engine: Any):
         self.engine = engine
@@ -43,19 +45,14 @@ class DriverSQL:
 
     def find(self, keys: Sequence[str], contents: Sequence[str]) -> list[CallRow]:
         """The calls stored under these row keys, and the successful originals with these content keys."""
-        conn = self.engine.raw_connection()
-        try:
-            return self._find(conn.cursor(), keys, contents)
-        finally:
-            conn.close()  # back to the pool, which ends the read
+        with self._cursor() as cur:
+            return self._find(cur, keys, contents)
 
     def insert(self, calls: list[dict[str, Any]], replaces: Callable[[Any, str | None], bool]) -> list[CallRow]:
         """Insert `calls` (every column's value: rows.values_of) in one transaction; each
         returned row is the one that now stands under its key: the new call, the one another writer
         stored first, or that one overwritten where `replaces(stored, new error)` says so."""
-        conn = self.engine.raw_connection()
-        try:
-            cur = conn.cursor()
+        with self._cursor(commit=True) as cur:
             cur.execute(self.insert_sql(len(calls)), [value for call in calls for value in self._values(call)])
             inserted = {row.key: row for row in self._rows(cur)}
             taken = [call["key"] for call in calls if call["key"] not in inserted]
@@ -69,13 +66,7 @@ class DriverSQL:
                         existing = self._overwrite(cur, existing.id, call)
                     inserted[key] = existing  # the same key again in this step gets this row: the first stands
                 out.append(inserted[key])
-            conn.commit()
             return out
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
 
     def write_judged(self, ids: tuple[int, int, int], pairs: Sequence[Any], examples: Sequence[Any]) -> list[int]:
         """A query's pairs ((chosen, rejected) draft-call ids, in order) and labelled drafts (sample
@@ -83,17 +74,24 @@ class DriverSQL:
         indices; the pair ids."""
         run_id, round, query_pk = ids
         where = dict(run_id=run_id, round=round, query_id=query_pk)
-        conn = self.engine.raw_connection()
-        try:
-            cur = conn.cursor()
+        with self._cursor(commit=True) as cur:
             pair_ids = self.pairs.write(
                 cur, [dict(where, idx=i, chosen_id=c, rejected_id=r) for i, (c, r) in enumerate(pairs)]
             )
             self.examples.write(
                 cur, [dict(where, idx=i, draft_id=d, desirable=ok, delta=delta) for i, d, ok, delta in examples]
             )
-            conn.commit()
             return [pair_ids[i] for i in range(len(pairs))]
+
+    @contextmanager
+    def _cursor(self, commit: bool = False) -> Iterator[Any]:
+        """A cursor on a pooled connection; what it did is committed at the end of the block when
+        `commit`, rolled back on an error (a read ends when the pool takes the connection back)."""
+        conn = self.engine.raw_connection()
+        try:
+            yield conn.cursor()
+            if commit:
+                conn.commit()
         except BaseException:
             conn.rollback()
             raise
