@@ -15,8 +15,6 @@ from typing import Any
 from .rows import PER_QUERY, ROW_COLUMNS, TABLE, values_of
 from .schema import CallRow, Example, Pair
 
-INSERTED = [c for c in TABLE.columns if c.name != "id"]
-
 
 class DriverSQL:
     """A store's lookup and insert of calls and its writes of a query's pairs and labelled drafts;
@@ -31,13 +29,14 @@ class DriverSQL:
         self.table = quote(TABLE.name)
         self.names = {c.name: quote(c.name) for c in TABLE.columns}
         self.returned = ", ".join(self.names[c.name] for c in ROW_COLUMNS)
-        self.binds = [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in INSERTED]
         self.dialect = dialect
         self.find_sql = lru_cache(maxsize=64)(self._find_sql)
-        self.insert_sql = lru_cache(maxsize=64)(self._insert_sql)
         self.result_processors = lru_cache(maxsize=8)(self._result_processors)
-        self.pairs = _Upsert(Pair.__table__, ["chosen_id", "rejected_id"], dialect, self.mark)
-        self.examples = _Upsert(Example.__table__, ["draft_id", "desirable", "delta"], dialect, self.mark)
+        self.calls = _Insert(TABLE, dialect, self.mark, ["key"], f"DO NOTHING RETURNING {self.returned}")
+        self.pairs = _Insert(Pair.__table__, dialect, self.mark, PER_QUERY, _update("chosen_id", "rejected_id"))
+        self.examples = _Insert(
+            Example.__table__, dialect, self.mark, PER_QUERY, _update("draft_id", "desirable", "delta")
+        )
 
     @classmethod
     def for_engine(cls, engine: Any) -> DriverSQL | None:
@@ -53,7 +52,7 @@ class DriverSQL:
         returned row is the one that now stands under its key: the new call, the one another writer
         stored first, or that one overwritten where `replaces(stored, new error)` says so."""
         with self._cursor(commit=True) as cur:
-            cur.execute(self.insert_sql(len(calls)), [value for call in calls for value in self._values(call)])
+            cur.execute(self.calls.sql(len(calls)), self.calls.values(calls))
             inserted = {row.key: row for row in self._rows(cur)}
             taken = [call["key"] for call in calls if call["key"] not in inserted]
             stored = {row.key: row for row in self._find(cur, taken, ())} if taken else {}
@@ -75,11 +74,13 @@ class DriverSQL:
         run_id, round, query_pk = ids
         where = dict(run_id=run_id, round=round, query_id=query_pk)
         with self._cursor(commit=True) as cur:
-            pair_ids = self.pairs.write(
-                cur, [dict(where, idx=i, chosen_id=c, rejected_id=r) for i, (c, r) in enumerate(pairs)]
+            pair_ids = self._upsert(
+                cur, self.pairs, [dict(where, idx=i, chosen_id=c, rejected_id=r) for i, (c, r) in enumerate(pairs)]
             )
-            self.examples.write(
-                cur, [dict(where, idx=i, draft_id=d, desirable=ok, delta=delta) for i, d, ok, delta in examples]
+            self._upsert(
+                cur,
+                self.examples,
+                [dict(where, idx=i, draft_id=d, desirable=ok, delta=delta) for i, d, ok, delta in examples],
             )
             return [pair_ids[i] for i in range(len(pairs))]
 
@@ -103,17 +104,22 @@ class DriverSQL:
         return self._rows(cur)
 
     def _overwrite(self, cur: Any, pk: int, call: dict[str, Any]) -> CallRow:
-        changed = [c for c in INSERTED if c.name not in ("key", "created_at")]
-        sets = ", ".join(f"{self.names[c.name]} = {self.mark}" for c in changed)
-        values = dict(zip((c.name for c in INSERTED), self._values(call)))
+        changed = [name for name, _ in self.calls.binds if name not in ("key", "created_at")]
+        sets = ", ".join(f"{self.names[name]} = {self.mark}" for name in changed)
+        values = dict(zip((name for name, _ in self.calls.binds), self.calls.values([call])))
         cur.execute(
             f"UPDATE {self.table} SET {sets} WHERE {self.names['id']} = {self.mark} RETURNING {self.returned}",
-            [*(values[c.name] for c in changed), pk],
+            [*(values[name] for name in changed), pk],
         )
         return self._rows(cur)[0]
 
-    def _values(self, call: dict[str, Any]) -> list[Any]:
-        return [bind(call[name]) if bind else call[name] for name, bind in self.binds]
+    @staticmethod
+    def _upsert(cur: Any, insert: _Insert, rows: list[dict[str, Any]]) -> dict[int, int]:
+        """Write `rows` of a per-query table; idx -> id of each."""
+        if not rows:
+            return {}
+        cur.execute(insert.sql(len(rows)), insert.values([values_of(insert.table, row) for row in rows]))
+        return {idx: pk for pk, idx in cur.fetchall()}
 
     def _rows(self, cur: Any) -> list[CallRow]:
         """The rows the cursor's statement returned, each value as SQLAlchemy would read it."""
@@ -152,41 +158,33 @@ class DriverSQL:
         condition = " OR ".join(where) or "1 = 0"
         return f"SELECT {self.returned} FROM {self.table} WHERE {condition} ORDER BY {self.names['id']}"
 
-    def _insert_sql(self, rows: int) -> str:
-        columns = ", ".join(self.names[c.name] for c in INSERTED)
-        values = ", ".join([f"({self._marks(len(INSERTED))})"] * rows)
-        return (
-            f"INSERT INTO {self.table} ({columns}) VALUES {values}"
-            f" ON CONFLICT ({self.names['key']}) DO NOTHING RETURNING {self.returned}"
-        )
-
     def _marks(self, count: int) -> str:
         return ", ".join([self.mark] * count)
 
 
-class _Upsert:
-    """Rows of a per-query table (pairs, labelled drafts) written over any stored under the same
-    (run, round, query, idx): INSERT ... ON CONFLICT DO UPDATE of `changing`."""
+class _Insert:
+    """INSERT of whole rows of `table` (every column but the id, defaults filled: rows.values_of),
+    ON CONFLICT (`conflict`) `then`."""
 
-    def __init__(self, table: Any, changing: list[str], dialect: Any, mark: str):
+    def __init__(self, table: Any, dialect: Any, mark: str, conflict: list[str], then: str):
         quote = dialect.identifier_preparer.quote
         self.table = table
-        self.columns = [c for c in table.columns if c.name != "id"]
-        self.binds = [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in self.columns]
-        names = ", ".join(quote(c.name) for c in self.columns)
-        self.head = f"INSERT INTO {quote(table.name)} ({names}) VALUES "
-        self.row = f"({', '.join([mark] * len(self.columns))})"
-        sets = ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in changing)
-        conflict = ", ".join(quote(name) for name in PER_QUERY)
-        self.tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {sets} RETURNING {quote('id')}, {quote('idx')}"
+        self.binds = [
+            (c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in table.columns if c.name != "id"
+        ]
+        self.head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name, _ in self.binds)}) VALUES "
+        self.row = f"({', '.join([mark] * len(self.binds))})"
+        self.tail = f" ON CONFLICT ({', '.join(quote(name) for name in conflict)}) {then}"
 
-    def write(self, cur: Any, rows: list[dict[str, Any]]) -> dict[int, int]:
-        """Write `rows`; idx -> id of each."""
-        if not rows:
-            return {}
-        values = []
-        for row in rows:
-            filled = values_of(self.table, row)
-            values += [bind(filled[name]) if bind else filled[name] for name, bind in self.binds]
-        cur.execute(self.head + ", ".join([self.row] * len(rows)) + self.tail, values)
-        return {idx: pk for pk, idx in cur.fetchall()}
+    def sql(self, rows: int) -> str:
+        return self.head + ", ".join([self.row] * rows) + self.tail
+
+    def values(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """The rows' values, in the statement's order, as the driver takes them."""
+        return [bind(row[name]) if bind else row[name] for row in rows for name, bind in self.binds]
+
+
+def _update(*changing: str) -> str:
+    """Write a per-query row over the one stored under the same idx; return its id."""
+    sets = ", ".join(f"{name} = excluded.{name}" for name in changing)
+    return f"DO UPDATE SET {sets} RETURNING id, idx"
