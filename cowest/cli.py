@@ -74,11 +74,20 @@ def _quiet_libraries() -> None:
 def _parser() -> argparse.ArgumentParser:
     from cowest.commands import collab, evaluate, exports, plan, store, training
 
-    p = argparse.ArgumentParser(prog="cowest", description="Weak-strong model collaboration (CoWeSt).")
-    sub = p.add_subparsers(metavar="COMMAND")
+    p = _Parser(prog="cowest", description="Weak-strong model collaboration (CoWeSt).")
+    sub = p.add_subparsers(metavar="COMMAND")  # every sub-parser is a _Parser too (argparse's default)
     for module in (collab, exports, training, evaluate, plan, store):
         module.register(sub)
     return p
+
+
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated flags: an unknown flag is named as unknown, never read as the prefix of
+    another (`eval --judge llm` would otherwise be `--judge-concurrency llm`)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
 
 def run() -> None:

@@ -122,17 +122,21 @@ def rounds_table(reports) -> str:
 
 
 def eval_table(task: str, results) -> str:
+    """Each method's metrics with their n and 95% interval (Wilson for a proportion, a bootstrap
+    over queries otherwise)."""
     from cowest.evaluation import metric_names
+    from cowest.evidence import interval_cells
 
     first, second = metric_names(task)
     return table(
-        ["method", "n", first, second, "unparseable", "strong calls", "sent", "reused", "strong tokens", "seconds"],
+        ["method", "n", f"{first} [95% CI]", f"{second} [95% CI]", "unparseable", "strong calls", "sent", "reused"]
+        + ["strong tokens", "seconds"],
         [
             [
                 r.method,
                 r.n,
-                r.metrics.get(first),
-                r.metrics.get(second),
+                interval_cells(r, first),
+                interval_cells(r, second),
                 r.metrics.get("unparseable"),
                 r.strong_calls,
                 r.metrics.get("strong_sent"),
@@ -143,6 +147,26 @@ def eval_table(task: str, results) -> str:
             for r in results
         ],
     )
+
+
+def comparison_table(a, b, diffs) -> str:
+    """`b - a` per metric on the same queries: each side, the difference with its paired 95%
+    interval and, for a proportion, the exact McNemar test."""
+    rows = [
+        [
+            name,
+            d.n,
+            d.a,
+            d.b,
+            f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]",
+            "-" if d.p_value is None else f"{d.p_value:.3g}",
+            "-" if d.b_only is None else f"{d.b_only} / {d.a_only}",
+        ]
+        for name, d in diffs.items()
+    ]
+    head = f"{b.method} (eval {b.id}) - {a.method} (eval {a.id}), paired over the same {a.n} queries"
+    headers = ["metric", "n", "a", "b", "b - a [95% CI]", "McNemar p", "b only / a only right"]
+    return head + "\n" + table(headers, rows)
 
 
 def plan_table(plan, price_in: float | None = None, price_out: float | None = None) -> str:

@@ -19,8 +19,9 @@ from cowest.nodes.recording import remember_queries
 from cowest.storage import EvalResult, get_store
 from cowest.tasks import data_identity, get_task
 from cowest.tasks.metrics import score_task
+from cowest.tasks.stats import QueryScores, per_query_records
 
-from .options import METHODS, EvalOptions, Method
+from .options import METHODS, EvalOptions, Method, method_labels
 from .runner import run_over
 from .spending import Spending
 
@@ -59,8 +60,12 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
         if ledger.budget_hit:  # a partial method scores nothing; a rerun reuses what it sent
             raise BudgetExceeded(f"eval {label}: {budget.describe()}")
         spending = Spending.of(ledger)
-        metrics = score_task(task, examples, [answers.get(ex.id) for ex in examples])
+        predictions = [answers.get(ex.id) for ex in examples]
+        metrics = score_task(task, examples, predictions)
+        records = per_query_records(task, examples, predictions)
+        intervals = QueryScores(records, task.labels).intervals()
         metrics.update(failed_queries=failed, strong_sent=spending.sent, strong_reused=spending.reused)
+        metrics["intervals"] = {name: interval.as_dict() for name, interval in intervals.items()}
         calls = store.calls_by_id(strong_ids)
         results.append(
             store.save_eval(
@@ -75,6 +80,7 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
                     adapter=adapter or "",
                     n=len(examples),
                     metrics=metrics,
+                    per_query=records,
                     strong_calls=len(strong_ids),
                     # what the method costs per answer, whether this time sent or reused them
                     strong_tokens=sum((c.tokens_in or 0) + (c.tokens_out or 0) for c in calls.values()),
@@ -89,8 +95,7 @@ def method_contexts(opts: EvalOptions, run: str, db: str) -> Iterator[tuple[str,
     """Each method (and draft format) as a labelled graph context."""
     for name in opts.methods:
         method = METHODS[name]
-        for fmt in opts.formats if method.drafts else ["cot"]:
-            label = f"{name}[{fmt}]" if method.drafts and len(opts.formats) > 1 else name
+        for fmt, label in zip(opts.formats if method.drafts else ["cot"], method_labels(method, opts.formats)):
             adapter = opts.adapter if method.uses_adapter else None
             ctx = copy_as(
                 CollabContext,

@@ -236,12 +236,32 @@ class EvalOptions(JobOptions, CollabContext):
     adapter: str | None = option(
         None, help=("Weak adapter for weak-sft, supericl and collab (collab without it: no alignment).")
     )
+    against: str = option(
+        "",
+        metavar="METHOD",
+        help=(
+            "Compare every other method with this one, paired over the same queries: the difference with "
+            "its 95%% interval and, for accuracy / exact match, the exact McNemar p-value."
+        ),
+    )
 
     def check_eval(self) -> None:
         self.check_job()
         parse_methods(",".join(self.methods))
         parse_formats(",".join(self.formats))
+        if self.against and self.against not in self.labels():
+            raise BadInput(f"--against {self.against}: not one of the methods run ({', '.join(self.labels())})")
         if "weak-sft" in self.methods and not self.adapter:
             raise BadInput("weak-sft needs --adapter (the SFT adapter folder)")
         if self.adapter and not Path(self.adapter, "adapter_config.json").is_file():
             raise BadInput(f"{self.adapter}: not a PEFT adapter folder")
+
+    def labels(self) -> list[str]:
+        """The label of each (method, draft format) row this evaluation makes."""
+        return [label for name in self.methods for label in method_labels(METHODS[name], self.formats)]
+
+
+def method_labels(method: Method, formats: list[str]) -> list[str]:
+    if method.drafts and len(formats) > 1:
+        return [f"{method.name}[{fmt}]" for fmt in formats]
+    return [method.name]

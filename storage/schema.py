@@ -171,6 +171,8 @@ class EvalResult(Base):
     adapter: Mapped[str] = mapped_column(Text, default="")
     n: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)  # n, unparseable, and the task's two metrics
+    # one record per query (tasks/stats.py): what intervals and paired comparisons are computed from
+    per_query: Mapped[list | None] = mapped_column(JSON, default=list)
     strong_calls: Mapped[int] = mapped_column(Integer, default=0)
     strong_tokens: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[float | None] = mapped_column(Float)

@@ -249,3 +249,43 @@ def test_answer_confidence_is_a_probability(tiny_model):
     p = model.answer_confidence(prompt, "Explanation: x\nAnswer: A", "A")
     assert p is not None and 0.0 < p <= 1.0
     assert model.answer_confidence(prompt, "Explanation: x", "B") is None  # answer not in the text
+
+
+def test_eval_prints_intervals_and_compares_methods_paired(tmp_path, tiny_model, db_url, monkeypatch, capsys):
+    files = task_files(tmp_path)
+    base = ["--task", "medmcqa", "--data", str(files["medmcqa"]), "--weak", f"huggingface:{tiny_model}"]
+    base += ["--strong", "openai:scripted", "--max-new-tokens", "8", "--db", db_url]
+    with ScriptedServer(strong_script) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        argv = ["eval", *base, "--methods", "weak,strong-cot,collab", "--against", "weak", "--json"]
+        assert main(argv) == 0
+        out = json.loads(capsys.readouterr().out)
+        by = {r["method"]: r for r in out["results"]}
+        # the scripted strong model answers A: right on 4 of 5; Wilson's interval of 4/5
+        acc = by["strong-cot"]["intervals"]["accuracy"]
+        assert (acc["value"], acc["n"], acc["method"]) == (0.8, 5, "wilson")
+        assert acc["low"] == pytest.approx(0.3755, abs=1e-4) and acc["high"] == pytest.approx(0.9638, abs=1e-4)
+        assert by["strong-cot"]["intervals"]["macro_f1"]["method"] == "bootstrap"
+        versus = {c["b"]["method"]: c for c in out["comparisons"]}
+        assert set(versus) == {"strong-cot", "collab"} and all(c["a"]["method"] == "weak" for c in versus.values())
+        d = versus["strong-cot"]["differences"]["accuracy"]
+        weak_acc = by["weak"]["metrics"]["accuracy"]
+        assert d["diff"] == pytest.approx(0.8 - weak_acc) and d["n"] == 5
+        assert d["b_only"] + d["a_only"] >= round(abs(0.8 - weak_acc) * 5) and 0 < d["p_value"] <= 1
+
+        # The same table on the terminal, every metric with its interval
+        assert main(["eval", *base, "--methods", "weak,strong-cot", "--against", "weak"]) == 0
+        text = capsys.readouterr().out
+        assert "accuracy [95% CI]" in text and "0.800 [0.376, 0.964]" in text
+        assert "strong-cot (eval " in text and "McNemar p" in text
+
+        # compare by label; a different query set (3 rows) is refused with the difference named
+        assert main(["compare", "weak", "strong-cot", "--db", db_url]) == 0
+        assert "paired over the same 5 queries" in capsys.readouterr().out
+        assert main(["eval", *base, "--methods", "strong", "--limit", "3", "--run", "short"]) == 0
+        capsys.readouterr()
+        assert main(["compare", "strong-cot", "strong", "--db", db_url]) == 2
+        err = capsys.readouterr().err
+        assert "different query sets: 2 queries only in the first, 0 only in the second" in err
+    assert main(["eval", *base, "--methods", "weak", "--against", "collab"]) == 2
+    assert "--against collab: not one of the methods run" in capsys.readouterr().err
