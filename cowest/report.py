@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from cowest.evidence import intervals_of
 from cowest.storage import TraceStore
+from cowest.tasks.stats import proportion
 
 _TASK_TITLES = {
     "ifqa": ("IfQA", "EM", "F1"),
@@ -32,7 +34,8 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
             "",
             *_method_table(evals),
             "",
-            "Scores are percentages; u = outputs that could not be parsed (a miss for their true class).",
+            "Scores are percentages with their 95% interval (Wilson for accuracy / EM, a bootstrap over "
+            "queries for F1); n = queries, u = outputs that could not be parsed (a miss for their true class).",
             "",
         ]
         if _plot_cost(evals, out / "strong_cost.png"):
@@ -80,9 +83,17 @@ def _method_table(evals) -> list[str]:
                 continue
             first, second = ("exact_match", "f1") if t == "ifqa" else ("accuracy", "macro_f1")
             u = e.metrics.get("unparseable", 0)
-            cells += [f"{100 * e.metrics[first]:.1f} (n={e.n}, u={u})", f"{100 * e.metrics[second]:.1f}"]
+            cells += [f"{_percent(e, first)} (n={e.n}, u={u})", _percent(e, second)]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
+
+
+def _percent(e, metric: str) -> str:
+    """`45.0 [31.0, 59.0]`: the metric and its 95% interval, in percent."""
+    interval = intervals_of(e).get(metric)
+    if interval is None:
+        return f"{100 * e.metrics[metric]:.1f}"
+    return f"{100 * interval.value:.1f} [{100 * interval.low:.1f}, {100 * interval.high:.1f}]"
 
 
 def _plot_cost(evals, path: Path) -> bool:
@@ -105,7 +116,8 @@ def _plot_cost(evals, path: Path) -> bool:
 
 
 def _plot_metric_per_round(evals, adapters, path: Path) -> bool:
-    """Evaluations made with a round's adapter (or the SFT adapter, round 0), by round."""
+    """Evaluations made with a round's adapter (or the SFT adapter, round 0), by round, each with
+    its 95% interval."""
     import matplotlib.pyplot as plt
 
     round_of = {a.path: a.round for a in adapters if a.path}
@@ -113,18 +125,22 @@ def _plot_metric_per_round(evals, adapters, path: Path) -> bool:
     for e in evals:
         if e.adapter and e.adapter in round_of:
             key = "exact_match" if e.task == "ifqa" else "accuracy"
-            series[f"{e.method} ({e.task})"].append((round_of[e.adapter], e.metrics[key]))
+            interval = intervals_of(e).get(key)
+            low, high = (interval.low, interval.high) if interval else (e.metrics[key], e.metrics[key])
+            series[f"{e.method} ({e.task}, n={e.n})"].append((round_of[e.adapter], e.metrics[key], low, high))
     if not series:
         return False
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, points in series.items():
         points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+        x, y = [p[0] for p in points], [p[1] for p in points]
+        below, above = [p[1] - p[2] for p in points], [p[3] - p[1] for p in points]
+        ax.errorbar(x, y, yerr=[below, above], marker="o", capsize=3, label=label)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round (0 = SFT)")
-    ax.set_ylabel("EM / accuracy")
+    ax.set_ylabel("EM / accuracy (95% CI)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -149,14 +165,17 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
             marker="o",
             label=run,
         )
-        b.plot(
+        shares = [proportion(r.metrics.get("positives", 0), r.metrics.get("drafts", 0)) for r in rows]
+        b.errorbar(
             rounds,
-            [r.metrics.get("positives", 0) / max(1, r.metrics.get("drafts", 0)) for r in rows],
+            [s.value for s in shares],
+            yerr=[[s.value - s.low for s in shares], [s.high - s.value for s in shares]],
             marker="o",
+            capsize=3,
             label=run,
         )
     a.set_title("pairs per query")
-    b.set_title("share of drafts that beat the strong model alone")
+    b.set_title("share of drafts that are positives (95% CI)")
     from matplotlib.ticker import MaxNLocator
 
     for ax in (a, b):

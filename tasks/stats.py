@@ -139,18 +139,22 @@ class QueryScores:
     def interval(self, metric: str, seed: int = SEED) -> Interval:
         value = float(self.value(metric))
         if metric in PROPORTIONS:
-            from scipy.stats import binomtest
-
-            hits = int(round(value * self.n))
-            if self.n == 0:
-                return Interval(value, 0.0, 1.0, 0, "wilson")
-            ci = binomtest(hits, self.n).proportion_ci(CONFIDENCE, method="wilson")
-            return Interval(value, float(ci.low), float(ci.high), self.n, "wilson")
+            return proportion(int(round(value * self.n)), self.n)
         low, high = _bootstrap(self.n, lambda idx: self.value(metric, idx), seed)
         return Interval(value, low, high, self.n, "bootstrap")
 
     def intervals(self, seed: int = SEED) -> dict[str, Interval]:
         return {m: self.interval(m, seed) for m in self.metrics}
+
+
+def proportion(hits: int, n: int) -> Interval:
+    """`hits / n` with Wilson's 95% score interval (the whole of [0, 1] when n is 0)."""
+    if n == 0:
+        return Interval(0.0, 0.0, 1.0, 0, "wilson")
+    from scipy.stats import binomtest
+
+    ci = binomtest(hits, n).proportion_ci(CONFIDENCE, method="wilson")
+    return Interval(hits / n, float(ci.low), float(ci.high), n, "wilson")
 
 
 def paired(a: QueryScores, b: QueryScores, metric: str, seed: int = SEED) -> PairedDifference:

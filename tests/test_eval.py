@@ -128,6 +128,7 @@ def test_eval_three_methods_on_three_tasks_then_report(tmp_path, tiny_model, db_
     assert main(["report", "--out", str(tmp_path / "report"), "--db", db_url]) == 0
     md = (tmp_path / "report" / "report.md").read_text()
     assert "| Method |" in md and "collab" in md and "MedMCQA Acc" in md
+    assert "80.0 [37.6, 96.4] (n=5, u=0)" in md  # strong-cot on MedMCQA: 4 of 5, Wilson's interval
     pngs = list((tmp_path / "report").glob("*.png"))
     assert pngs and all(p.stat().st_size > 1000 for p in pngs)
     assert "(strong_cost.png)" in md
