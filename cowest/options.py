@@ -173,7 +173,9 @@ class RoundsOptions(CollectOptions):
             raise BadInput(f"{self.sft_adapter}: not a PEFT adapter folder")
 
     def collect_options(self, round: int, weak: str, offset: int) -> CollectOptions:
-        return copy_as(CollectOptions, self, run=self.run_name(), round=round, weak=weak, offset=offset)
+        """Round `round`'s collection; its drafts are sampled with the one --seed training uses."""
+        seed = self.dpo.seed if self.seed is None else self.seed
+        return copy_as(CollectOptions, self, run=self.run_name(), round=round, weak=weak, offset=offset, seed=seed)
 
 
 @dataclass(frozen=True)

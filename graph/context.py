@@ -105,6 +105,14 @@ class CollabContext:
     run: str = option("default", help="Run name: the calls, queries and pairs of one run belong together.")
     round: int = option(1, help="Round of the feedback loop (round r drafts with adapter r-1).")
     retry_failed: bool = option(False, help="Redo stored calls that ended in an error.")
+    seed: int | None = option(
+        None,
+        help=(
+            "Sampled weak drafts reproducible: each draws from a random stream seeded by this and its identity "
+            "(run, round, query, sample index), so a rerun into a fresh store gives the same drafts (a local "
+            "model; a served one gets the API's `seed`). Empty: fresh randomness."
+        ),
+    )
     cache: bool = option(
         True,
         help=(

@@ -242,6 +242,8 @@ def _generate(
         groups.setdefault(json.dumps(job.messages, sort_keys=True), []).append(k)
     prompts = [jobs[group[0]].messages for group in groups.values()]
     counts = [1 if sampling.greedy else len(group) for group in groups.values()]
+    seeded = not sampling.greedy and all(job.seed is not None for job in jobs)
+    seeds = [[jobs[k].seed or 0 for k in group] for group in groups.values()] if seeded else None
     ledger = current_ledger()
     reserved = sum(reserve_tokens(p, n, sampling.max_new_tokens) for p, n in zip(prompts, counts))
     if ledger is not None and billed:
@@ -251,7 +253,7 @@ def _generate(
             ledger.budget_hit = True
             raise
     try:
-        outcomes = yield Generate(spec, policy, prompts, counts, sampling)
+        outcomes = yield Generate(spec, policy, prompts, counts, sampling, seeds)
     except ModelCallError as exc:
         outcomes = [[exc] * n for n in counts]
     if ledger is not None:

@@ -20,7 +20,7 @@ from functools import wraps
 from typing import Any
 
 from .models import ModelSpec, RequestPolicy, Sampling, get_model
-from .models.base import Messages, Outcome
+from .models.base import Messages, Outcome, Seeds
 from .models.registry import loaded_model
 from .models.remote import event_loop, submit_on_loop
 
@@ -63,9 +63,15 @@ class Generate:
     prompts: list[Messages]
     counts: list[int]
     sampling: Sampling
+    seeds: Seeds = None  # per prompt, one per sample (--seed)
 
     def run(self) -> list[Outcome]:
-        return get_model(self.spec, policy=self.policy).generate_each(self.prompts, self.counts, self.sampling)
+        model = get_model(self.spec, policy=self.policy)
+        return model.generate_each(self.prompts, self.counts, self.sampling, **self._seeded())
+
+    def _seeded(self) -> dict[str, Any]:
+        # only when asked: a ChatModel of an app's own need not know the keyword
+        return {} if self.seeds is None else {"seeds": self.seeds}
 
     async def arun(self) -> list[Outcome]:
         model = loaded_model(self.spec, self.policy)  # no thread needed once it is loaded
@@ -73,8 +79,10 @@ class Generate:
             model = await asyncio.to_thread(get_model, self.spec, policy=self.policy)  # may load weights
         agenerate = getattr(model, "agenerate_each", None)
         if agenerate is None:  # a ChatModel with only the blocking form: a worker thread waits for it
-            return await asyncio.to_thread(model.generate_each, self.prompts, self.counts, self.sampling)
-        coro = agenerate(self.prompts, self.counts, self.sampling)
+            return await asyncio.to_thread(
+                model.generate_each, self.prompts, self.counts, self.sampling, **self._seeded()
+            )
+        coro = agenerate(self.prompts, self.counts, self.sampling, **self._seeded())
         if asyncio.get_running_loop() is event_loop():
             return await coro
         # another loop (LangGraph Studio's): the clients' connections belong to the requests' loop

@@ -13,7 +13,7 @@ from cowest.nodes.models.base import DEFAULT_POLICY, Messages, RequestPolicy, Sa
 from cowest.nodes.models.identity import decoding, model_identity
 from cowest.nodes.models.spec import ModelSpec
 from cowest.storage import Call, TraceStore, get_store
-from cowest.storage.keys import content_key, row_key
+from cowest.storage.keys import content_key, row_key, stable_key
 from cowest.storage.rows import StoredCall
 
 from .ledger import current_plan
@@ -32,6 +32,7 @@ class Job:
     content: str  # content key: what determines the output, shared by every run
     messages: Messages
     parent_id: int | None = None
+    seed: int | None = None  # a sampled call's own seed (--seed): the same sample every time
 
 
 def remember_queries(db: str, run: str, run_id: int, query_pks: dict[str, int]) -> None:
@@ -61,8 +62,10 @@ class CallLog:
         retry_failed: bool = False,
         policy_for: Callable[[ModelSpec], RequestPolicy] = lambda spec: DEFAULT_POLICY,
         cache: bool = True,
+        seed: int | None = None,
     ):
         self.store, self.run, self.round = store, run, round
+        self.seed = seed  # the run's --seed: each sampled call draws from a stream of its own identity
         self.run_id, self.query_pk, self.qid = run_id, query_pk, qid
         self.retry_failed = retry_failed
         self.policy_for = policy_for  # how this run's remote requests to a model are sent
@@ -74,10 +77,23 @@ class CallLog:
     def open(cls, state: CollabState, ctx) -> CallLog:
         qid = query_id_of(state)
         if not ctx.db:
-            return cls(None, ctx.run, ctx.round, None, None, qid, policy_for=ctx.request_policy_for, cache=False)
+            return cls(
+                None, ctx.run, ctx.round, None, None, qid, policy_for=ctx.request_policy_for, cache=False, seed=ctx.seed
+            )
         store = get_store(ctx.db)
         if current_plan() is not None:  # a dry run reads the store and writes nothing, not even the run
-            return cls(store, ctx.run, ctx.round, None, None, qid, ctx.retry_failed, ctx.request_policy_for, ctx.cache)
+            return cls(
+                store,
+                ctx.run,
+                ctx.round,
+                None,
+                None,
+                qid,
+                ctx.retry_failed,
+                ctx.request_policy_for,
+                ctx.cache,
+                ctx.seed,
+            )
         cache_key = (ctx.db, ctx.run, qid)
         with _pk_lock:
             ids = _query_pks.get(cache_key)
@@ -91,7 +107,18 @@ class CallLog:
             ids = (run_id, query_pk)
             with _pk_lock:
                 _query_pks[cache_key] = ids
-        return cls(store, ctx.run, ctx.round, ids[0], ids[1], qid, ctx.retry_failed, ctx.request_policy_for, ctx.cache)
+        return cls(
+            store,
+            ctx.run,
+            ctx.round,
+            ids[0],
+            ids[1],
+            qid,
+            ctx.retry_failed,
+            ctx.request_policy_for,
+            ctx.cache,
+            ctx.seed,
+        )
 
     def job(
         self,
@@ -113,7 +140,8 @@ class CallLog:
             self._keyed[(spec, sampling)] = identity, decoding(sampling, spec)
         identity, settings = self._keyed[(spec, sampling)]
         content = content_key(identity, messages, settings, sample)
-        return Job(index, self.key(role, index, content, every_round), content, messages, parent_id)
+        seed = None if sample is None or self.seed is None else sample_seed(self.seed, sample)
+        return Job(index, self.key(role, index, content, every_round), content, messages, parent_id, seed)
 
     def key(self, role: str, index: int, content: str, every_round: bool = False) -> str:
         """The row key of a call with this content in this run's trace."""
@@ -163,6 +191,12 @@ class CallLog:
         return self.store.save_call(
             Call(key=key, run_id=self.run_id, round=self.round, query_id=self.query_pk, **fields)
         )
+
+
+def sample_seed(seed: int, sample: dict[str, Any]) -> int:
+    """The seed of one sampled call: a hash of the run's seed and the sample's identity (run, round,
+    query, index), so a rerun into a fresh store draws the same sample, and no two samples share one."""
+    return int(stable_key(seed=seed, sample=sample)[:15], 16)
 
 
 def step_from_call(index: int, call: StoredCall) -> Step:

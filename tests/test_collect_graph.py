@@ -9,6 +9,7 @@ from scripted_server import kind_of, section
 from test_pairs import assert_stored_pairs_are_algorithm_1
 
 from cowest.collect import CollectOptions, collect
+from cowest.core import copy_as
 from cowest.storage import get_store
 
 pytestmark = pytest.mark.slow  # starts servers or trains
@@ -218,3 +219,33 @@ def test_sqlite_work_runs_in_place_on_cowests_loop_and_in_a_worker_thread_elsewh
     assert where(StoreWork("postgresql+psycopg://h/db", here)) != "cowest-requests"
     elsewhere = asyncio.run(StoreWork("sqlite:///x.db", here).arun())
     assert elsewhere != threading.current_thread().name  # an app's loop is never blocked by it
+
+
+def draft_texts(db_url: str, run: str = "t") -> dict:
+    store = get_store(db_url)
+    qids = {pk: q.qid for pk, q in store.queries_of(store.run_id(run)).items()}
+    calls = store.calls_of(store.run_id(run))
+    return {(qids[c.query_id], c.sample_index): c.output for c in calls if c.role == "weak_draft"}
+
+
+def test_seed_makes_a_collection_into_a_fresh_store_draw_the_same_drafts(server, opts, tmp_path):
+    """--seed: each sampled draft comes from a stream of its own identity (run, round, query, index),
+    so a rerun into a fresh store, with other queries in flight beside it, draws the same drafts."""
+    drafts = []
+    for name, seed, concurrency in (("a", 7, 2), ("b", 7, 4), ("c", 8, 2)):
+        db = f"sqlite:///{tmp_path / name}.db"
+        torch.manual_seed(len(drafts))  # the global stream differs: only the seed decides
+        collect(copy_as(CollectOptions, opts, db=db, seed=seed, concurrency=concurrency), progress=False)
+        drafts.append(draft_texts(db))
+    assert len(drafts[0]) == 16 and drafts[0] == drafts[1]
+    assert drafts[2] != drafts[0]  # another seed, other drafts
+    assert len(set(drafts[0].values())) > 4  # the samples of a query differ from each other
+
+
+def test_a_served_weak_model_gets_each_samples_seed_in_its_request(serve, opts, db_url):
+    server = serve(script)
+    collect(copy_as(CollectOptions, opts, weak="openai:served", samples=3, seed=7), progress=False)
+    drafts = [r for r in server.requests if r.get("model") == "served"]
+    seeds = [r.get("seed") for r in drafts]
+    assert len(drafts) == 4 and all(isinstance(s, int) for s in seeds) and len(set(seeds)) == 4
+    assert all(r["n"] == 3 for r in drafts)

@@ -139,3 +139,33 @@ def test_prompts_that_join_the_rows_decoding_get_what_they_get_alone(tiny_model,
             batch.step()
     assert [[batch.out[i] for i in s] for s in slots] == alone
     assert all(batch.done)
+
+
+def test_a_seeded_row_samples_the_same_tokens_whatever_decodes_beside_it(tiny_model):
+    """--seed: a row with a seed draws from its own random stream, so its sample is the same decoded
+    alone, beside other rows, or joining rows already decoding; another seed draws another one."""
+    import torch
+
+    from cowest.nodes.models.decoding import Decoding, decode
+    from cowest.nodes.models.local import LocalBase
+
+    base = LocalBase(tiny_model)
+    torch.manual_seed(0)
+    with torch.no_grad():  # louder weights: samples that differ token by token
+        for weights in base.model.parameters():
+            weights.normal_(0, 0.5)
+    mine, other = encoded(base, ["The prompt under test?"]), encoded(base, ["Another, longer prompt beside it?", "x"])
+    sampling = Sampling(temperature=1.0, top_p=0.9, max_new_tokens=10)
+    with torch.inference_mode():
+        alone = decode(base.model, mine["input_ids"], mine["attention_mask"], 2, sampling, {-1}, [11, 12])
+        again = decode(base.model, mine["input_ids"], mine["attention_mask"], 2, sampling, {-1}, [11, 12])
+        reseeded = decode(base.model, mine["input_ids"], mine["attention_mask"], 2, sampling, {-1}, [13, 14])
+        batch = Decoding(base.model, sampling, {-1})
+        batch.add(other["input_ids"], other["attention_mask"], 2)  # unseeded rows: torch's global stream
+        for _ in range(3):
+            batch.step()
+        joined = batch.add(mine["input_ids"], mine["attention_mask"], 2, [11, 12])
+        while batch.rows:
+            batch.step()
+    assert alone == again == [batch.out[i] for i in joined]
+    assert alone != reseeded and alone[0] != alone[1]

@@ -30,7 +30,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     ask.set_defaults(func=cmd_ask)
 
     col = sub.add_parser("collect", help="collect preference pairs over a task file (Algorithm 1)")
-    add_collect_flags(col, ("round",))
+    add_collect_flags(col, ("round", "seed"))
     col.set_defaults(func=cmd_collect)
 
     runs = sub.add_parser("runs", help="list runs with their counts")

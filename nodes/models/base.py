@@ -49,15 +49,28 @@ DEFAULT_POLICY = RequestPolicy()
 
 
 Outcome = list["Generation | ModelCallError"]  # n results for one prompt, each a generation or its error
+# Per prompt, one seed per sample: a sampled output reproducible from its identity (--seed), where
+# the model can honour it (a local model's own random stream per row; an API's `seed`).
+Seeds = list[list[int]] | None
 
 
-def generate_each(model: ChatModel, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+def _seeds_of(seeds: Seeds, indices: list[int]) -> Seeds:
+    return None if seeds is None else [seeds[i] for i in indices]
+
+
+def generate_each(
+    model: ChatModel, prompts: list[Messages], counts: list[int], sampling: Sampling, seeds: Seeds = None
+) -> list[Outcome]:
     """`counts[i]` results for prompt i, each a Generation or the error that prompt's request met;
     prompts asking the same count share one batched `generate`."""
     out: list[Outcome] = [[] for _ in prompts]
     for count, indices in _by_count(counts).items():
         try:
-            results = model.generate([prompts[i] for i in indices], n=count, sampling=sampling)
+            picked = [prompts[i] for i in indices]
+            if seeds is None:
+                results = model.generate(picked, n=count, sampling=sampling)
+            else:
+                results = model.generate(picked, n=count, sampling=sampling, seeds=_seeds_of(seeds, indices))
         except ModelCallError as exc:
             results = [[exc] * count for _ in indices]  # type: ignore[list-item]
         for i, gens in zip(indices, results):
@@ -65,10 +78,15 @@ def generate_each(model: ChatModel, prompts: list[Messages], counts: list[int], 
     return out
 
 
-async def agenerate_each(model: Any, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+async def agenerate_each(
+    model: Any, prompts: list[Messages], counts: list[int], sampling: Sampling, seeds: Seeds = None
+) -> list[Outcome]:
     """`generate_each` over the model's `agenerate`, every count's batch asked for at once."""
     groups = _by_count(counts)
-    batches = [model.agenerate([prompts[i] for i in indices], count, sampling) for count, indices in groups.items()]
+    batches = [
+        model.agenerate([prompts[i] for i in indices], count, sampling, _seeds_of(seeds, indices))
+        for count, indices in groups.items()
+    ]
     out: list[Outcome] = [[] for _ in prompts]
     for (count, indices), results in zip(groups.items(), await asyncio.gather(*batches, return_exceptions=True)):
         if isinstance(results, BaseException):
@@ -114,10 +132,14 @@ class Reply:
 class ChatModel(Protocol):
     spec: str  # the spec string as recorded in the store (no secrets)
 
-    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
+    def generate(
+        self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY, seeds: Seeds = None
+    ) -> list[list[Generation]]:
         """`n` generations for each prompt, in prompt order; raises ModelCallError if any fails."""
         ...
 
-    def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+    def generate_each(
+        self, prompts: list[Messages], counts: list[int], sampling: Sampling, seeds: Seeds = None
+    ) -> list[Outcome]:
         """`counts[i]` results for prompt i, where each prompt succeeds or fails on its own."""
         ...

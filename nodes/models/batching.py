@@ -20,6 +20,7 @@ class _Request:
     prompts: list[Messages]
     n: int
     sampling: Sampling
+    seeds: list[list[int]] | None = None  # per prompt, one per sample: each row's own random stream
     outputs: Future = field(default_factory=Future)  # its generations, or the error that stopped them
     # Once decoding: its rows in the batch, its prompts' lengths, when it joined
     slots: range = range(0)
@@ -37,6 +38,12 @@ class _Request:
     def per_prompt(self) -> int:
         return 1 if self.sampling.greedy else self.n  # greedy: n equal sequences, decoded once
 
+    def row_seeds(self) -> list[int | None]:
+        """The seed of each of its rows, prompt by prompt (None: torch's global stream)."""
+        if self.seeds is None or self.sampling.greedy:
+            return [None] * (len(self.prompts) * self.per_prompt)
+        return [seed for seeds in self.seeds for seed in seeds]
+
 
 class BatchServer:
     """Serves the generate requests of every caller of one LocalBase (the graph runs several queries
@@ -50,14 +57,30 @@ class BatchServer:
         self._worker: threading.Thread | None = None
 
     def generate(
-        self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling
+        self,
+        adapter: str | None,
+        prompts: list[Messages],
+        n: int,
+        sampling: Sampling,
+        seeds: list[list[int]] | None = None,
     ) -> list[list[Generation]]:
-        return self.submit(adapter, prompts, n, sampling).result()
+        return self.submit(adapter, prompts, n, sampling, seeds).result()
 
-    def submit(self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling) -> Future:
+    def submit(
+        self,
+        adapter: str | None,
+        prompts: list[Messages],
+        n: int,
+        sampling: Sampling,
+        seeds: list[list[int]] | None = None,
+    ) -> Future:
         """Queue a request; its future holds `n` generations for each prompt (or the error). An
-        event loop awaits it (asyncio.wrap_future) without holding a thread."""
-        req = _Request(adapter, prompts, n, sampling)
+        event loop awaits it (asyncio.wrap_future) without holding a thread. `seeds` (per prompt,
+        `n` each) give each sample a random stream of its own, so it comes out the same whatever
+        decodes beside it."""
+        if seeds is not None and [len(s) for s in seeds] != [n] * len(prompts):
+            raise ValueError(f"seeds must be {n} per prompt for {len(prompts)} prompts")
+        req = _Request(adapter, prompts, n, sampling, seeds)
         with self._changed:
             self._pending.append(req)
             if self._worker is None or not self._worker.is_alive():
@@ -126,7 +149,8 @@ class BatchServer:
             for k in sorted({r.per_prompt for r in taken}):  # one prefill for the requests of each k
                 group = [r for r in taken if r.per_prompt == k]
                 enc = base.encode([p for r in group for p in r.prompts])
-                slots = batch.add(enc["input_ids"], enc["attention_mask"], k)
+                seeds = [seed for r in group for seed in r.row_seeds()]
+                slots = batch.add(enc["input_ids"], enc["attention_mask"], k, seeds)
                 lengths = enc["attention_mask"].sum(dim=1).tolist()
                 at, start = 0, time.perf_counter()
                 for r in group:

@@ -15,11 +15,20 @@ from transformers.cache_utils import DynamicCache, DynamicLayer
 from .base import Sampling
 
 
-def decode(model: Any, input_ids: Any, attention_mask: Any, k: int, sampling: Sampling, stop_ids: set[int]) -> list:
+def decode(
+    model: Any,
+    input_ids: Any,
+    attention_mask: Any,
+    k: int,
+    sampling: Sampling,
+    stop_ids: set[int],
+    seeds: list[int | None] | None = None,
+) -> list:
     """New token ids for each of `k` continuations of each (left-padded) prompt, rows ordered prompt
-    by prompt; a row ends with its stop token, or at `sampling.max_new_tokens` tokens."""
+    by prompt; a row ends with its stop token, or at `sampling.max_new_tokens` tokens. `seeds`: one
+    per row, which makes its sampled tokens the same whatever else decodes beside it."""
     batch = Decoding(model, sampling, stop_ids)
-    batch.add(input_ids, attention_mask, k)
+    batch.add(input_ids, attention_mask, k, seeds)
     while batch.rows:
         batch.step()
     return batch.out
@@ -38,13 +47,15 @@ class Decoding:
         self.done: list[bool] = []
         self.cache: Any = None  # the rows' keys and values, on one time axis (left-padded)
         self.state: dict[str, Any] = {}  # per row: slot, last token, position, mask, seen tokens, tokens left
+        self.generators: dict[int, Any] = {}  # slot -> the random stream of a row given a seed
 
     @property
     def rows(self) -> int:
         return 0 if self.cache is None else int(self.state["slot"].shape[0])
 
-    def add(self, input_ids: Any, attention_mask: Any, k: int) -> range:
-        """Prefill the (left-padded) prompts once and add `k` rows for each; their slots in `out`."""
+    def add(self, input_ids: Any, attention_mask: Any, k: int, seeds: list[int | None] | None = None) -> range:
+        """Prefill the (left-padded) prompts once and add `k` rows for each; their slots in `out`.
+        A row given a seed draws its tokens from a random stream of its own."""
         ids, mask = input_ids, attention_mask
         self.stops = self.stops.to(ids.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: a row's positions start at its first token
@@ -60,6 +71,12 @@ class Decoding:
         slots = range(len(self.out), len(self.out) + ids.shape[0])
         self.out += [[] for _ in slots]
         self.done += [False for _ in slots]
+        if seeds is not None and not self.sampling.greedy:
+            if len(seeds) != len(slots):
+                raise ValueError(f"{len(seeds)} seeds for {len(slots)} rows")
+            self.generators.update(
+                {slot: torch.Generator().manual_seed(seed) for slot, seed in zip(slots, seeds) if seed is not None}
+            )
         state = dict(
             slot=torch.tensor(slots, device=ids.device),
             last=ids[:, -1:],
@@ -94,13 +111,16 @@ class Decoding:
         logits = self.model(
             input_ids=s["last"], attention_mask=s["mask"], position_ids=s["position"], cache=self.cache, use_cache=True
         ).logits
-        chosen = choose(logits[:, -1, :].float(), s["seen"], self.sampling)
+        slots = s["slot"].tolist()
+        chosen = choose(logits[:, -1, :].float(), s["seen"], self.sampling, self._uniforms(slots, logits.device))
         left = s["left"] - 1
         finished = torch.isin(chosen, self.stops) | (left == 0)
         ended = finished.tolist()  # one read back from the device per step
-        for slot, token, end in zip(s["slot"].tolist(), chosen.tolist(), ended):
+        for slot, token, end in zip(slots, chosen.tolist(), ended):
             self.out[slot].append(token)
             self.done[slot] = end
+            if end:
+                self.generators.pop(slot, None)
         if all(ended):
             self.cache, self.state = None, {}
             return
@@ -119,6 +139,18 @@ class Decoding:
             s = {name: t[keep] for name, t in s.items()}
         self.state = s
 
+    def _uniforms(self, slots: list[int], device: Any) -> Any:
+        """One uniform number per row for this step's draw: from the row's own stream when it has
+        one (so its tokens do not depend on the rows beside it), else from torch's global one."""
+        if self.sampling.greedy or not self.generators:
+            return None
+        fresh = torch.rand(len(slots))
+        for i, slot in enumerate(slots):
+            stream = self.generators.get(slot)
+            if stream is not None:
+                fresh[i] = torch.rand(1, generator=stream)[0]
+        return fresh.to(device)
+
 
 def _pad_left(t: Any, width: int, value: int | None) -> Any:
     """`t` (rows x columns) padded on the left to `width` columns with `value`, or with each row's
@@ -130,27 +162,33 @@ def _pad_left(t: Any, width: int, value: int | None) -> Any:
     return torch.cat([pad, t], dim=1)
 
 
-def choose(logits: Any, seen: Any, sampling: Sampling) -> Any:
-    """The next token of each row from its logits (float, rows x vocabulary)."""
+def choose(logits: Any, seen: Any, sampling: Sampling, uniforms: Any = None) -> Any:
+    """The next token of each row from its logits (float, rows x vocabulary); `uniforms`: the
+    row's number in [0, 1) for the draw (default: fresh from torch's global stream)."""
     if sampling.repetition_penalty != 1.0:
         logits = penalize_repeats(logits, seen, sampling.repetition_penalty)
     if sampling.greedy:
         return logits.argmax(dim=-1)
     mass = torch.softmax(logits / sampling.temperature, dim=-1)
+    if uniforms is None:
+        uniforms = torch.rand(mass.shape[0], device=mass.device)
     if sampling.top_p >= 1.0:
-        return draw(mass)
+        return draw(mass, uniforms)
     chosen = torch.empty(mass.shape[0], dtype=torch.long, device=mass.device)
     for rows, ids, kept_mass in top_p_candidates(mass, sampling.top_p):
-        chosen[rows] = ids.gather(1, draw(kept_mass)[:, None]).squeeze(1)
+        chosen[rows] = ids.gather(1, draw(kept_mass, uniforms[rows])[:, None]).squeeze(1)
     return chosen
 
 
-def draw(weights: Any) -> Any:
+def draw(weights: Any, uniforms: Any = None) -> Any:
     """One column of each row, drawn with probability proportional to its weight (as
     `torch.multinomial(weights, 1)`, which on a CPU costs 15x more: 64 rows of a 49k vocabulary,
-    74 ms against 5): a uniform number into the running sum of the row's weights."""
+    74 ms against 5): a uniform number (`uniforms`, one a row; fresh ones by default) into the
+    running sum of the row's weights."""
     total = weights.cumsum(dim=-1)
-    at = torch.rand(total.shape[0], 1, device=total.device, dtype=total.dtype) * total[:, -1:]
+    if uniforms is None:
+        uniforms = torch.rand(total.shape[0], device=total.device)
+    at = uniforms.to(total.dtype)[:, None] * total[:, -1:]
     # right=True: the first column whose running sum passes `at`, which skips columns of weight 0
     return torch.searchsorted(total, at, right=True).squeeze(1).clamp_(max=weights.shape[-1] - 1)
 

@@ -19,6 +19,7 @@ from .base import (
     ModelCallError,
     Outcome,
     Sampling,
+    Seeds,
     agenerate_each,
     clean_text,
     generate_each,
@@ -122,16 +123,27 @@ class LocalBase:
             yield
 
     def run_batch(
-        self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling
+        self,
+        adapter: str | None,
+        prompts: list[Messages],
+        n: int,
+        sampling: Sampling,
+        seeds: list[list[int]] | None = None,
     ) -> list[list[Generation]]:
         """All `prompts` in one batch, `n` sequences each, in the caller's thread."""
         with self.lock, self.generating(adapter):
-            return self.run_batch_here(adapter, prompts, n, sampling)
+            return self.run_batch_here(adapter, prompts, n, sampling, seeds)
 
     def run_batch_here(
-        self, adapter: str | None, prompts: list[Messages], n: int, sampling: Sampling
+        self,
+        adapter: str | None,
+        prompts: list[Messages],
+        n: int,
+        sampling: Sampling,
+        seeds: list[list[int]] | None = None,
     ) -> list[list[Generation]]:
-        """`run_batch` for a caller that holds the lock, inside `generating(adapter)`."""
+        """`run_batch` for a caller that holds the lock, inside `generating(adapter)`. `seeds` are
+        honoured by the eager decoding loop; compiled `generate` draws from torch's global stream."""
         from .decoding import decode
 
         enc = self.encode(prompts)
@@ -140,7 +152,10 @@ class LocalBase:
         if self.compiled:
             rows = self._generate_compiled(enc, per_prompt, sampling)
         else:
-            rows = decode(self.model, enc["input_ids"], enc["attention_mask"], per_prompt, sampling, self.stop_ids)
+            row_seeds = [x for row in seeds for x in row] if seeds is not None and not sampling.greedy else None
+            rows = decode(
+                self.model, enc["input_ids"], enc["attention_mask"], per_prompt, sampling, self.stop_ids, row_seeds
+            )
         lengths = enc["attention_mask"].sum(dim=1).tolist()
         return self.generations(rows, lengths, n, per_prompt, time.perf_counter() - start)
 
@@ -215,26 +230,32 @@ class LocalChatModel:
         total = sum(logp[i - 1, ids[i]].item() for i in positions)
         return float(torch.exp(torch.tensor(total)))
 
-    def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
-        return generate_each(self, prompts, counts, sampling)
+    def generate_each(
+        self, prompts: list[Messages], counts: list[int], sampling: Sampling, seeds: Seeds = None
+    ) -> list[Outcome]:
+        return generate_each(self, prompts, counts, sampling, seeds)
 
-    async def agenerate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
-        return await agenerate_each(self, prompts, counts, sampling)
+    async def agenerate_each(
+        self, prompts: list[Messages], counts: list[int], sampling: Sampling, seeds: Seeds = None
+    ) -> list[Outcome]:
+        return await agenerate_each(self, prompts, counts, sampling, seeds)
 
-    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
+    def generate(
+        self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY, seeds: Seeds = None
+    ) -> list[list[Generation]]:
         try:
-            return self.base.batches.generate(self.adapter, prompts, n, sampling)
+            return self.base.batches.generate(self.adapter, prompts, n, sampling, seeds)
         except (ModelSpecError, ModelCallError):
             raise
         except (RuntimeError, ValueError) as exc:  # torch's
             raise self._failed(exc) from exc
 
     async def agenerate(
-        self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY
+        self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY, seeds: Seeds = None
     ) -> list[list[Generation]]:
         """`generate`, awaited: the batch server's thread decodes and no thread waits for it."""
         try:
-            return await asyncio.wrap_future(self.base.batches.submit(self.adapter, prompts, n, sampling))
+            return await asyncio.wrap_future(self.base.batches.submit(self.adapter, prompts, n, sampling, seeds))
         except (ModelSpecError, ModelCallError):
             raise
         except (RuntimeError, ValueError) as exc:  # torch's

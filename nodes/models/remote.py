@@ -23,6 +23,7 @@ from .base import (
     Reply,
     RequestPolicy,
     Sampling,
+    Seeds,
     clean_text,
 )
 from .limits import limit_for
@@ -56,48 +57,59 @@ class RemoteChatModel:
         # Local servers (vLLM, llama.cpp) accept any key; the clients insist on one.
         self.client = openai_client(base_url or OPENAI_API, api_key or "EMPTY", policy.timeout, spec.model)
 
-    def generate(self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY) -> list[list[Generation]]:
-        outcomes = self.generate_each(prompts, [n] * len(prompts), sampling)
+    def generate(
+        self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY, seeds: Seeds = None
+    ) -> list[list[Generation]]:
+        outcomes = self.generate_each(prompts, [n] * len(prompts), sampling, seeds)
         for outcome in outcomes:
             for result in outcome:
                 if isinstance(result, ModelCallError):
                     raise result
         return [[g for g in outcome if isinstance(g, Generation)] for outcome in outcomes]
 
-    def generate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+    def generate_each(
+        self, prompts: list[Messages], counts: list[int], sampling: Sampling, seeds: Seeds = None
+    ) -> list[Outcome]:
         """Sent from the process's one event loop (the async client): the caller's thread waits, and
         any number of requests are in flight without a thread each."""
-        return run_on_loop(self.agenerate_each(prompts, counts, sampling))
+        return run_on_loop(self.agenerate_each(prompts, counts, sampling, seeds))
 
-    async def agenerate_each(self, prompts: list[Messages], counts: list[int], sampling: Sampling) -> list[Outcome]:
+    async def agenerate_each(
+        self, prompts: list[Messages], counts: list[int], sampling: Sampling, seeds: Seeds = None
+    ) -> list[Outcome]:
         if not self.supports_n and any(c > 1 for c in counts):
             each = [p for p, c in zip(prompts, counts) for _ in range(c)]
-            flat = await self.agenerate_each(each, [1] * len(each), sampling)
+            each_seeds = None if seeds is None else [[seed] for row in seeds for seed in row]
+            flat = await self.agenerate_each(each, [1] * len(each), sampling, each_seeds)
             out, i = [], 0
             for c in counts:
                 out.append([r for outcome in flat[i : i + c] for r in outcome])
                 i += c
             return out
+        firsts = [None] * len(prompts) if seeds is None else [row[0] if row else None for row in seeds]
         if len(prompts) == 1:  # most node steps ask one prompt: no task to gather
-            return [await self._complete(prompts[0], counts[0], sampling)]
-        return list(await asyncio.gather(*(self._complete(p, c, sampling) for p, c in zip(prompts, counts))))
+            return [await self._complete(prompts[0], counts[0], sampling, firsts[0])]
+        asked = (self._complete(p, c, sampling, seed) for p, c, seed in zip(prompts, counts, firsts))
+        return list(await asyncio.gather(*asked))
 
-    async def _request(self, prompt: Messages, n: int, sampling: Sampling) -> Reply:
-        return await self.client.complete(self.model, prompt, request_params(sampling, n))
+    async def _request(self, prompt: Messages, n: int, sampling: Sampling, seed: int | None = None) -> Reply:
+        return await self.client.complete(self.model, prompt, request_params(sampling, n, seed))
 
-    async def _complete(self, prompt: Messages, n: int, sampling: Sampling) -> Outcome:
-        """`n` results for one prompt; a short reply is topped up once, then the rest are errors."""
+    async def _complete(self, prompt: Messages, n: int, sampling: Sampling, seed: int | None = None) -> Outcome:
+        """`n` results for one prompt; a short reply is topped up once, then the rest are errors.
+        `seed`: the API's `seed` of the request (the top-up's is the next one)."""
         try:
-            gens = await self._one(prompt, n, sampling)
+            gens = await self._one(prompt, n, sampling, seed)
             if len(gens) < n:
-                gens += (await self._one(prompt, n - len(gens), sampling))[: n - len(gens)]
+                again = None if seed is None else seed + 1
+                gens += (await self._one(prompt, n - len(gens), sampling, again))[: n - len(gens)]
         except ModelCallError as exc:
             return [exc] * n
         missing = n - len(gens)
         short = ModelCallError(f"{self.spec}: the server returned {n - missing} of {n} choices") if missing else None
         return [*gens[:n], *([short] * missing)] if short else list(gens[:n])
 
-    async def _one(self, prompt: Messages, n: int, sampling: Sampling) -> list[Generation]:
+    async def _one(self, prompt: Messages, n: int, sampling: Sampling, seed: int | None = None) -> list[Generation]:
         """One request, retried on timeouts, 429 and 5xx with exponential backoff and jitter
         (honouring Retry-After). A push-back met while other requests were in flight with this one
         is the limit's doing, not the server's failure: it halves the limit and is sent again
@@ -107,7 +119,7 @@ class RemoteChatModel:
             async with self.limit.aslot() as crowd:
                 start = time.perf_counter()
                 try:
-                    result = await self._request(prompt, n, sampling)
+                    result = await self._request(prompt, n, sampling, seed)
                     self.limit.success(slow=time.perf_counter() - start > self.policy.timeout / 2)
                     break
                 except Exception as exc:
@@ -230,11 +242,13 @@ def _settle(done: concurrent.futures.Future, task: asyncio.Task) -> None:
         done.set_result(task.result())
 
 
-def request_params(sampling: Sampling, n: int) -> dict[str, Any]:
+def request_params(sampling: Sampling, n: int, seed: int | None = None) -> dict[str, Any]:
     """The decoding parameters of one request, in the OpenAI API's names."""
     params: dict[str, Any] = dict(temperature=sampling.temperature, max_completion_tokens=sampling.max_new_tokens)
     if not sampling.greedy:
         params["top_p"] = sampling.top_p
+        if seed is not None:  # OpenAI's and vLLM's `seed`: best-effort reproducible sampling
+            params["seed"] = seed
     if n > 1:
         params["n"] = n
     return params
