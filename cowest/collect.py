@@ -72,7 +72,9 @@ def collect(
     if not loaded.examples:
         raise BadInput(f"{opts.data}: no usable rows after --offset {opts.offset} (nothing to collect)")
     ctx = opts.context()
-    specs = [ctx.weak, ctx.strong] + ([ctx.judge_model] if ctx.judge == "llm" else [])
+    specs = (
+        [ctx.weak] + ([ctx.strong] if ctx.spec.uses_strong else []) + ([ctx.judge_model] if ctx.judge == "llm" else [])
+    )
     check_specs(specs, settings, own_servers={ctx.weak: ctx.weak_base_url})
     store = get_store(ctx.db)
     run_id = store.ensure_run(ctx.run, opts.task, data_path=data_identity(opts.data), config=_public_config(ctx))
@@ -102,7 +104,7 @@ def collect(
             why = None
             if state is not None:
                 finished += 1
-                _tally(summary, state)
+                _tally(summary, state, ctx.spec.individual)
             else:
                 summary.failed_queries += 1
                 why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
@@ -133,15 +135,15 @@ def _mark_finished(claims: Claims, query_pk: int, error: str | None) -> None:
     claims.store.set_query_error(query_pk, error)
 
 
-def _tally(summary: CollectSummary, state: CollabState) -> None:
-    split = split_of_state(state)
+def _tally(summary: CollectSummary, state: CollabState, individual: bool) -> None:
+    split = split_of_state(state, individual)
     summary.drafts += len(state.get("drafts", []))
     summary.positives += len(split.positives)
     summary.negatives += len(split.negatives)
     summary.pairs += len(state.get("pairs", []))
     summary.solo_top += bool(state.get("solo_top"))
     solo = state.get("solo") or {}
-    steps = [("strong_solo", solo)] + [("weak_draft", d) for d in state.get("drafts", [])]
+    steps = [("strong_solo", solo)] + [("weak_draft", d) for d in state.get("drafts", [])]  # a draft's judgment too
     steps += [("strong_refine", r) for r in state.get("refinements", [])]
     for role, step in steps:
         for who, error in ((role, step.get("error")), ("judge", step.get("judge_error"))):

@@ -84,41 +84,26 @@ def collect_summary(s) -> str:
 
 
 def rounds_table(reports) -> str:
-    return table(
-        [
-            "round",
-            "objective",
-            "queries",
-            "drafts",
-            "positives",
-            "negatives",
-            "pairs",
-            "strong sent",
-            "reused",
-            "loss",
-            "reward margin",
-            "adapter",
-            "note",
-        ],
-        [
-            [
-                r.round,
-                r.objective,
-                r.queries,
-                r.drafts,
-                r.positives,
-                r.negatives,
-                r.pairs,
-                r.spending.sent,
-                r.spending.reused,
-                r.loss,
-                r.margin,
-                r.adapter,
-                r.note,
-            ]
-            for r in reports
-        ],
-    )
+    """One row per round; with --eval-data, the held-out metric with its 95% interval and the paired
+    difference to the previous round and to round 0 (round 0 is the starting adapter)."""
+    heldout = any(r.heldout for r in reports)
+    extra = ["held-out [95% CI]", "vs previous [95% CI]", "vs round 0 [95% CI]"] if heldout else []
+    rows = []
+    for r in reports:
+        row = [r.round, r.objective, r.queries, r.drafts, r.positives, r.negatives, r.pairs]
+        row += [r.spending.sent, r.spending.reused, r.loss, r.margin, r.adapter]
+        if heldout:
+            h = r.heldout
+            row += [f"{h.interval} n={h.interval.n}" if h else "-"]
+            row += [_difference(h.vs_previous) if h else "-", _difference(h.vs_start) if h else "-"]
+        rows.append(row + [r.note])
+    headers = ["round", "objective", "queries", "drafts", "positives", "negatives", "pairs", "strong sent"]
+    headers += ["reused", "loss", "reward margin", "adapter", *extra, "note"]
+    return table(headers, rows)
+
+
+def _difference(d) -> str:
+    return "-" if d is None else f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
 
 
 def eval_table(task: str, results) -> str:

@@ -108,10 +108,46 @@ class CollectOptions(JobOptions, CollabContext):
     """A collection over a task file: the graph's settings (CollabContext) plus the job's."""
 
     mode: ModeName = option("collect", help="Always collect: Algorithm 1 for each query.")
+    feedback: Literal["collaborative", "individual"] = option(
+        "collaborative",
+        help=(
+            "collaborative: Algorithm 1 (a draft is positive when its strong refinement beats the strong model "
+            "alone); individual: the paper's RLWF / RLAIF baselines, each draft scored on its own against the "
+            "gold by --annotator, no refinement, positives above their query's mean score."
+        ),
+    )
+    annotator: str = option(
+        "strong",
+        help=(
+            "With --feedback individual, who scores the drafts with the rubric: weak (the weak base model: RLWF), "
+            "strong (the strong model or --judge-model: RLAIF), or a model spec. --judge exact scores by exact "
+            "match instead."
+        ),
+    )
+
+    def check_feedback(self) -> None:
+        if self.feedback not in ("collaborative", "individual"):
+            raise BadInput(f"--feedback must be collaborative or individual (got {self.feedback!r})")
+        if self.feedback == "collaborative" and self.annotator != "strong":
+            raise BadInput("--annotator is for --feedback individual (collaborative feedback is judged by --judge)")
 
     def context(self) -> CollabContext:
         """The graph's run context: these options without the job's own."""
-        return copy_as(CollabContext, self, mode="collect", db=self.store_url, run=self.run_name())
+        self.check_feedback()
+        individual = self.feedback == "individual"
+        return copy_as(
+            CollabContext,
+            self,
+            mode="collect_individual" if individual else "collect",
+            judge_model=self.annotator_spec() if individual else self.judge_model,
+            db=self.store_url,
+            run=self.run_name(),
+        )
+
+    def annotator_spec(self) -> str:
+        """The model that scores drafts with individual feedback."""
+        weak_base = str(self.weak_spec.with_adapter(None))
+        return {"weak": weak_base, "strong": self.judge_model}.get(self.annotator, self.annotator)
 
     def run_name(self) -> str:
         if self.run:
@@ -120,6 +156,8 @@ class CollectOptions(JobOptions, CollabContext):
         ident["data"] = data_identity(self.data)
         # A judge model left to default was recorded as None: derived names of existing runs stay the same.
         ident["judge_model"] = None if self.judge_model == self.strong else self.judge_model
+        if self.feedback != "collaborative":  # likewise: collaborative runs keep their names
+            ident.update(feedback=self.feedback, annotator=self.annotator)
         digest = hashlib.sha1(repr(sorted(ident.items())).encode()).hexdigest()[:8]
         return f"{self.task}-{digest}"
 
@@ -150,11 +188,37 @@ class RoundsOptions(CollectOptions):
             "trains; each round's adapter is then loaded into the server and drafts are asked of it by name."
         ),
     )
+    eval_data: str = option(
+        "",
+        help=(
+            "Held-out task file: after each round (and before round 1: round 0) the collab method is evaluated "
+            "on it with that round's adapter, with 95% intervals and the paired difference to the previous "
+            "round and to round 0."
+        ),
+    )
+    eval_limit: int | None = option(None, help="The first N usable rows of --eval-data.")
+    allow_overlap: bool = option(
+        False, help="Allow --eval-data queries that are also training queries (same ids); refused otherwise."
+    )
+    stop_when_no_gain: bool = option(
+        False,
+        help=(
+            "With --eval-data: stop after a round whose paired held-out gain over the previous round has a 95% "
+            "interval that includes 0."
+        ),
+    )
     dpo: DPOHyperparams = field(default_factory=DPOHyperparams)
     kto: KTOHyperparams = field(default_factory=KTOHyperparams)
 
     def check_rounds(self) -> None:
         self.check_job()
+        self.check_feedback()
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise BadInput(f"--eval-limit must be at least 1 (got {self.eval_limit})")
+        if (self.eval_limit or self.stop_when_no_gain) and not self.eval_data:
+            raise BadInput("--eval-limit and --stop-when-no-gain need --eval-data (the held-out queries)")
+        if self.eval_data and self.train_base:
+            raise BadInput("--eval-data evaluates a local weak model's adapters; it does not drive a served one yet")
         if self.objective == "kto":
             self.kto.check()
             if self.reference == "sft":
@@ -171,6 +235,12 @@ class RoundsOptions(CollectOptions):
             raise BadInput("--train-base is for a served weak model (openai:NAME); a local one trains itself")
         if self.sft_adapter and not Path(self.sft_adapter, "adapter_config.json").is_file():
             raise BadInput(f"{self.sft_adapter}: not a PEFT adapter folder")
+
+    def training_rows(self) -> tuple[int, int | None]:
+        """(offset, limit) of every row the rounds collect on (all slices with --fresh-queries)."""
+        if self.fresh_queries and self.limit:
+            return self.offset, self.limit * self.rounds
+        return self.offset, self.limit
 
     def collect_options(self, round: int, weak: str, offset: int) -> CollectOptions:
         """Round `round`'s collection; its drafts are sampled with the one --seed training uses."""
@@ -243,7 +313,7 @@ class EvalOptions(JobOptions, CollabContext):
         metavar="METHOD",
         help=(
             "Compare every other method with this one, paired over the same queries: the difference with "
-            "its 95%% interval and, for accuracy / exact match, the exact McNemar p-value."
+            "its 95% interval and, for accuracy / exact match, the exact McNemar p-value."
         ),
     )
 

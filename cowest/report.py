@@ -23,8 +23,10 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run_id = store.run_id(run) if run else None
-    evals = store.evals(run_id)
     runs = [r for r in store.runs() if run_id is None or r.id == run_id]
+    evals = store.evals(run_id)
+    if run:  # the run's held-out curve (`rounds --eval-data`) is a run of its own
+        evals += [e for r in store.runs() if r.name == f"{run}-heldout" for e in store.evals(r.id)]
     adapters = [a for r in runs for a in store.adapters_of(r.id)] + store.adapters_of(None)
 
     lines = ["# cowest report", ""]
@@ -32,7 +34,7 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
         lines += [
             "## Methods x tasks",
             "",
-            *_method_table(evals),
+            *_method_table(evals, adapters),
             "",
             "Scores are percentages with their 95% interval (Wilson for accuracy / EM, a bootstrap over "
             "queries for F1); n = queries, u = outputs that could not be parsed (a miss for their true class).",
@@ -60,16 +62,31 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
     return path
 
 
-def _latest(evals):
-    """The newest result of each (method, task)."""
+def _latest(evals, adapters=()):
+    """The newest result of each (row label, task)."""
+    lineage = {a.path: a for a in adapters if a.path}
     best = {}
     for e in evals:
-        best[(e.method, e.task)] = e
+        best[(_row_label(e, lineage), e.task)] = e
     return best
 
 
-def _method_table(evals) -> list[str]:
-    latest = _latest(evals)
+def _row_label(e, lineage) -> str:
+    """A Table-1 row: the method, and for a trained adapter its round and feedback arm."""
+    a = lineage.get(e.adapter)
+    if a is None:
+        return e.method
+    if a.kind == "sft":
+        return f"{e.method} + SFT"
+    m = a.metrics or {}
+    arm = m.get("feedback", "collaborative")
+    if arm == "individual":
+        arm += f", annotator {m.get('annotator', 'strong')}"
+    return f"{e.method}, round {a.round} ({arm} feedback, {a.kind})"
+
+
+def _method_table(evals, adapters=()) -> list[str]:
+    latest = _latest(evals, adapters)
     tasks = [t for t in _TASK_TITLES if any(task == t for _, task in latest)]
     methods = list(dict.fromkeys(m for m, _ in latest))
     head = ["Method"] + [f"{_TASK_TITLES[t][0]} {name}" for t in tasks for name in _TASK_TITLES[t][1:]]

@@ -12,6 +12,7 @@ from cowest.trainer.dpo import DPOOptions, train_dpo
 from cowest.trainer.kto import KTOOptions, train_kto
 
 from .collect import CollectSummary, collect, exit_code
+from .heldout import HeldOut, HeldOutCurve, check_heldout
 from .options import RoundsOptions
 from .spending import Spending
 
@@ -32,24 +33,40 @@ class RoundReport:
     note: str = ""
     failed: bool = False  # the round's collection had failed calls; it was not trained
     budget_stopped: bool = False  # the budget ran out during the round's collection
+    heldout: HeldOut | None = None  # --eval-data: the round's adapter on the held-out queries
 
 
 def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progress: bool = True) -> list[RoundReport]:
     """Rounds 1..N. A round whose adapter row exists is finished and skipped; finished model calls
-    of an interrupted round are read back from the store, never made again."""
+    of an interrupted round are read back from the store, never made again. With --eval-data,
+    round 0 (the starting adapter) and every round's adapter are evaluated on the held-out queries."""
     opts.check_rounds()
+    if opts.eval_data:
+        check_heldout(opts)
     run = opts.run_name()
     store = get_store(opts.store_url)
     adapter = str(Path(opts.sft_adapter).resolve()) if opts.sft_adapter else None
     budget = opts.budget(store.spent(_run_id_or_none(store, run)))  # one budget for every round
-    reports = []
+    curve = HeldOutCurve(opts, run, settings, progress) if opts.eval_data else None
+    reports = [RoundReport(0, opts.objective, note="starting adapter", heldout=curve.add(adapter))] if curve else []
+    for report in _rounds(opts, store, run, adapter, budget, settings, progress):
+        reports.append(report)
+        if report.failed or curve is None:
+            continue
+        report.heldout = curve.add(report.adapter or curve.last_adapter)
+        if opts.stop_when_no_gain and report.heldout.no_gain:
+            report.note += f"; stopped: held-out gain over round {report.round - 1} includes 0"
+            break
+    return reports
+
+
+def _rounds(opts, store, run, adapter, budget, settings, progress):
+    """Each round's report as it finishes (see run_rounds); stops after a round that failed."""
     for r in range(1, opts.rounds + 1):
         run_id = _run_id_or_none(store, run)
         done = store.adapter(run_id, r, opts.objective) if run_id is not None else None
         if done is not None:
-            reports.append(
-                _report_from_row(done, "done earlier" if done.path else f"done earlier ({_NOTHING[opts.objective]})")
-            )
+            yield _report_from_row(done, "done earlier" if done.path else f"done earlier ({_NOTHING[opts.objective]})")
             adapter = done.path or adapter
             continue
         slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
@@ -57,7 +74,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
         _new_sampling_seed(opts.dpo.seed, r)
         summary = collect(round_opts, settings, progress=progress, budget=budget)
         if exit_code(summary) != EXIT_OK:  # training on a partial round would mark it done: stop here
-            reports.append(
+            yield (
                 RoundReport(
                     round=r,
                     objective=opts.objective,
@@ -70,8 +87,10 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
                     note=summary.stopped or "collected with failures: rerun with --retry-failed",
                 )
             )
-            return reports
-        counts = _counts(summary)
+            return
+        counts = {**_counts(summary), "feedback": opts.feedback}
+        if opts.feedback == "individual":
+            counts["annotator"] = opts.annotator
         if _nothing_to_learn(opts, summary):
             row = store.save_adapter(
                 Adapter(
@@ -86,14 +105,13 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
                     metrics={**counts, "note": _NOTHING[opts.objective]},
                 )
             )
-            reports.append(_report_from_row(row, f"{_NOTHING[opts.objective]}: kept the previous adapter"))
+            yield _report_from_row(row, f"{_NOTHING[opts.objective]}: kept the previous adapter")
             continue
         trained = _train(opts, store, run, r, adapter, counts)
         if trained is None:  # a non-main process of `accelerate launch`: the main one records the round
-            return reports
+            return
         adapter = trained.path
-        reports.append(_report_from_row(trained, "trained"))
-    return reports
+        yield _report_from_row(trained, "trained")
 
 
 _NOTHING = {"dpo": "no pairs", "kto": "no judged examples"}

@@ -3,6 +3,8 @@
     infer:     START -> weak_draft -> strong_refine -> [judge, when a gold answer is given] -> END
     collect:   START -> strong_solo -> judge  -> strong_refine -> judge -> pair_collector -> END
                      -> weak_draft  ----^   (the K drafts are sampled while z is asked)
+    collect_individual (individual feedback, RLWF / RLAIF):
+               START -> weak_draft -> judge (each draft on its own) -> pair_collector -> END
     baselines: weak:               START -> weak_draft -> END
                strong:             START -> strong_solo -> [judge] -> END
                self_refine_weak:   START -> weak_draft -> self_refine -> END
@@ -63,10 +65,10 @@ def after_solo(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["
 
 def after_draft(
     state: CollabState, runtime: Runtime[CollabContext]
-) -> Literal["strong_refine", "self_refine", "__end__"]:
+) -> Literal["strong_refine", "self_refine", "judge", "__end__"]:
     then = runtime.context.spec.then
-    if then == "self_refine":
-        return "self_refine"
+    if then in ("self_refine", "judge"):
+        return then
     # collect: the drafts wait for z's judgment, which leads on to strong_refine
     return "__end__" if then in ("end", "weak_draft") else "strong_refine"
 

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ModeName = Literal["infer", "collect", "weak", "strong", "self_refine_weak", "self_refine_strong", "supericl"]
+ModeName = Literal[
+    "infer", "collect", "collect_individual", "weak", "strong", "self_refine_weak", "self_refine_strong", "supericl"
+]
 Output = Literal["solo", "draft", "refinement", "revision"]
 
 
@@ -23,12 +25,13 @@ class ModeSpec:
     solo judgment a step of the algorithm (collect: a top-scored z skips refinement)."""
 
     starts_with: Literal["strong_solo", "weak_draft"]
-    then: Literal["strong_refine", "self_refine", "weak_draft", "end"]
+    then: Literal["strong_refine", "self_refine", "weak_draft", "judge", "end"]
     final: Output | None
     sampled_drafts: bool = False  # K sampled drafts (collect) rather than one greedy draft
     judge_solo_first: bool = False
     pairs: bool = False  # pair_collector ends the run
     supericl: bool = False  # the strong model sees the weak answer and its confidence, not the draft
+    individual: bool = False  # individual feedback: each draft is judged on its own, nothing is refined
 
     @property
     def uses_weak(self) -> bool:
@@ -53,6 +56,9 @@ MODES: dict[str, ModeSpec] = {
     "collect": ModeSpec(
         "strong_solo", "weak_draft", final=None, sampled_drafts=True, judge_solo_first=True, pairs=True
     ),
+    # Individual feedback (the paper's RLWF / RLAIF baselines): K sampled drafts, each judged on its own
+    # against the gold by the annotator (no strong refinement); those above their query's mean are positives.
+    "collect_individual": ModeSpec("weak_draft", "judge", final=None, sampled_drafts=True, pairs=True, individual=True),
     # Baselines of the evaluation, over the same nodes.
     "weak": ModeSpec("weak_draft", "end", final="draft"),
     "strong": ModeSpec("strong_solo", "end", final="solo"),

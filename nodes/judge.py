@@ -1,4 +1,5 @@
-"""judge: score the solo answer and each refinement against the gold answer.
+"""judge: score the solo answer and each refinement against the gold answer (with individual
+feedback, each draft itself).
 
 `llm`: a chat model applies the 1/3/6/10 rubric; an output that is not an integer 1-10 is asked
 for once more, then recorded as a failed judgment (never given a score). `exact`: 10 when the
@@ -42,6 +43,8 @@ def judge(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     if solo and _unjudged(solo):
         targets.append(("solo", solo))
     targets += [("refinements", r) for r in state.get("refinements", []) if _unjudged(r)]
+    if ctx.spec.individual:  # individual feedback: the annotator scores each draft on its own
+        targets += [("drafts", d) for d in state.get("drafts", []) if _unjudged(d)]
     if not targets:
         return {}
     if ctx.judge == "exact":
@@ -59,7 +62,7 @@ def judge(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
         if field == "solo":
             update["solo"] = merged
         else:
-            update.setdefault("refinements", []).append(merged)
+            update.setdefault(field, []).append(merged)
     return update
 
 

@@ -40,9 +40,20 @@ def split_drafts(solo_score: float | None, scores: list[tuple[int, float | None]
     return Split(positives, negatives, list(zip(positives, negatives)), deltas)
 
 
-def split_of_state(state: CollabState) -> Split:
-    solo = state.get("solo") or {}
+def split_individual(scores: list[tuple[int, float | None]]) -> Split:
+    """Individual feedback (RLWF / RLAIF as the paper adapts them): each draft is scored on its own,
+    and those above the mean of their query's scores are positives, the rest negatives; paired as in
+    Algorithm 1, Δ = score − mean. Unscored drafts take no side."""
+    scored = [s for _, s in scores if s is not None]
+    return split_drafts(sum(scored) / len(scored) if scored else None, scores)
+
+
+def split_of_state(state: CollabState, individual: bool = False) -> Split:
+    """The split of one query's judged drafts; `individual`: by the drafts' own scores."""
     drafts = [d for d in state.get("drafts", []) if d.get("text") is not None and not d.get("error")]
+    if individual:
+        return split_individual([(d["index"], d.get("score")) for d in drafts])
+    solo = state.get("solo") or {}
     if state.get("solo_top"):
         # Refinement was skipped: every draft is a negative (no score can exceed the top one).
         return split_drafts(solo.get("score"), [(d["index"], solo.get("score")) for d in drafts])
@@ -52,7 +63,7 @@ def split_of_state(state: CollabState) -> Split:
 
 def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     ctx = runtime.context
-    split = split_of_state(state)
+    split = split_of_state(state, ctx.spec.individual)
     call_ids = {d["index"]: d.get("call_id") for d in state.get("drafts", [])}
     pairs = [
         PairOut(index=j, chosen=p, rejected=n, chosen_call_id=call_ids.get(p), rejected_call_id=call_ids.get(n))

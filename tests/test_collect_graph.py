@@ -1,6 +1,6 @@
 """Collect mode end to end: tiny local weak model, scripted OpenAI-compatible strong model and judge."""
 
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pytest
 import torch
@@ -249,3 +249,35 @@ def test_a_served_weak_model_gets_each_samples_seed_in_its_request(serve, opts, 
     seeds = [r.get("seed") for r in drafts]
     assert len(drafts) == 4 and all(isinstance(s, int) for s in seeds) and len(set(seeds)) == 4
     assert all(r["n"] == 3 for r in drafts)
+
+
+def annotator_script(prompt: str) -> str:
+    """An annotator that scores a draft by its bytes: varied, known scores for the tiny model's drafts."""
+    assert kind_of(prompt) == "judge", "individual feedback asks no solo answer and no refinement"
+    return str(1 + sum(section(prompt, "Model output:").encode()) % 10)
+
+
+def test_individual_feedback_judges_each_draft_alone_and_pairs_above_the_mean(serve, opts, db_url):
+    from test_pairs import individual_feedback
+
+    server = serve(script)
+    server.scripts_by_model["annotator"] = annotator_script
+    individual = copy_as(CollectOptions, opts, feedback="individual", annotator="openai:annotator", run="")
+    summary = collect(individual, progress=False)
+    assert {r["model"] for r in server.requests} == {"annotator"} and len(server.requests) == 16
+    store = get_store(db_url)
+    run_id = store.run_id(individual.run_name())
+    assert individual.run_name() != copy_as(CollectOptions, individual, feedback="collaborative").run_name()
+    calls = store.calls_of(run_id)
+    scores = {c.parent_id: c.score for c in calls if c.role == "judge"}
+    drafts = defaultdict(dict)
+    for c in calls:
+        if c.role == "weak_draft":
+            drafts[c.query_id][c.sample_index] = (c.id, scores[c.id])
+    by_id = {c.id: c for c in calls}
+    got = defaultdict(list)
+    for p in store.pairs_of(run_id):
+        got[p.query_id].append((by_id[p.chosen_id].sample_index, by_id[p.rejected_id].sample_index))
+    expected = {q: pairs for q, d in drafts.items() if (pairs := individual_feedback([d[i][1] for i in range(4)]))}
+    assert dict(got) == expected and summary.pairs == sum(len(p) for p in expected.values()) > 0
+    assert {c.role for c in calls} == {"weak_draft", "judge"}

@@ -106,3 +106,28 @@ def test_solo_top_state_makes_every_draft_negative():
     }
     split = split_of_state(state)
     assert split.positives == [] and split.negatives == [0, 1, 2] and split.pairs == []
+
+
+def individual_feedback(scores: list[float]) -> list[tuple[int, int]]:
+    """The paper's individual-feedback baselines as it adapts RLWF / RLAIF, transcribed: a draft
+    scoring above the mean of its query's K scores is positive, the others negative, paired as in
+    Algorithm 1."""
+    mean = sum(scores) / len(scores)
+    return algorithm_1(mean, scores)
+
+
+def test_individual_split_is_above_the_mean_paired_as_algorithm_1():
+    from cowest.nodes.pair_collector import split_individual
+
+    rng = random.Random(3)
+    for _ in range(300):
+        k = rng.randint(1, 8)
+        scores = [float(rng.choice([1, 3, 6, 10])) for _ in range(k)]
+        split = split_individual(list(enumerate(scores)))
+        assert split.pairs == individual_feedback(scores)
+        mean = sum(scores) / k
+        assert split.deltas == {i: s - mean for i, s in enumerate(scores)}
+    # all equal: nobody is above the mean, so no pair; an unscored draft takes no side
+    assert split_individual([(0, 6.0), (1, 6.0)]).pairs == []
+    split = split_individual([(0, 10.0), (1, None), (2, 1.0)])
+    assert split.positives == [0] and split.negatives == [2] and split.pairs == [(0, 2)]

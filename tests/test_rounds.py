@@ -156,3 +156,67 @@ def test_kto_rounds_train_on_every_judged_draft_and_resume_like_dpo(tiny_model, 
         assert main(argv) == 0
         assert len(srv.requests) == requests
         assert capsys.readouterr().out.count("done earlier") == 2
+
+
+def test_heldout_curve_per_round_with_paired_differences_and_the_overlap_check(
+    tiny_model, tmp_path, db_url, monkeypatch, capsys
+):
+    """--eval-data: round 0 (no adapter) and each round's adapter are evaluated on held-out rows, as
+    `eval` stores them; each round shows its interval and the paired difference to the one before and
+    to round 0 (equal to `cowest compare` of the stored rows). Held-out rows that are training rows
+    are refused before anything is asked or written."""
+    from cowest.evidence import compare
+
+    data = questions(tmp_path, 10)
+    with ScriptedServer(script) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--limit", "4", "--samples", "4"]
+        argv += ["--run", "h", "--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted"]
+        argv += ["--max-new-tokens", "10", "--db", db_url, "--out", str(tmp_path / "adapters")]
+        argv += ["--dpo-max-steps", "1", "--dpo-grad-accum", "1", "--rounds", "2", "--eval-data", str(data)]
+
+        assert main(argv + ["--eval-limit", "6"]) == 2  # rows 1-4 train and would be evaluated too
+        err = capsys.readouterr().err
+        assert "--eval-data shares 4 of its 6 queries with the training queries (ids q0, q1, q2, q3)" in err
+        assert srv.requests == [] and not os.path.exists(db_url.removeprefix("sqlite:///"))
+
+        heldout = write_jsonl(tmp_path / "held.jsonl", [dict(r, id=f"h{i}") for i, r in enumerate(_rows(6))])
+        argv[argv.index(str(data), argv.index("--eval-data"))] = str(heldout)
+        torch.manual_seed(0)
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+    assert "held-out [95% CI]" in out and "vs round 0 [95% CI]" in out
+    store = get_store(db_url)
+    evals = store.evals(store.run_id("h-heldout"))
+    adapters = [a.path for a in store.adapters_of(store.run_id("h"))]
+    assert [e.adapter for e in evals] == ["", *adapters] and all(e.n == 6 for e in evals)
+    assert all(e.method == "collab" for e in evals)
+    line = [row for row in out.splitlines() if row.split()[:2] == ["2", "dpo"]][0]
+    vs_previous, vs_start = compare(evals[1], evals[2])["accuracy"], compare(evals[0], evals[2])["accuracy"]
+    for d in (vs_previous, vs_start):
+        assert f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" in line
+
+
+def _rows(n):
+    return [{"question": f"Held-out {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1} for i in range(n)]
+
+
+def test_stop_when_no_gain_ends_the_loop_after_a_round_that_did_not_help(
+    tiny_model, tmp_path, db_url, monkeypatch, capsys
+):
+    """The strong model answers A whatever the draft: no round can change the held-out accuracy,
+    so the paired gain of round 1 is exactly 0 and the loop stops there (exit 0)."""
+    data = questions(tmp_path, 4)
+    heldout = write_jsonl(tmp_path / "held.jsonl", [dict(r, id=f"h{i}") for i, r in enumerate(_rows(5))])
+    with ScriptedServer(lambda p: "10" if kind_of(p) == "judge" else "Explanation: e.\nAnswer: A") as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--samples", "2", "--run", "s"]
+        argv += ["--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--max-new-tokens", "6"]
+        argv += ["--db", db_url, "--out", str(tmp_path / "adapters"), "--rounds", "3"]
+        argv += ["--eval-data", str(heldout), "--stop-when-no-gain", "--dpo-max-steps", "1"]
+        assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "stopped: held-out gain over round 0 includes 0" in out
+    store = get_store(db_url)
+    assert [a.round for a in store.adapters_of(store.run_id("s"))] == [1]
+    assert len(store.evals(store.run_id("s-heldout"))) == 1  # round 1 kept round 0's (bare) model

@@ -17,7 +17,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action
 
     cp = sub.add_parser(
         "compare",
-        help="paired comparison of two stored evaluations of the same queries (difference, 95%% CI, McNemar)",
+        help="paired comparison of two stored evaluations of the same queries (difference, 95%% interval, McNemar)",
     )
     cp.add_argument("a", help="an evaluation id, or a method label (the newest of it): collab, collab@ADAPTER_DIR")
     cp.add_argument("b", help="the other one; the difference shown is b - a")

@@ -66,7 +66,7 @@ def from_args(cls: type[T], args: argparse.Namespace, prefix: str = "", **fixed:
 
 def _argument(f: dataclasses.Field, kind: Any, required: bool, choices: list[str] | None) -> dict[str, Any]:
     default = _default(f)
-    help_text = f.metadata["help"]
+    help_text = f.metadata["help"].replace("%", "%%")  # argparse %-formats help; ours is plain text
     arg: dict[str, Any] = {}
     base, optional = _unwrap_optional(kind)
     if base is bool:
