@@ -204,3 +204,19 @@ def test_reference_sft_replaces_the_frozen_copy(sft_adapter, tiny_model, db_url,
     expected = -torch.nn.functional.logsigmoid(torch.tensor(0.1 * shift)).item()
     assert abs(expected - math.log(2)) > 0.002  # r1 and SFT differ enough for this to tell
     assert abs(against_sft.metrics["first_loss"] - expected) < 0.2 * abs(expected - math.log(2))
+
+
+def test_dpo_preset_fills_the_settings_left_at_the_papers_and_explicit_flags_win():
+    import argparse
+
+    from cowest.commands.flags import add_options, from_args
+    from cowest.trainer.options import DPOHyperparams
+
+    assert DPOHyperparams().resolved() == DPOHyperparams()  # paper: the paper's own
+    small = DPOHyperparams(preset="small").resolved()
+    assert (small.learning_rate, small.grad_accum, small.epochs, small.beta) == (1e-4, 4, 1.0, 0.1)
+    p = argparse.ArgumentParser()
+    add_options(p, DPOHyperparams)
+    opts = from_args(DPOHyperparams, p.parse_args(["--preset", "small", "--dpo-lr", "3e-5"])).resolved()
+    assert (opts.learning_rate, opts.grad_accum) == (3e-5, 4)
+    assert opts.described()["preset"] == "small"

@@ -29,6 +29,7 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
     Returns the adapter row (None on the non-main processes of a multi-GPU launch)."""
     from trl import DPOConfig, DPOTrainer
 
+    opts = opts.resolved()
     dataset, pair_ids = dpo_dataset(store, opts.run, opts.round)
     if dataset is None:
         raise BadInput(f"run {opts.run!r} round {opts.round} has no pairs to train on")
@@ -47,7 +48,7 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
         reference = "sft"
     trainer.train()
     metrics = summarize_log(trainer.state.log_history)
-    metrics.update(extra_metrics or {})
+    metrics.update(extra_metrics or {}, dpo=opts.described())
     return save_round(
         store,
         trainer,

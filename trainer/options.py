@@ -56,9 +56,29 @@ class SFTOptions:
     lora: LoraSettings = field(default_factory=LoraSettings)
 
 
+# Named DPO settings (`--preset`), each the fields it changes from the paper's. small: for rounds of
+# tens of pairs, where the paper's few optimizer steps at lr 1.41e-5 move nothing (bench/RESULTS.md,
+# the learning benchmark).
+DPO_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "small": {"learning_rate": 1e-4, "grad_accum": 4},
+}
+
+
 @dataclass(kw_only=True)
 class DPOHyperparams:
-    """The paper's DPO settings: lr 1.41e-5, batch 1, grad-accum 16, RMSprop, 1 epoch, beta 0.1."""
+    """The paper's DPO settings: lr 1.41e-5, batch 1, grad-accum 16, RMSprop, 1 epoch, beta 0.1
+    (or a named preset of them)."""
+
+    preset: Literal["paper", "small"] = option(
+        "paper",
+        help=(
+            "Named DPO settings: paper (its own: lr 1.41e-5, grad-accum 16, 1 epoch) or small (lr 1e-4, "
+            "grad-accum 4: rounds of tens of pairs, where the paper's few steps move nothing). A DPO flag "
+            "given with another value than the paper's wins over the preset."
+        ),
+        flag="--preset",
+    )
 
     beta: float = option(0.1, help="DPO beta: how far the policy may move from the reference.")
     learning_rate: float = option(1.41e-5, help="DPO learning rate (the paper's).", flag="--dpo-lr")
@@ -70,6 +90,21 @@ class DPOHyperparams:
     max_length: int = option(1024, help="Tokens per prompt + completion at most.", flag="--dpo-max-length")
     seed: int = option(42, help="Training seed.", flag="--seed")
     lora: LoraSettings = field(default_factory=LoraSettings)
+
+    def resolved(self) -> Any:
+        """These settings with the preset filled in where a field still has the paper's value."""
+        import dataclasses
+
+        if self.preset not in DPO_PRESETS:
+            raise BadInput(f"unknown --preset {self.preset!r}; choose one of: {', '.join(DPO_PRESETS)}")
+        paper = {f.name: f.default for f in dataclasses.fields(DPOHyperparams)}
+        changes = {k: v for k, v in DPO_PRESETS[self.preset].items() if getattr(self, k) == paper[k]}
+        return dataclasses.replace(self, **changes)
+
+    def described(self) -> dict[str, Any]:
+        """What the round trained with, for its adapter row."""
+        names = ("preset", "learning_rate", "grad_accum", "batch_size", "epochs", "beta", "optim")
+        return {name: getattr(self, name) for name in names}
 
 
 @dataclass(kw_only=True)
