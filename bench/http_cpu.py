@@ -1,0 +1,87 @@
+"""CPU per remote request of the `openai:` client alone: 400 chat completions through the model
+class (`generate_each`, 16 in flight) against the scripted server of the tests in a process of its
+own (its CPU is not counted). Prints one JSON object: the median and best of --repeat samples, and a
+reference loop's CPU time beside each (how fast the machine was).
+
+    python bench/http_cpu.py [--requests 400] [--repeat 5]
+
+To compare two versions of cowest in one run, alternate them: put the other version's package first
+on PYTHONPATH (a folder laid out as tools/typecheck.sh lays it) for every other call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from scripted_server import ScriptedServer  # noqa: E402
+
+
+def _serve(queue) -> None:
+    with ScriptedServer(lambda prompt: "Explanation: e.\nAnswer: A") as srv:
+        queue.put(srv.url)
+        while True:
+            time.sleep(3600)
+
+
+def reference_loop() -> float:
+    start, total = time.process_time(), 0
+    for i in range(1_000_000):
+        total += i * i
+    return time.process_time() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--requests", type=int, default=400)
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args()
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    server = ctx.Process(target=_serve, args=(queue,), daemon=True)
+    server.start()
+    url = queue.get(timeout=60)
+    os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-bench")
+
+    import cowest
+    from cowest.nodes.models import Sampling, get_model
+
+    model = get_model("openai:scripted")
+    sampling = Sampling(max_new_tokens=8)
+    batch = [[{"role": "user", "content": f"Question {i}?"}] for i in range(16)]
+    model.generate_each(batch, [1] * 16, sampling)  # connect and warm up
+    samples = []
+    for _ in range(args.repeat):
+        ref = reference_loop()
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        for _ in range(args.requests // 16):
+            model.generate_each(batch, [1] * 16, sampling)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        samples.append({"CPU ms per request": round(1000 * cpu / args.requests, 3), "reference loop s": round(ref, 3)})
+    server.kill()
+    per_request = [s["CPU ms per request"] for s in samples]
+    print(
+        json.dumps(
+            {
+                "cowest": str(Path(cowest.__file__).resolve().parent),
+                "requests per sample": args.requests,
+                "samples": samples,
+                "median": median(per_request),
+                "best": min(per_request),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
