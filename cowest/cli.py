@@ -85,7 +85,7 @@ class _Parser(argparse.ArgumentParser):
     """No abbreviated flags: an unknown flag is named as unknown, never read as the prefix of
     another (`eval --judge llm` would otherwise be `--judge-concurrency llm`)."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 

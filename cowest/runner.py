@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from cowest.graph import CollabContext, CollabState
 from cowest.graph.builder import shared_graph
 from cowest.nodes.ledger import current_ledger
-from cowest.nodes.models.remote import submit_on_loop
+from cowest.nodes.models.requests_loop import submit_on_loop
 from cowest.tasks import Example
 
 _END = object()  # the source is exhausted

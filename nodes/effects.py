@@ -22,7 +22,7 @@ from typing import Any
 from .models import ModelSpec, RequestPolicy, Sampling, get_model
 from .models.base import Messages, Outcome, Seeds
 from .models.registry import loaded_model
-from .models.remote import event_loop, submit_on_loop
+from .models.requests_loop import event_loop, submit_on_loop
 
 
 class Blocking:

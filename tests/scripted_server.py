@@ -3,6 +3,7 @@ decided by a Python function of the prompt, every request logged."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import threading
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 Script = Callable[[str], str]  # last user message -> reply text
 
@@ -20,9 +22,16 @@ class _Server(ThreadingHTTPServer):
 
 
 class ScriptedServer:
-    def __init__(self, script: Script, fail_rate: float = 0.0, seed: int = 0, slots: int | None = None):
+    def __init__(
+        self, script: Script, fail_rate: float = 0.0, seed: int = 0, slots: int | None = None, tls: Any = None
+    ):
         self.script = script
         self.requests: list[dict] = []
+        self.paths: list[str] = []  # the request target of every POST, its query string included
+        self.headers: list[dict] = []  # the headers of every POST
+        self.gzip = False  # compress answers for a client that accepts gzip
+        self.redirects: dict[str, str] = {}  # path prefix -> where a 307 sends it
+        self.close_after_read = 0  # read this many requests, then close the connection without answering
         self.fail_next = 0  # answer this many requests with HTTP `fail_status` (fault injection)
         self.fail_status = 500
         self.retry_after: str | None = None  # a Retry-After header on failures
@@ -67,6 +76,23 @@ class ScriptedServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                with server._lock:
+                    server.paths.append(self.path)
+                    server.headers.append(dict(self.headers))
+                    drop = server.close_after_read > 0
+                    server.close_after_read -= drop
+                if drop:  # the request was read: closing now leaves the client not knowing its fate
+                    with server._lock:
+                        server.requests.append(body)
+                    self.close_connection = True
+                    return
+                for prefix, target in server.redirects.items():
+                    if self.path.startswith(prefix):
+                        self.send_response(307)
+                        self.send_header("Location", target + self.path[len(prefix) :])
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 if self.path.rstrip("/").endswith("/load_lora_adapter"):  # vLLM's runtime LoRA loading
                     with server._lock:
                         server.loras[body["lora_name"]] = body["lora_path"]
@@ -112,6 +138,9 @@ class ScriptedServer:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if server.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+                    data = gzip.compress(data)
+                    self.send_header("Content-Encoding", "gzip")
                 self.send_header("Content-Length", str(len(data)))
                 if status >= 400 and server.retry_after is not None:
                     self.send_header("Retry-After", server.retry_after)
@@ -126,6 +155,9 @@ class ScriptedServer:
         self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        if tls is not None:  # an ssl.SSLContext with the server's certificate (for "localhost")
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            self.url = f"https://localhost:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> ScriptedServer:

@@ -1,16 +1,19 @@
-"""The `openai:` path's HTTP client (nodes/models/openai_http.py) against a real HTTP server: it
-sends what langchain-openai sends, keeps connections alive, replaces a dropped one, and its errors
-drive cowest's retries as the SDK's did."""
+"""The `openai:` path's one HTTP stack (nodes/models/http.py, httpx) against real HTTP servers on
+127.0.0.1: TLS from a private CA, gzip, redirects, Azure-style query strings, kept connections, and
+requests that are never sent again without being counted."""
 
-import asyncio
 import json
+import subprocess
 
 import pytest
 
+from cowest.core import BadInput, ServiceUnavailable
 from cowest.nodes.models import ModelCallError, RequestPolicy, Sampling
-from cowest.nodes.models.openai_client import LangChainOpenAI, openai_client
-from cowest.nodes.models.openai_http import APIStatusError, ChatCompletionsClient
-from cowest.nodes.models.remote import RemoteChatModel, _backoff, _failure_kind, run_on_loop
+from cowest.nodes.models.checks import check_reachable
+from cowest.nodes.models.http import APIStatusError, clear_endpoints, endpoint, tls_context
+from cowest.nodes.models.remote import RemoteChatModel
+from cowest.nodes.models.requests_loop import run_on_loop
+from cowest.nodes.models.retry_policy import backoff, failure_kind
 from cowest.nodes.models.spec import ModelSpec
 
 pytestmark = pytest.mark.slow  # starts servers
@@ -18,13 +21,20 @@ pytestmark = pytest.mark.slow  # starts servers
 SAMPLED = Sampling(temperature=1.0, top_p=0.9, max_new_tokens=12)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_endpoints():
+    clear_endpoints()  # each test's servers and TLS settings are its own
+    yield
+    clear_endpoints()
+
+
 def reply(prompt: str) -> str:
     return f"Explanation: about {prompt}.\nAnswer: A"
 
 
-def remote(srv, policy: RequestPolicy | None = None) -> RemoteChatModel:
+def remote(url: str, policy: RequestPolicy | None = None) -> RemoteChatModel:
     policy = policy or RequestPolicy(max_in_flight=4, timeout=10)
-    return RemoteChatModel(ModelSpec.parse("openai:scripted"), srv.url, "sk-test", policy)
+    return RemoteChatModel(ModelSpec.parse("openai:scripted"), url, "sk-test", policy)
 
 
 def ask(model: RemoteChatModel, count: int, n: int = 1, sampling: Sampling = SAMPLED):
@@ -34,41 +44,105 @@ def ask(model: RemoteChatModel, count: int, n: int = 1, sampling: Sampling = SAM
     return model.generate(prompts, n=n, sampling=sampling)
 
 
-@pytest.mark.parametrize("n, sampling", [(1, Sampling(max_new_tokens=7)), (3, SAMPLED)])
-def test_the_lean_client_sends_and_reads_what_langchain_openai_does(serve, monkeypatch, n, sampling):
+def test_the_request_is_the_chat_completions_api_and_the_answer_is_read(serve):
     srv = serve(reply)
-    lean = ask(remote(srv), 2, n, sampling)
-    monkeypatch.setenv("COWEST_OPENAI_CLIENT", "langchain")
-    langchain_model = remote(srv)
-    assert isinstance(langchain_model.client, LangChainOpenAI)
-    via_langchain = ask(langchain_model, 2, n, sampling)
-    first, second = (
-        sorted(json.dumps(r, sort_keys=True) for r in half) for half in (srv.requests[:2], srv.requests[2:])
-    )
-    assert first == second and len(first) == 2
-    first = [json.loads(r) for r in first]
-    assert first[0]["max_completion_tokens"] == sampling.max_new_tokens and first[0]["stream"] is False
-    assert [[(g.text, g.tokens_in, g.tokens_out) for g in gens] for gens in lean] == [
-        [(g.text, g.tokens_in, g.tokens_out) for g in gens] for gens in via_langchain
-    ]
-    assert all(len(gens) == n and gens[0].text == "Explanation: about Q0?." + "\nAnswer: A" for gens in lean[:1])
+    [[first, second]] = ask(remote(srv.url), 1, n=2)
+    [body] = srv.requests
+    assert body["model"] == "scripted" and body["n"] == 2 and body["stream"] is False
+    assert body["max_completion_tokens"] == 12 and body["top_p"] == 0.9 and body["temperature"] == 1.0
+    assert body["messages"][1] == {"role": "user", "content": "Q0?"}
+    assert srv.paths == ["/v1/chat/completions"]
+    assert srv.headers[0]["Authorization"] == "Bearer sk-test" and srv.headers[0]["Idempotency-Key"]
+    assert first.text == "Explanation: about Q0?.\nAnswer: A" and first.tokens_in == 1
 
 
-def test_connections_are_kept_and_a_dropped_one_is_replaced_without_a_failure(serve):
+def test_an_azure_style_query_string_is_kept_and_trailing_slashes_are_folded(serve):
     srv = serve(reply)
-    model = remote(srv, RequestPolicy(max_in_flight=1, timeout=10, max_retries=0))
+    ask(remote(srv.url + "/deployments/gpt4o?api-version=2024-10-21"), 1)
+    ask(remote(srv.url + "//?x=y"), 1)
+    assert srv.paths == ["/v1/deployments/gpt4o/chat/completions?api-version=2024-10-21", "/v1/chat/completions?x=y"]
+    with pytest.raises(BadInput, match="not an http"):
+        endpoint("ftp://example.org/v1", None, 5)
+
+
+def test_a_gzip_answer_is_decoded(serve):
+    srv = serve(reply)
+    srv.gzip = True
+    assert ask(remote(srv.url), 1)[0][0].text.endswith("Answer: A")
+    assert "gzip" in srv.headers[0]["Accept-Encoding"]
+
+
+def test_a_307_redirect_is_followed_with_its_body(serve):
+    srv = serve(reply)
+    srv.redirects["/old/v1"] = "/v1"
+    base = srv.url.replace("/v1", "/old/v1")
+    assert ask(remote(base), 1)[0][0].text.endswith("Answer: A")
+    assert srv.paths == ["/old/v1/chat/completions", "/v1/chat/completions"]
+    [body] = srv.requests  # the POST body went on where the server said
+    assert body["messages"][1]["content"] == "Q0?"
+
+
+def test_https_with_a_private_ca_in_ssl_cert_dir_for_calls_and_the_probe_alike(tmp_path, monkeypatch):
+    trustme = pytest.importorskip("trustme")
+    from scripted_server import ScriptedServer
+
+    ca = trustme.CA()
+    server_tls = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_tls)
+    with ScriptedServer(reply, tls=server_tls) as srv:
+        assert srv.url.startswith("https://localhost:")
+        # not trusted yet: the probe and the calls fail alike
+        with pytest.raises(ServiceUnavailable, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            check_reachable(srv.url, "sk-test")
+        with pytest.raises(ModelCallError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            ask(remote(srv.url, RequestPolicy(max_retries=0, timeout=10)), 1)
+        certs = tmp_path / "certs"
+        certs.mkdir()
+        ca.cert_pem.write_to_path(str(certs / "private-ca.pem"))
+        subprocess.run(["openssl", "rehash", str(certs)], check=True)  # what c_rehash / update-ca-certificates do
+        monkeypatch.setenv("SSL_CERT_DIR", str(certs))
+        tls_context.cache_clear()
+        clear_endpoints()
+        check_reachable(srv.url, "sk-test")
+        assert ask(remote(srv.url), 1)[0][0].text.endswith("Answer: A")
+
+
+def test_a_connection_closed_after_the_request_was_read_is_a_counted_retry(serve):
+    srv = serve(reply)
+    srv.close_after_read = 1
+    with pytest.raises(ModelCallError, match="APIConnectionError"):
+        ask(remote(srv.url, RequestPolicy(max_in_flight=1, timeout=10, max_retries=0)), 1)
+    assert len(srv.requests) == 1  # --max-retries 0: the POST went out once, not twice
+    srv.close_after_read = 1
+    assert ask(remote(srv.url, RequestPolicy(max_in_flight=1, timeout=10, max_retries=1)), 1)[0][0].text
+    assert len(srv.requests) == 3  # the retry, counted: the dropped one and its resend
+
+
+def test_a_server_that_ignores_n_gets_the_missing_samples_one_request_each(serve):
+    srv = serve(reply)
+    srv.max_choices = 1  # llama.cpp, Ollama
+    model = remote(srv.url)
+    results = ask(model, 3, n=3)
+    assert [len(gens) for gens in results] == [3, 3, 3]  # 9 of 9
+    assert not model.supports_n  # remembered: later samples go one request each from the start
+    ns = [r.get("n", 1) for r in srv.requests]
+    assert sum(ns[:3]) <= 9 and ns.count(3) <= 3 and len(srv.requests) >= 9
+    before = len(srv.requests)
+    ask(model, 1, n=3)
+    assert [r.get("n", 1) for r in srv.requests[before:]] == [1, 1, 1]
+
+
+def test_connections_are_kept_alive(serve):
+    srv = serve(reply)
+    model = remote(srv.url, RequestPolicy(max_in_flight=1, timeout=10, max_retries=0))
     for _ in range(5):
         ask(model, 2)
-    assert len(srv.requests) == 10 and srv.connections == 1  # one kept-alive connection
-    srv.drop_idle = True  # each connection now closes after its answer, unannounced
-    for _ in range(5):
-        assert ask(model, 1)[0][0].text.endswith("Answer: A")  # no retries allowed: none was needed
-    assert len(srv.requests) == 15 and srv.connections == 5  # the kept one, then one per request
+    assert len(srv.requests) == 10 and srv.connections == 1
 
 
-def test_status_errors_drive_retries_as_the_sdk_errors_did(serve):
+def test_status_errors_drive_retries(serve):
     srv = serve(reply)
-    model = remote(srv, RequestPolicy(max_in_flight=1, timeout=10, max_retries=2))
+    model = remote(srv.url, RequestPolicy(max_in_flight=1, timeout=10, max_retries=2))
     srv.fail_next, srv.fail_status, srv.retry_after = 1, 429, "0"
     assert ask(model, 1)[0][0].text  # a 429 is pushed back and sent again
     assert len(srv.requests) == 2
@@ -78,91 +152,30 @@ def test_status_errors_drive_retries_as_the_sdk_errors_did(serve):
     assert len(srv.requests) == 3  # a bad request is final: not retried
 
     throttled = APIStatusError(429, "slow down", {"retry-after": "3"})
-    assert _failure_kind(throttled) == "push-back" and _backoff(1, throttled) == 3.0
-    assert _failure_kind(APIStatusError(502, "bad gateway", {})) == "retry"
+    assert failure_kind(throttled) == "push-back" and backoff(1, throttled) == 3.0
+    assert failure_kind(APIStatusError(502, "bad gateway", {})) == "retry"
 
 
 def test_an_unreachable_server_and_a_silent_one_are_a_connection_error_and_a_timeout(serve):
     srv = serve(reply)
     srv.hang = True
-    silent = ChatCompletionsClient(srv.url, "sk-test", timeout=0.3)
+    silent = endpoint(srv.url, "sk-test", 0.3)
     with pytest.raises(TimeoutError) as timeout:
         run_on_loop(silent.complete("scripted", [{"role": "user", "content": "hi"}], {}))
-    assert _failure_kind(timeout.value) == "push-back"
-    closed = ChatCompletionsClient("http://127.0.0.1:9/v1", "sk-test", timeout=5)  # the discard port: refused
+    assert failure_kind(timeout.value) == "push-back"
+    closed = endpoint("http://127.0.0.1:9/v1", "sk-test", 5)  # the discard port: refused
     with pytest.raises(ConnectionError) as refused:
-        asyncio.run(closed.complete("scripted", [{"role": "user", "content": "hi"}], {}))
-    assert _failure_kind(refused.value) == "retry"
-
-
-def test_behind_a_proxy_langchains_client_is_used(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    assert isinstance(openai_client("https://api.openai.com/v1", "sk", 5, "gpt-4o"), LangChainOpenAI)
-    assert isinstance(openai_client("http://127.0.0.1:8000/v1", "sk", 5, "m"), ChatCompletionsClient)
-    monkeypatch.delenv("HTTPS_PROXY")
-    assert isinstance(openai_client("https://api.openai.com/v1", "sk", 5, "gpt-4o"), ChatCompletionsClient)
-
-
-COMPLETION = json.dumps({"choices": [{"index": 0, "message": {"content": "Answer: B"}}], "usage": {}}).encode()
-FRAMINGS = {  # the ways an HTTP/1.1 server may frame its answer (RFC 9112), and whether it stays open
-    "length": (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(COMPLETION) + COMPLETION, True),
-    "chunks": (
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        + b"%x;ext=1\r\n%s\r\n" % (10, COMPLETION[:10])
-        + b"%x\r\n%s\r\n" % (len(COMPLETION) - 10, COMPLETION[10:])
-        + b"0\r\nX-Trailer: t\r\n\r\n",
-        True,
-    ),
-    "interim answer first": (
-        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(COMPLETION) + COMPLETION,
-        True,
-    ),
-    "connection close": (
-        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(COMPLETION) + COMPLETION,
-        False,
-    ),
-    "up to the close": (b"HTTP/1.0 200 OK\r\n\r\n" + COMPLETION, False),
-}
-
-
-@pytest.mark.parametrize("framing", FRAMINGS)
-def test_every_framing_of_an_answer_is_read_and_only_a_framed_one_keeps_the_connection(framing):
-    answer, kept = FRAMINGS[framing]
-    seen: list[bytes] = []
-    connections = 0
-
-    async def handle(reader, writer):
-        nonlocal connections
-        connections += 1
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
-                break
-            length = int(next(h for h in head.split(b"\r\n") if h.startswith(b"Content-Length:")).split(b":")[1])
-            seen.append(head + await reader.readexactly(length))
-            writer.write(answer)
-            await writer.drain()
-            if not kept:
-                break
-        writer.close()
-
-    async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        client = ChatCompletionsClient(f"http://127.0.0.1:{port}/v1", "sk-test", timeout=5)
-        replies = [await client.complete("m", [{"role": "user", "content": "hi"}], {}) for _ in range(3)]
-        server.close()
-        return replies
-
-    replies = asyncio.run(main())
-    assert [r.texts for r in replies] == [["Answer: B"]] * 3
-    assert connections == (1 if kept else 3)
-    assert seen[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:")
-    assert json.loads(seen[0].split(b"\r\n\r\n", 1)[1])["messages"] == [{"role": "user", "content": "hi"}]
+        run_on_loop(closed.complete("scripted", [{"role": "user", "content": "hi"}], {}))
+    assert failure_kind(refused.value) == "retry"
+    with pytest.raises(ServiceUnavailable, match="cannot reach the OpenAI-compatible server"):
+        check_reachable("http://127.0.0.1:9/v1", None)
 
 
 def test_an_api_key_with_a_line_break_is_refused_before_any_request():
-    with pytest.raises(ValueError, match="line break"):
-        ChatCompletionsClient("http://127.0.0.1:8000/v1", "sk-from-a-file\n", timeout=5)
+    with pytest.raises(BadInput, match="line break"):
+        endpoint("http://127.0.0.1:8000/v1", "sk-from-a-file\n", 5)
+
+
+def test_the_key_is_never_in_the_endpoints_repr():
+    assert "sk-secret" not in repr(endpoint("http://127.0.0.1:8000/v1", "sk-secret", 5))
+    assert json.dumps(str(endpoint("http://127.0.0.1:8000/v1", "sk-secret", 5).url)).find("sk-secret") < 0

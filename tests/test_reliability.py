@@ -212,7 +212,7 @@ def test_sigint_with_calls_in_flight_exits_130_within_5s(data, tiny_model, db_ur
     assert "Traceback" not in err and "interrupted" in err.strip().splitlines()[-1]
 
 
-def test_a_server_that_ignores_n_gets_asked_for_the_rest(capsys, monkeypatch, data, db_url):
+def test_a_server_that_ignores_n_gets_the_missing_samples_one_request_each(capsys, monkeypatch, data, db_url):
     with ScriptedServer(script) as srv:
         srv.max_choices = 1
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
@@ -238,9 +238,10 @@ def test_a_server_that_ignores_n_gets_asked_for_the_rest(capsys, monkeypatch, da
             ]
         )
     drafts = [c for c in get_store(db_url).calls_of(get_store(db_url).run_id("r")) if c.role == "weak_draft"]
-    assert len(drafts) == 3 and sum(c.error is None for c in drafts) == 2  # one reply, one top-up reply
-    assert "the server returned 2 of 3 choices" in next(c.error for c in drafts if c.error)
-    assert code == 3
+    # one short reply of n=3, then the two missing samples one request each: all three drafts
+    assert len(drafts) == 3 and all(c.error is None for c in drafts)
+    assert [r.get("n", 1) for r in srv.requests if r["temperature"] == 1.0] == [3, 1, 1]  # the sampled drafts
+    assert code == 0
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from cowest.core import EXIT_FAILURES
 
 from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
 
-COLLECT_FLAGS = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature", "top_p", "retry_failed", "cache")
-COLLECT_FLAGS += ("feedback", "annotator")
+COLLECT_FLAGS: tuple[str, ...] = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature", "top_p")
+COLLECT_FLAGS += ("retry_failed", "cache", "feedback", "annotator")
 JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db", "max_failures", "lease_seconds") + BUDGET_FLAGS
 
 

@@ -9,7 +9,15 @@ from typing import Any
 from . import add_db, add_options, check_data, from_args, store_of, task_names
 from .collab import add_collect_flags
 
-ROUNDS_FLAGS = ("rounds", "objective", "sft_adapter", "fresh_queries", "reference", "out", "train_base")
+ROUNDS_FLAGS: tuple[str, ...] = (
+    "rounds",
+    "objective",
+    "sft_adapter",
+    "fresh_queries",
+    "reference",
+    "out",
+    "train_base",
+)
 ROUNDS_FLAGS += ("eval_data", "eval_limit", "allow_overlap", "stop_when_no_gain", "dpo", "kto")
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cowest.core import BadInput, ConfigError
+from cowest.core import BadInput, ConfigError, ServiceUnavailable
 
-from .base import Sampling
+from .base import DEFAULT_POLICY, Sampling
 from .bundled import BUNDLED_DIR_NAME, BUNDLED_NAME
+from .http import APIConnectionError, APITimeoutError, endpoint
 from .local import resolve_model_path
+from .messages import one_line
 from .providers import init_provider_model
-from .remote import check_reachable
+from .requests_loop import run_on_loop
 from .settings import ModelSettings
 from .spec import ModelSpec
 
@@ -37,11 +39,21 @@ def check_specs(
         elif not reach:
             continue
         elif (own_servers or {}).get(text):
-            check_reachable((own_servers or {})[text])
+            check_reachable((own_servers or {})[text], settings.openai_api_key)
         elif not settings.has_remote:
             raise ConfigError(f"{spec}: set OPENAI_API_KEY, or OPENAI_BASE_URL for a compatible server")
-        else:
-            check_reachable(settings.openai_base_url)
+        elif settings.openai_base_url:
+            check_reachable(settings.openai_base_url, settings.openai_api_key)
+
+
+def check_reachable(base_url: str, api_key: str | None, timeout: float = 5.0) -> None:
+    """Fail fast, with one line, when an OpenAI-compatible server cannot be reached at all. The
+    probe goes through the model's own HTTP stack (TLS, proxies, redirects), so it passes exactly
+    when requests can; any HTTP answer, even an error status, means the server is there."""
+    try:
+        run_on_loop(endpoint(base_url, api_key, DEFAULT_POLICY.timeout).probe(timeout))
+    except (APIConnectionError, APITimeoutError) as exc:
+        raise ServiceUnavailable(f"cannot reach the OpenAI-compatible server at {base_url}: {one_line(exc)}") from None
 
 
 def check_adapter(adapter: str, base: str) -> None:

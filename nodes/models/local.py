@@ -152,7 +152,9 @@ class LocalBase:
         if self.compiled:
             rows = self._generate_compiled(enc, per_prompt, sampling)
         else:
-            row_seeds = [x for row in seeds for x in row] if seeds is not None and not sampling.greedy else None
+            row_seeds: list[int | None] | None = None
+            if seeds is not None and not sampling.greedy:
+                row_seeds = [x for row in seeds for x in row]
             rows = decode(
                 self.model, enc["input_ids"], enc["attention_mask"], per_prompt, sampling, self.stop_ids, row_seeds
             )

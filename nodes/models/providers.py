@@ -12,7 +12,8 @@ from cowest.core import BadInput, ConfigError
 
 from .base import DEFAULT_POLICY, Messages, Reply, RequestPolicy, Sampling
 from .limits import limit_for
-from .remote import RemoteChatModel, _one_line, reply_of, to_langchain
+from .messages import one_line, reply_of, to_langchain
+from .remote import RemoteChatModel
 from .spec import ModelSpec
 
 
@@ -44,15 +45,15 @@ def init_provider_model(spec: ModelSpec, sampling: Sampling, policy: RequestPoli
                 f"bad model spec {str(spec)!r}: no LangChain provider {spec.provider!r}; use huggingface:, openai: "
                 f"or one of {known}"
             ) from None
-        raise ConfigError(f"{spec}: {_one_line(exc)}") from None
+        raise ConfigError(f"{spec}: {one_line(exc)}") from None
     except Exception as exc:  # a missing API key, say: the provider's own validation
-        raise ConfigError(f"{spec}: {_one_line(exc)}") from None
+        raise ConfigError(f"{spec}: {one_line(exc)}") from None
 
 
 class ProviderChatModel(RemoteChatModel):
     """A LangChain provider's chat model, one client per decoding setting."""
 
-    supports_n = False
+    supports_n = False  # LangChain's standard parameters have no `n`: K samples are K requests
 
     def __init__(self, spec: ModelSpec, policy: RequestPolicy = DEFAULT_POLICY):
         self.spec = str(spec)

@@ -57,6 +57,9 @@ def _model(
 
 def clear_models() -> None:
     """Forget every loaded model (tests, or to free memory between jobs)."""
+    from .http import clear_endpoints
+
     with _lock:
         _bases.clear()
         _remotes.clear()
+    clear_endpoints()

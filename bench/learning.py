@@ -1,0 +1,228 @@
+"""Can the loop be seen to learn? A controlled benchmark of collaborative against individual feedback.
+
+The weak model is the bundled SmolLM2-135M-Instruct; the strong model and the judge are a scripted
+OpenAI-compatible server on loopback whose help depends on one stated, learnable property of the
+draft that judging the draft alone does not reward:
+
+    THE PROPERTY: the draft explains itself in at least --min-words words (default 25).
+    The strong model, given a draft with the property, trusts it and answers the gold option; given a
+    shorter draft (or no draft: its solo answer z), it answers a wrong option. The judge (and the
+    annotator of individual feedback) scores an output 10 when its answer is the gold option, else 1.
+
+So under collaborative feedback a draft is positive exactly when it has the property (its refinement
+scores 10 > E_z = 1), while under individual feedback (RLAIF: the scripted annotator scores each
+draft on its own) a draft is positive when its own answer is right, whatever its length. The
+held-out metric is the collaboration's accuracy on queries never trained on (the collab method with
+each round's adapter; round 0 = the bare model), i.e. the share of greedy drafts with the property.
+
+    python bench/learning.py                       # all arms, 3 rounds, 48 training / 48 held-out queries
+    python bench/learning.py --arms collab-small --rounds 1   # a pilot
+
+Arms: collab-small, individual-small (the --preset small DPO settings), collab-paper (the paper's DPO
+defaults: lr 1.41e-5, grad-accum 16, 1 epoch). Results: OUT/learning.json and a table on stdout;
+everything is stored in OUT/bench.db, so a rerun resumes (finished rounds and calls are reused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from scripted_server import ScriptedServer, kind_of, section  # noqa: E402
+
+from cowest.core import copy_as  # noqa: E402
+from cowest.nodes.models import BUNDLED_NAME  # noqa: E402
+from cowest.rounds import RoundsOptions, run_rounds  # noqa: E402
+from cowest.storage import get_store  # noqa: E402
+from cowest.tasks import get_task  # noqa: E402
+from cowest.trainer.options import DPOHyperparams  # noqa: E402
+
+LETTERS = "ABCD"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmcqa" / "dev_part.jsonl"
+ARMS = {
+    "collab-small": ("collaborative", "small"),
+    "individual-small": ("individual", "small"),
+    "collab-paper": ("collaborative", "paper"),
+}
+
+
+class Oracle:
+    """The scripted strong model and judge: it knows each query's gold option."""
+
+    def __init__(self, examples, min_words: int):
+        self.min_words = min_words
+        self.task = get_task("medmcqa")
+        self.by_query = {ex.query.strip(): ex for ex in examples}
+        self.by_gold = {ex.gold.strip(): ex for ex in examples}
+
+    def __call__(self, prompt: str) -> str:
+        from cowest.nodes.parsing import parse_answer
+
+        kind = kind_of(prompt)
+        if kind == "judge":
+            ex = self.by_gold[section(prompt, "Ground truth:").split("\n\nModel output:", 1)[0].strip()]
+            right = self.task.is_correct(parse_answer(self.task, section(prompt, "Model output:"), ex), ex)
+            return "10" if right else "1"
+        if kind == "refine":
+            ex, draft = self._example(section(prompt, "Question:")), section(prompt, "Expert model's answer:")
+            if len(draft.split()) >= self.min_words:
+                return f"Explanation: the expert's reasoning holds up.\nAnswer: {ex.answers[0]}"
+            return f"Explanation: the expert gives too little to go on.\nAnswer: {_wrong(ex)}"
+        return f"Explanation: from memory.\nAnswer: {_wrong(self._example(prompt))}"
+
+    def _example(self, text: str):
+        for query, ex in self.by_query.items():
+            if text.strip().startswith(query):
+                return ex
+        raise KeyError(f"unknown query: {text[:80]!r}")
+
+
+def _wrong(ex) -> str:
+    return LETTERS[(LETTERS.index(ex.answers[0]) + 1) % 4]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(DATA))
+    p.add_argument("--train", type=int, default=48)
+    p.add_argument("--heldout", type=int, default=48)
+    p.add_argument("--heldout-offset", type=int, default=1000, help="held-out rows start here (never trained on)")
+    p.add_argument("--samples", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--min-words", type=int, default=25)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--arms", default=",".join(ARMS))
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--out", default="bench/out/learning")
+    args = p.parse_args()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    db = f"sqlite:///{(out / 'bench.db').resolve()}"
+    task = get_task("medmcqa")
+    train = task.load(args.data, limit=args.train).examples
+    heldout_rows = [row for _, row in _rows(args.data)][args.heldout_offset : args.heldout_offset + args.heldout]
+    heldout_file = out / "heldout.jsonl"
+    heldout_file.write_text("".join(json.dumps(r) + "\n" for r in heldout_rows))
+    heldout = task.load(heldout_file).examples
+    oracle = Oracle(train + heldout, args.min_words)
+
+    results: dict = {"args": vars(args), "property": f"draft of at least {args.min_words} words", "arms": {}}
+    with ScriptedServer(oracle) as server:
+        base = RoundsOptions(
+            task="medmcqa",
+            data=args.data,
+            limit=args.train,
+            samples=args.samples,
+            weak=BUNDLED_NAME,
+            strong="openai:oracle",
+            judge="llm",
+            max_new_tokens=args.max_new_tokens,
+            db=db,
+            concurrency=args.concurrency,
+            rounds=1,
+            out=str(out / "adapters"),
+            eval_data=str(heldout_file),
+            weak_base_url="",
+        )
+        import os
+
+        os.environ["OPENAI_BASE_URL"] = server.url
+        os.environ.setdefault("OPENAI_API_KEY", "none")
+        for arm in [a.strip() for a in args.arms.split(",") if a.strip()]:
+            feedback, preset = ARMS[arm]
+            results["arms"][arm] = run_arm(base, arm, feedback, preset, args.rounds, db)
+            (out / "learning.json").write_text(json.dumps(results, indent=2))
+    print(summary_table(results))
+
+
+def run_arm(base: RoundsOptions, arm: str, feedback: str, preset: str, rounds: int, db: str) -> dict:
+    """Rounds 1..N one at a time (each call resumes the last), timing each; the held-out curve and
+    the drafts' collapse figures per round."""
+    timings = []
+    reports = []
+    for r in range(1, rounds + 1):
+        opts = copy_as(RoundsOptions, base, run=arm, rounds=r, feedback=feedback, dpo=DPOHyperparams(preset=preset))
+        start = time.perf_counter()
+        reports = run_rounds(opts, progress=False)
+        timings.append(round(time.perf_counter() - start, 1))
+    store = get_store(db)
+    points = []
+    for rep in reports:
+        h = rep.heldout
+        point = {
+            "round": rep.round,
+            "pairs": rep.pairs,
+            "positives": rep.positives,
+            "drafts": rep.drafts,
+            "strong_requests": rep.spending.sent + rep.spending.reused,
+            "loss": rep.loss,
+            "heldout": h.as_dict() if h else None,
+            "collapse_heldout": collapse(store, h.result.run_id, h.result.adapter) if h else None,
+            "collapse_training": training_collapse(store, arm, rep.round) if rep.round else None,
+        }
+        points.append(point)
+    return {
+        "feedback": feedback,
+        "preset": preset,
+        "dpo": DPOHyperparams(preset=preset).resolved().described(),
+        "seconds_per_round_call": timings,
+        "rounds": points,
+    }
+
+
+def collapse(store, run_id: int, adapter: str) -> dict:
+    """Held-out greedy drafts of one adapter: median words, share with the property's length, distinct share."""
+    texts = [c.output or "" for c in store.calls_of(run_id) if c.role == "weak_draft" and (c.adapter or "") == adapter]
+    return _text_figures(texts)
+
+
+def training_collapse(store, run: str, round: int) -> dict:
+    """The round's K sampled drafts per query: median words and distinct drafts per query (of K)."""
+    calls = [c for c in store.calls_of(store.run_id(run), round) if c.role == "weak_draft"]
+    per_query: dict[int, list[str]] = {}
+    for c in calls:
+        per_query.setdefault(c.query_id, []).append(c.output or "")
+    figures = _text_figures([c.output or "" for c in calls])
+    figures["distinct_per_query"] = statistics.mean(len(set(v)) / len(v) for v in per_query.values()) if calls else 0
+    return figures
+
+
+def _text_figures(texts: list[str]) -> dict:
+    words = [len(t.split()) for t in texts]
+    return {
+        "n": len(texts),
+        "median_words": statistics.median(words) if words else 0,
+        "distinct_share": len(set(texts)) / len(texts) if texts else 0,
+        "one_word_share": sum(w <= 1 for w in words) / len(words) if words else 0,
+    }
+
+
+def summary_table(results: dict) -> str:
+    lines = ["arm | round | held-out acc [95% CI] | vs round 0 [95% CI] | McNemar p | pairs | median words | s"]
+    for arm, res in results["arms"].items():
+        for point, seconds in zip(res["rounds"], [None, *res["seconds_per_round_call"]]):
+            h = point["heldout"] or {}
+            m, v = h.get("metric") or {}, h.get("vs_round_0") or {}
+            line = f"{arm} | {point['round']} | {m.get('value', 0):.3f} [{m.get('low', 0):.3f}, {m.get('high', 0):.3f}]"
+            line += f" | {v.get('diff', 0):+.3f} [{v.get('low', 0):+.3f}, {v.get('high', 0):+.3f}]" if v else " | -"
+            line += f" | {v['p_value']:.3g}" if v.get("p_value") is not None else " | -"
+            words = (point["collapse_heldout"] or {}).get("median_words")
+            lines.append(line + f" | {point['pairs']} | {words} | {seconds or '-'}")
+    return "\n".join(lines)
+
+
+def _rows(path: str):
+    from cowest.tasks.base import read_json_rows
+
+    return read_json_rows(Path(path))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""The one HTTP stack of every OpenAI-compatible endpoint (strong model, judge, a served weak model,
+the reachability probe, vLLM's LoRA loading): one `httpx.AsyncClient` per endpoint and event loop.
+
+httpx owns the connection pool, HTTP/2 where the server offers it (the h2 package), proxies from the
+environment (HTTPS_PROXY / NO_PROXY), decompression (gzip, deflate) and redirects (a 307 / 308 is
+followed with its method and body; the key is not sent on to another origin). TLS verifies against
+OpenSSL's default paths, which read SSL_CERT_FILE and SSL_CERT_DIR (and the system store), plus
+certifi's roots. The client never resends a request by itself: every retry is the caller's, counted
+against --max-retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import sys
+import threading
+import uuid
+from functools import cache
+from typing import Any
+
+import httpx
+
+from cowest import __version__
+from cowest.core import BadInput
+
+from .base import Reply
+
+
+class APIStatusError(Exception):
+    """The server answered with an error status; `headers` keeps its Retry-After."""
+
+    def __init__(self, status_code: int, message: str, headers: Any):
+        super().__init__(f"Error code: {status_code} - {message}")
+        self.status_code = status_code
+        self.headers = headers
+
+
+class APIConnectionError(ConnectionError):
+    """The server could not be reached, or dropped the connection before answering."""
+
+
+class APITimeoutError(TimeoutError):
+    """No complete answer within the request's timeout."""
+
+
+def base_url_of(text: str) -> httpx.URL:
+    """An endpoint's base URL: http(s), trailing slashes dropped; its query string (Azure's
+    `api-version`) is kept for every request made under it."""
+    try:
+        url = httpx.URL(text.strip())
+    except httpx.InvalidURL as exc:
+        raise BadInput(f"not a base URL: {text!r} ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise BadInput(f"not an http(s) base URL: {text!r}")
+    return url.copy_with(path=url.path.rstrip("/") or "/")
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """OpenSSL's default verify paths (SSL_CERT_FILE, SSL_CERT_DIR, the system store), and
+    certifi's roots for systems without a store. Made once: building one costs milliseconds."""
+    import certifi
+
+    ctx = ssl.create_default_context()
+    ctx.load_verify_locations(cafile=certifi.where())
+    return ctx
+
+
+def _http2() -> bool:
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Endpoint:
+    """An OpenAI-compatible server at one base URL, with the one key configured for it."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float):
+        self.url = base_url_of(base_url)
+        self.timeout = timeout
+        self.ignores_n = False  # learnt from a short answer: samples are then asked one request each
+        headers = {"User-Agent": f"cowest/{__version__}", "Accept": "application/json"}
+        if api_key:
+            if any(c in api_key for c in "\r\n"):
+                raise BadInput("the API key has a line break in it (read from a file?): remove it")
+            headers["Authorization"] = f"Bearer {api_key}"
+        for env, header in (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project")):
+            if os.environ.get(env):
+                headers[header] = os.environ[env]
+        self._headers = headers
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never the key
+        return f"Endpoint({str(self.url)!r})"
+
+    def url_for(self, path: str) -> httpx.URL:
+        """`path` under the base URL, the base's query string kept."""
+        return self.url.copy_with(path=self.url.path.rstrip("/") + "/" + path.lstrip("/"))
+
+    def client(self) -> httpx.AsyncClient:
+        """This loop's client (a pool belongs to the loop it was made on)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if loop not in self._clients:
+                self._clients[loop] = httpx.AsyncClient(
+                    headers=self._headers,
+                    timeout=httpx.Timeout(self.timeout),
+                    follow_redirects=True,
+                    http2=_http2(),
+                    verify=tls_context(),
+                    trust_env=True,  # HTTPS_PROXY / NO_PROXY
+                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+                )
+            return self._clients[loop]
+
+    async def send(
+        self, method: str, path: str, json: Any = None, headers: dict | None = None, timeout: float | None = None
+    ) -> httpx.Response:
+        """One request, within the endpoint's timeout (or `timeout`) in all; any answer is returned.
+        Raises APITimeoutError or APIConnectionError (a connection that closed after the request was
+        written too: the caller decides whether to send it again)."""
+        seconds = timeout or self.timeout
+        request = self.client().build_request(method, self.url_for(path), json=json, headers=headers)
+        try:
+            return await _within(seconds, self.client().send(request))
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            raise APITimeoutError(f"Request timed out after {seconds:g} s") from None
+        except httpx.TransportError as exc:
+            raise APIConnectionError(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
+
+    async def post_json(self, path: str, body: dict[str, Any], idempotency_key: str | None = None) -> Any:
+        """POST `body`; the answer's JSON, or APIStatusError for an error status."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        reply = await self.send("POST", path, json=body, headers=headers)
+        if reply.status_code >= 400:
+            raise APIStatusError(reply.status_code, _error_message(reply), reply.headers)
+        try:
+            return reply.json()
+        except ValueError:
+            raise APIStatusError(reply.status_code, f"not JSON: {reply.text[:200]!r}", reply.headers) from None
+
+    async def complete(self, model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> Reply:
+        """One chat completion. Its Idempotency-Key lets a server that honours one drop a repeat."""
+        body = {"model": model, "stream": False, "messages": messages, **params}
+        data = await self.post_json("chat/completions", body, idempotency_key=f"cowest-{uuid.uuid4().hex}")
+        return _reply(data)
+
+    async def probe(self, timeout: float = 5.0) -> None:
+        """GET /models: any HTTP answer, even an error status, means the server is there."""
+        await self.send("GET", "models", timeout=timeout)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            await c.aclose()
+
+
+_endpoints: dict[tuple[str, str | None, float], Endpoint] = {}
+_endpoints_lock = threading.Lock()
+
+
+def endpoint(base_url: str, api_key: str | None, timeout: float) -> Endpoint:
+    """The one Endpoint of (base URL, key, timeout) in this process: its pool is shared by every
+    model served there."""
+    key = (str(base_url_of(base_url)), api_key, timeout)
+    with _endpoints_lock:
+        if key not in _endpoints:
+            _endpoints[key] = Endpoint(base_url, api_key, timeout)
+        return _endpoints[key]
+
+
+def clear_endpoints() -> None:
+    """Forget every endpoint (tests; a changed TLS or proxy setting takes effect on the next one)."""
+    with _endpoints_lock:
+        _endpoints.clear()
+
+
+def _reply(data: Any) -> Reply:
+    try:
+        texts = [(c.get("message") or {}).get("content") or "" for c in data["choices"]]
+    except (KeyError, TypeError, AttributeError):
+        raise APIStatusError(200, f"not a chat completion: {str(data)[:200]}", {}) from None
+    usage = data.get("usage") or {}
+    return Reply(texts, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+
+def _error_message(reply: httpx.Response) -> str:
+    try:
+        error = reply.json().get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+    except (ValueError, AttributeError):
+        pass
+    return reply.text[:300] or reply.reason_phrase
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(seconds: float, coro: Any) -> Any:
+        async with asyncio.timeout(seconds):
+            return await coro
+
+else:  # pragma: no cover
+
+    async def _within(seconds: float, coro: Any) -> Any:
+        return await asyncio.wait_for(coro, seconds)
