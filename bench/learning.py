@@ -164,8 +164,8 @@ def run_arm(base: RoundsOptions, arm: str, feedback: str, preset: str, rounds: i
             "strong_requests": rep.spending.sent + rep.spending.reused,
             "loss": rep.loss,
             "heldout": h.as_dict() if h else None,
-            "collapse_heldout": collapse(store, h.result.run_id, h.result.adapter) if h else None,
-            "collapse_training": training_collapse(store, arm, rep.round) if rep.round else None,
+            "collapse_heldout": collapse(store, h.result.run_id, h.result.adapter, base.max_new_tokens) if h else None,
+            "collapse_training": training_collapse(store, arm, rep.round, base.max_new_tokens) if rep.round else None,
         }
         points.append(point)
     return {
@@ -177,30 +177,32 @@ def run_arm(base: RoundsOptions, arm: str, feedback: str, preset: str, rounds: i
     }
 
 
-def collapse(store, run_id: int, adapter: str) -> dict:
-    """Held-out greedy drafts of one adapter: median words, share with the property's length, distinct share."""
-    texts = [c.output or "" for c in store.calls_of(run_id) if c.role == "weak_draft" and (c.adapter or "") == adapter]
-    return _text_figures(texts)
+def collapse(store, run_id: int, adapter: str, cap: int) -> dict:
+    """Held-out greedy drafts of one adapter: median words, distinct share, drafts cut at the cap."""
+    calls = [c for c in store.calls_of(run_id) if c.role == "weak_draft" and (c.adapter or "") == adapter]
+    return _figures(calls, cap)
 
 
-def training_collapse(store, run: str, round: int) -> dict:
-    """The round's K sampled drafts per query: median words and distinct drafts per query (of K)."""
+def training_collapse(store, run: str, round: int, cap: int) -> dict:
+    """The round's K sampled drafts per query: the same figures, and distinct drafts per query (of K)."""
     calls = [c for c in store.calls_of(store.run_id(run), round) if c.role == "weak_draft"]
     per_query: dict[int, list[str]] = {}
     for c in calls:
         per_query.setdefault(c.query_id, []).append(c.output or "")
-    figures = _text_figures([c.output or "" for c in calls])
+    figures = _figures(calls, cap)
     figures["distinct_per_query"] = statistics.mean(len(set(v)) / len(v) for v in per_query.values()) if calls else 0
     return figures
 
 
-def _text_figures(texts: list[str]) -> dict:
+def _figures(calls, cap: int) -> dict:
+    texts = [c.output or "" for c in calls]
     words = [len(t.split()) for t in texts]
     return {
         "n": len(texts),
         "median_words": statistics.median(words) if words else 0,
         "distinct_share": len(set(texts)) / len(texts) if texts else 0,
         "one_word_share": sum(w <= 1 for w in words) / len(words) if words else 0,
+        "at_token_cap_share": sum((c.tokens_out or 0) >= cap for c in calls) / len(calls) if calls else 0,
     }
 
 

@@ -22,7 +22,7 @@ in the same step as z (LangGraph runs both nodes at once, and the refinements wa
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -89,13 +89,23 @@ def after_judge(
     return "strong_refine" if spec.then == "weak_draft" and not state.get("refinements") else "pair_collector"
 
 
-def _router(route: Any) -> Any:
-    """A router that runs where the graph runs. LangGraph would run a plain function under
-    `ainvoke` in a worker thread, traced (a thread hop and a callback run for each of a query's
-    five or six routes); these only read the state and the context."""
-    from langgraph._internal._runnable import RunnableCallable
+def _router(route: Any) -> tuple[Any, list[str]]:
+    """A router and its path map (its Literal return type). It runs where the graph runs: under
+    `ainvoke` on the caller's loop, not in a worker thread as LangGraph runs a plain sync function
+    (a thread hop for each of a query's five or six routes); it reads only the state and the context."""
+    from langchain_core.runnables import RunnableLambda
+    from langgraph.runtime import get_runtime
 
-    return RunnableCallable(route, None, name=route.__name__, trace=False)
+    def sync(state: CollabState) -> Any:
+        return route(state, get_runtime(CollabContext))
+
+    async def on_loop(state: CollabState) -> Any:
+        return route(state, get_runtime(CollabContext))
+
+    returns = get_type_hints(route)["return"]
+    if get_origin(returns) is list:  # START's router may name several nodes
+        returns = get_args(returns)[0]
+    return RunnableLambda(sync, afunc=on_loop, name=route.__name__), list(get_args(returns))
 
 
 def build_graph(
@@ -109,13 +119,13 @@ def build_graph(
     for node in (weak_draft, strong_solo, strong_refine, judge, pair_collector, self_refine):
         g.add_node(node.__name__, as_node(node))
 
-    # Each router's Literal return type is its path map; START's router may name two nodes.
-    g.add_conditional_edges(START, _router(after_start), ["strong_solo", "weak_draft"])
-    g.add_conditional_edges("strong_solo", _router(after_solo))
-    g.add_conditional_edges("weak_draft", _router(after_draft))
+    # Each router's Literal return type is its path map (_router); START's may name two nodes.
+    g.add_conditional_edges(START, *_router(after_start))
+    g.add_conditional_edges("strong_solo", *_router(after_solo))
+    g.add_conditional_edges("weak_draft", *_router(after_draft))
     g.add_edge("self_refine", END)
-    g.add_conditional_edges("strong_refine", _router(after_refine))
-    g.add_conditional_edges("judge", _router(after_judge))
+    g.add_conditional_edges("strong_refine", *_router(after_refine))
+    g.add_conditional_edges("judge", *_router(after_judge))
     g.add_edge("pair_collector", END)
     return g.compile(checkpointer=checkpointer, cache=cache, name="cowest")
 

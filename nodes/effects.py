@@ -137,15 +137,18 @@ async def arun_effects(steps: NodeSteps) -> dict:
 
 
 def as_node(steps_of: Callable[..., NodeSteps]) -> Any:
-    """A LangGraph node with both a sync and an async implementation of the generator `steps_of`."""
-    from langgraph._internal._runnable import RunnableCallable
+    """A LangGraph node with both a sync and an async implementation of the generator `steps_of`
+    (LangChain's RunnableLambda: `invoke` runs the first, `ainvoke` awaits the second on the
+    caller's loop). The node reads the run's runtime with LangGraph's `get_runtime()`."""
+    from langchain_core.runnables import RunnableLambda
+    from langgraph.runtime import get_runtime
 
     @wraps(steps_of)
-    def node(state: Any, runtime: Any) -> dict:
-        return run_effects(steps_of(state, runtime))
+    def node(state: Any) -> dict:
+        return run_effects(steps_of(state, get_runtime()))
 
     @wraps(steps_of)
-    async def anode(state: Any, runtime: Any) -> dict:
-        return await arun_effects(steps_of(state, runtime))
+    async def anode(state: Any) -> dict:
+        return await arun_effects(steps_of(state, get_runtime()))
 
-    return RunnableCallable(node, anode, name=steps_of.__name__, trace=False)
+    return RunnableLambda(node, afunc=anode, name=steps_of.__name__)

@@ -34,18 +34,23 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
     if dataset is None:
         raise BadInput(f"run {opts.run!r} round {opts.round} has no pairs to train on")
     model, tokenizer, base_path, peft_config, reference = start_policy(opts.weak, opts.from_adapter, opts.lora)
-    config = DPOConfig(**preference_args(opts, "dpo"))
-    trainer = DPOTrainer(
-        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
-    )
+    ref_model = None
     if (
         opts.from_adapter
         and opts.reference == "sft"
         and opts.sft_adapter
         and _differs(opts.sft_adapter, opts.from_adapter)
     ):
-        _load_into(trainer.model, opts.sft_adapter, "ref")
-        reference = "sft"
+        ref_model, reference = _frozen_policy(opts.weak, opts.sft_adapter), "sft"
+    config = DPOConfig(**preference_args(opts, "dpo"))
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=ref_model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
     trainer.train()
     metrics = summarize_log(trainer.state.log_history)
     metrics.update(extra_metrics or {}, dpo=opts.described())
@@ -80,9 +85,16 @@ def _differs(a: str, b: str) -> bool:
     return Path(a).resolve() != Path(b).resolve()
 
 
-def _load_into(model, adapter_dir: str, name: str) -> None:
-    """Overwrite adapter `name`'s weights with those saved in `adapter_dir` (same LoRA shape)."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
+def _frozen_policy(weak: str, adapter_dir: str):
+    """The weak base with `adapter_dir` merged in, frozen: the reference model DPO is given (TRL's
+    public `ref_model`; it costs a second copy of the base in memory)."""
+    from peft import PeftModel
 
-    set_peft_model_state_dict(model, load_file(str(Path(adapter_dir) / "adapter_model.safetensors")), adapter_name=name)
+    from .common import load_weak
+
+    base, _, _ = load_weak(weak)
+    model = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
