@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Generator
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any
 
 from cowest.core import BudgetExceeded
@@ -34,6 +35,29 @@ Result = tuple[Generation | None, dict[str, Any], Exception | None]
 Steps = Generator[Effect, Any, list[Step]]  # what a node runs with `yield from` (effects.py)
 
 
+@dataclass
+class NodeCall:
+    """One node step's calls as they are worked through: the jobs, their steps so far (None: not
+    yet answered), and how they are asked and recorded."""
+
+    log: CallLog
+    role: str
+    spec: ModelSpec
+    jobs: list[Job]
+    sampling: Sampling
+    parse: Parse
+    retry_sampling: Sampling | None
+    billed: bool  # strong or LLM-judge requests, which the budget caps
+    steps: list[Step | None] = field(default_factory=list)
+
+    @property
+    def todo(self) -> list[int]:
+        return [i for i, step in enumerate(self.steps) if step is None]
+
+    def finished(self) -> list[Step]:
+        return [s for s in self.steps if s is not None]
+
+
 def run_jobs(
     log: CallLog,
     role: str,
@@ -48,73 +72,97 @@ def run_jobs(
     batched call (jobs sharing one prompt become one request) and each is recorded. An output
     that `parse` rejects is asked for once more with `retry_sampling`, then recorded as an error.
     `billed`: strong or LLM-judge requests, which the budget caps."""
-    steps: list[Step | None] = [None] * len(jobs)
-    own, cached = yield StoreWork(log.db, log.find, jobs)
-    for i, job in enumerate(jobs):
-        if job.key in own:
-            steps[i] = step_from_call(job.index, own[job.key])
-    hits = [i for i, job in enumerate(jobs) if steps[i] is None and job.content in cached]
-    yield from _record_all(
-        log, jobs, steps, hits, [_copy_of(cached[jobs[i].content], role, jobs[i], parse, billed) for i in hits]
-    )
-    todo = [i for i, step in enumerate(steps) if step is None]
-    ledger, plan = current_ledger(), current_plan()
-    if ledger is not None:
-        ledger.add_reused(role, len(jobs) - len(todo), billed)
-    if plan is not None:
-        plan.add(
-            role,
-            billed,
-            needed=len(jobs),
-            covered=len(jobs) - len(todo),
-            tokens_in=sum(len(json.dumps(jobs[i].messages)) // 4 for i in todo),
-            tokens_out=len(todo) * sampling.max_new_tokens,
-        )
-        # A placeholder judgment has the lowest score: the dry run goes on as if no answer were top.
-        score = 1.0 if role == "judge" else None
-        for i in todo:
-            steps[i] = Step(index=jobs[i].index, call_id=None, text=PLACEHOLDER, answer=None, error=None, score=score)
-        return [s for s in steps if s is not None]
-    waiting: dict[int, Future] = {}
-    mine: set[str] = set()
-    if todo and log.shares_flights:
-        mine, theirs = in_flight.claim(log.db, [jobs[i].content for i in todo])
-        waiting = {i: theirs[jobs[i].content] for i in todo if jobs[i].content in theirs}
-        todo = [i for i in todo if i not in waiting]
+    call = NodeCall(log, role, spec, jobs, sampling, parse, retry_sampling, billed, [None] * len(jobs))
+    yield from _reuse_stored(call)
+    if current_plan() is not None:
+        return _plan_the_rest(call)
+    waiting, mine = _share_flights(call)
     landed: dict[str, Any] = {}
     try:
-        landed = yield from _send(log, role, spec, jobs, steps, todo, sampling, parse, retry_sampling, billed)
+        landed = yield from _send(call, call.todo)
     finally:  # whatever happened, no one waits for a request this query will not make
         if mine:
             in_flight.land(log.db, {content: landed.get(content) for content in mine})
-    if waiting:
-        rows = yield Wait(list(waiting.values()))
-        served = {i: row for i, row in zip(waiting, rows) if row is not None}
-        copies = [_copy_of(row, role, jobs[i], parse, billed) for i, row in served.items()]
-        yield from _record_all(log, jobs, steps, list(served), copies)
-        if ledger is not None:
-            ledger.add_reused(role, len(served), billed)
-        failed = [i for i in waiting if i not in served]  # the one that sent it failed: send it ourselves
-        yield from _send(log, role, spec, jobs, steps, failed, sampling, parse, retry_sampling, billed)
-    return [s for s in steps if s is not None]
+    yield from _copy_flights(call, waiting)
+    return call.finished()
 
 
-def _send(
-    log: CallLog,
-    role: str,
-    spec: ModelSpec,
-    jobs: list[Job],
-    steps: list[Step | None],
-    todo: list[int],
-    sampling: Sampling,
-    parse: Parse,
-    retry_sampling: Sampling | None,
-    billed: bool,
-) -> Generator[Effect, Any, dict[str, Any]]:
+def _reuse_stored(call: NodeCall) -> Generator[Effect, Any, None]:
+    """Steps for the jobs the store holds: this run's own rows (a resumed run), then a copy of any
+    run's call with the same content."""
+    log, jobs = call.log, call.jobs
+    own, cached = yield StoreWork(log.db, log.find, jobs)
+    for i, job in enumerate(jobs):
+        if job.key in own:
+            call.steps[i] = step_from_call(job.index, own[job.key])
+    hits = [i for i in call.todo if jobs[i].content in cached]
+    copies = [_copy_of(cached[jobs[i].content], call.role, jobs[i], call.parse, call.billed) for i in hits]
+    yield from _record_all(log, jobs, call.steps, hits, copies)
+    ledger = current_ledger()
+    if ledger is not None:
+        ledger.add_reused(call.role, len(jobs) - len(call.todo), call.billed)
+
+
+def _plan_the_rest(call: NodeCall) -> list[Step]:
+    """A dry run (`cowest plan`): count what would be sent, and go on with placeholders."""
+    todo, jobs = call.todo, call.jobs
+    plan = current_plan()
+    assert plan is not None
+    plan.add(
+        call.role,
+        call.billed,
+        needed=len(jobs),
+        covered=len(jobs) - len(todo),
+        tokens_in=sum(len(json.dumps(jobs[i].messages)) // 4 for i in todo),
+        tokens_out=len(todo) * call.sampling.max_new_tokens,
+    )
+    # A placeholder judgment has the lowest score: the dry run goes on as if no answer were top.
+    score = 1.0 if call.role == "judge" else None
+    for i in todo:
+        call.steps[i] = Step(index=jobs[i].index, call_id=None, text=PLACEHOLDER, answer=None, error=None, score=score)
+    return call.finished()
+
+
+def _share_flights(call: NodeCall) -> tuple[dict[int, Future], set[str]]:
+    """Identical requests other queries of this process are sending (nodes/in_flight.py): the jobs
+    that wait for theirs, and the contents this query now sends for the others."""
+    todo = call.todo
+    if not todo or not call.log.shares_flights:
+        return {}, set()
+    mine, theirs = in_flight.claim(call.log.db, [call.jobs[i].content for i in todo])
+    waiting = {i: theirs[call.jobs[i].content] for i in todo if call.jobs[i].content in theirs}
+    for i in waiting:  # not to be sent: a placeholder until the other query's answer is copied
+        call.steps[i] = _WAITING
+    return waiting, mine
+
+
+def _copy_flights(call: NodeCall, waiting: dict[int, Future]) -> Generator[Effect, Any, None]:
+    """Copy the answers the other queries received; send those whose request failed ourselves."""
+    if not waiting:
+        return
+    rows = yield Wait(list(waiting.values()))
+    served = {i: row for i, row in zip(waiting, rows) if row is not None}
+    copies = [_copy_of(row, call.role, call.jobs[i], call.parse, call.billed) for i, row in served.items()]
+    yield from _record_all(call.log, call.jobs, call.steps, list(served), copies)
+    ledger = current_ledger()
+    if ledger is not None:
+        ledger.add_reused(call.role, len(served), call.billed)
+    failed = [i for i in waiting if i not in served]
+    for i in failed:
+        call.steps[i] = None
+    yield from _send(call, failed)
+
+
+_WAITING = Step(index=-1)  # a job waiting for an identical request another query sent
+
+
+def _send(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, dict[str, Any]]:
     """Send jobs `todo` in one batch and record them (and fill their steps); the stored row of each
     content that was answered."""
     if not todo:
         return {}
+    log, role, spec, jobs, steps = call.log, call.role, call.spec, call.jobs, call.steps
+    sampling, parse, retry_sampling, billed = call.sampling, call.parse, call.retry_sampling, call.billed
     ledger = current_ledger()
     pending = [jobs[i] for i in todo]
     results = yield from _generate(spec, role, pending, sampling, parse, log.policy_for(spec), billed)
