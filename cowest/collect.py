@@ -72,10 +72,7 @@ def collect(
     if not loaded.examples:
         raise BadInput(f"{opts.data}: no usable rows after --offset {opts.offset} (nothing to collect)")
     ctx = opts.context()
-    specs = (
-        [ctx.weak] + ([ctx.strong] if ctx.spec.uses_strong else []) + ([ctx.judge_model] if ctx.judge == "llm" else [])
-    )
-    check_specs(specs, settings, own_servers={ctx.weak: ctx.weak_base_url})
+    check_models(ctx, settings)
     store = get_store(ctx.db)
     run_id = store.ensure_run(ctx.run, opts.task, data_path=data_identity(opts.data), config=_public_config(ctx))
     query_pks = store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in loaded.examples])
@@ -125,6 +122,13 @@ def collect(
         )
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def check_models(ctx: CollabContext, settings: ModelSettings | None = None) -> None:
+    """Every model the collection calls can be had (bad input otherwise, before anything is sent)."""
+    specs = [ctx.weak] + ([ctx.strong] if ctx.spec.uses_strong else [])
+    specs += [ctx.judge_model] if ctx.judge == "llm" else []
+    check_specs(specs, settings, own_servers={ctx.weak: ctx.weak_base_url})
 
 
 def _mark_finished(claims: Claims, query_pk: int, error: str | None) -> None:

@@ -11,7 +11,7 @@ from cowest.storage import Adapter, StoreError, TraceStore, get_store
 from cowest.trainer.dpo import DPOOptions, train_dpo
 from cowest.trainer.kto import KTOOptions, train_kto
 
-from .collect import CollectSummary, collect, exit_code
+from .collect import CollectSummary, check_models, collect, exit_code
 from .heldout import HeldOut, HeldOutCurve, check_heldout
 from .options import RoundsOptions
 from .spending import Spending
@@ -43,6 +43,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
     opts.check_rounds()
     if opts.eval_data:
         check_heldout(opts)
+    check_models(opts.context(), settings)  # before the store is opened: bad input writes nothing
     run = opts.run_name()
     store = get_store(opts.store_url)
     adapter = str(Path(opts.sft_adapter).resolve()) if opts.sft_adapter else None

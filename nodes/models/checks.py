@@ -8,7 +8,7 @@ from pathlib import Path
 from cowest.core import BadInput, ConfigError, ServiceUnavailable
 
 from .base import DEFAULT_POLICY, Sampling
-from .bundled import BUNDLED_DIR_NAME, BUNDLED_NAME
+from .bundled import BUNDLED_DIR_NAME, BUNDLED_NAME, bundled_available
 from .http import APIConnectionError, APITimeoutError, endpoint
 from .local import resolve_model_path
 from .messages import one_line
@@ -28,7 +28,9 @@ def check_specs(
     for text in dict.fromkeys(specs):  # the strong model and the judge are often the same
         spec = ModelSpec.parse(text)
         if spec.provider == "huggingface":
-            if spec.model != BUNDLED_NAME:
+            if spec.model == BUNDLED_NAME:
+                bundled_available()
+            else:
                 resolve_model_path(spec.model)
             if spec.adapter:
                 check_adapter(spec.adapter, spec.model)
