@@ -3,7 +3,8 @@
 A worker claims a few unfinished queries whose lease is free or expired, renews its leases while it
 works, and marks each query finished when its graph run ends. Claims are atomic: PostgreSQL skips
 rows another worker has locked (`FOR UPDATE SKIP LOCKED`); SQLite claims inside one write
-transaction (`BEGIN IMMEDIATE`), which takes the database's write lock first.
+transaction (`BEGIN IMMEDIATE`), which takes the database's write lock first. Expiry is read off
+the database's clock, not each worker's, so workers whose clocks disagree still agree on it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import Float, and_, bindparam, cast, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .schema import Lease
@@ -41,9 +42,19 @@ def ensure_leases(store: Any, run_id: int, round: int, query_pks: Iterable[int])
                 s.rollback()
 
 
+def database_now(dialect: str) -> Any:
+    """The database's time in epoch seconds, as an SQL expression (another database than SQLite
+    or PostgreSQL: this worker's clock)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.clock_timestamp()), Float)
+    if dialect == "sqlite":
+        return (func.julianday("now") - 2440587.5) * 86400.0
+    return literal(time.time())
+
+
 def claim(store: Any, run_id: int, round: int, owner: str, n: int, ttl: float) -> list[int]:
     """Up to `n` query ids now leased to `owner` for `ttl` seconds."""
-    now = time.time()
+    now = database_now(store.engine.dialect.name)
     claimable = (
         select(Lease.id, Lease.query_id)
         .where(
@@ -73,7 +84,7 @@ def renew(store: Any, run_id: int, round: int, owner: str, ttl: float) -> None:
         s.execute(
             update(Lease)
             .where(Lease.run_id == run_id, Lease.round == round, Lease.owner == owner, Lease.finished.is_(False))
-            .values(expires_at=time.time() + ttl)
+            .values(expires_at=database_now(store.engine.dialect.name) + ttl)
         )
         s.commit()
 

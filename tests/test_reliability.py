@@ -285,3 +285,26 @@ def test_a_file_that_is_not_a_database_is_bad_input(capsys, tmp_path):
     assert main(["runs", "--db", f"sqlite:///{junk}"]) == 2
     err = capsys.readouterr().err
     assert "cannot open database" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_lease_expiry_is_read_off_the_databases_clock_not_a_workers(backend, db_url, request, monkeypatch):
+    """Two workers whose clocks disagree by an hour: the one running ahead does not take over the
+    other's live leases, and the one running behind does take over an expired one."""
+    import time
+
+    from cowest.storage import leases
+
+    url = db_url if backend == "sqlite" else request.getfixturevalue("pg_url")
+    store = get_store(url)
+    run_id = store.ensure_run("r", "medmcqa")
+    pks = [store.ensure_query(run_id, f"q{i}", f"Q{i}?", "A") for i in range(2)]
+    leases.ensure_leases(store, run_id, 1, pks)
+    assert leases.claim(store, run_id, 1, "a", 1, ttl=60.0) == pks[:1]
+    assert leases.claim(store, run_id, 1, "b", 1, ttl=0.2) == pks[1:]
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)  # worker c's clock is an hour ahead
+    assert leases.claim(store, run_id, 1, "c", 2, ttl=60.0) == []  # both leases are live by the database's clock
+    monkeypatch.setattr(time, "time", lambda: real() - 3600)  # worker d's is an hour behind
+    time.sleep(0.3)
+    assert leases.claim(store, run_id, 1, "d", 2, ttl=60.0) == pks[1:]  # b's lease expired meanwhile
