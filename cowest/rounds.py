@@ -170,7 +170,7 @@ def _drafting_model(opts: RoundsOptions, run: str, round: int, adapter: str | No
     base_url = opts.weak_base_url or ModelSettings.from_env().openai_base_url
     if not base_url:
         raise BadInput("a served weak model needs --weak-base-url or $OPENAI_BASE_URL")
-    load_lora_adapter(base_url, name, adapter)
+    load_lora_adapter(base_url, name, adapter, api_key=ModelSettings.from_env().key_for(base_url))
     return f"openai:{name}"
 
 

@@ -169,3 +169,26 @@ def test_a_seeded_row_samples_the_same_tokens_whatever_decodes_beside_it(tiny_mo
             batch.step()
     assert alone == again == [batch.out[i] for i in joined]
     assert alone != reseeded and alone[0] != alone[1]
+
+
+def test_a_short_request_joins_a_long_one_and_finishes_first(tiny_model):
+    """Fairness: each request keeps its own length budget, so an 8-token request that arrives while
+    a 400-token one decodes joins it at the next step and is answered long before that one ends,
+    with the tokens it gets alone (greedy)."""
+    import time
+
+    from cowest.nodes.models.local import LocalBase
+
+    base = LocalBase(tiny_model)
+    base.stop_ids = {-1}  # no early stop: the long request really runs its 400 tokens
+    prompt = [[{"role": "user", "content": "Short question?"}]]
+    short = Sampling(max_new_tokens=8, repetition_penalty=1.1)
+    alone = base.batches.generate(None, prompt, 1, short)
+    long_sampling = Sampling(max_new_tokens=400, repetition_penalty=1.1)
+    long = base.batches.submit(None, [[{"role": "user", "content": "Long one?"}]], 1, long_sampling)
+    while not base.lock.locked():  # the long request is decoding
+        time.sleep(0.001)
+    quick = base.batches.submit(None, prompt, 1, short)
+    assert [g.text for g in quick.result(timeout=60)[0]] == [g.text for g in alone[0]]
+    assert not long.done()  # the short one did not wait for the long one to end
+    assert long.result(timeout=120)[0][0].tokens_out == 400

@@ -123,7 +123,7 @@ def test_a_request_that_decodes_otherwise_is_not_overtaken(tiny_model):
     """A waiting request that cannot join the running rows (other sampling) goes next: requests
     like the running ones that arrive after it wait too, rather than keeping the batch going."""
     model = get_model(f"huggingface:{tiny_model}")
-    like, other = Sampling(max_new_tokens=6), Sampling(max_new_tokens=5)
+    like, other = Sampling(max_new_tokens=6), Sampling(max_new_tokens=6, repetition_penalty=1.3)
     rows, results = asked_while_the_first_decodes(model, [("first", like), ("other", other), ("later", like)])
     assert max(rows) == 1, rows  # nobody joined the first; the last went with nobody either
     assert [len(results[i][0]) for i in range(3)] == [2, 2, 2]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .base import Generation, Messages, Sampling
@@ -32,7 +32,9 @@ class _Request:
         return len(self.prompts) * self.n
 
     def decodes_with(self, other: _Request) -> bool:
-        return (self.adapter, self.sampling) == (other.adapter, other.sampling)
+        """Same adapter and token choice; each row keeps its own length budget, so a short request
+        joins a long one instead of waiting for it to end."""
+        return (self.adapter, _choice(self.sampling)) == (other.adapter, _choice(other.sampling))
 
     @property
     def per_prompt(self) -> int:
@@ -43,6 +45,10 @@ class _Request:
         if self.seeds is None or self.sampling.greedy:
             return [None] * (len(self.prompts) * self.per_prompt)
         return [seed for seeds in self.seeds for seed in seeds]
+
+
+def _choice(sampling: Sampling) -> Sampling:
+    return replace(sampling, max_new_tokens=0)
 
 
 class BatchServer:
@@ -146,11 +152,12 @@ class BatchServer:
         batch = Decoding(base.model, like.sampling, base.stop_ids)
         while True:
             taken = self._take(like, self.max_sequences - batch.rows)
-            for k in sorted({r.per_prompt for r in taken}):  # one prefill for the requests of each k
-                group = [r for r in taken if r.per_prompt == k]
+            # one prefill for the requests of each k and length budget
+            for k, budget in sorted({(r.per_prompt, r.sampling.max_new_tokens) for r in taken}):
+                group = [r for r in taken if (r.per_prompt, r.sampling.max_new_tokens) == (k, budget)]
                 enc = base.encode([p for r in group for p in r.prompts])
                 seeds = [seed for r in group for seed in r.row_seeds()]
-                slots = batch.add(enc["input_ids"], enc["attention_mask"], k, seeds)
+                slots = batch.add(enc["input_ids"], enc["attention_mask"], k, seeds, max_new_tokens=budget)
                 lengths = enc["attention_mask"].sum(dim=1).tolist()
                 at, start = 0, time.perf_counter()
                 for r in group:

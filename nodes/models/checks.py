@@ -41,11 +41,12 @@ def check_specs(
         elif not reach:
             continue
         elif (own_servers or {}).get(text):
-            check_reachable((own_servers or {})[text], settings.openai_api_key)
+            url = (own_servers or {})[text]
+            check_reachable(url, settings.key_for(url))
         elif not settings.has_remote:
             raise ConfigError(f"{spec}: set OPENAI_API_KEY, or OPENAI_BASE_URL for a compatible server")
         elif settings.openai_base_url:
-            check_reachable(settings.openai_base_url, settings.openai_api_key)
+            check_reachable(settings.openai_base_url, settings.key_for(None))
 
 
 def check_reachable(base_url: str, api_key: str | None, timeout: float = 5.0) -> None:

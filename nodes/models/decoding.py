@@ -53,14 +53,25 @@ class Decoding:
     def rows(self) -> int:
         return 0 if self.cache is None else int(self.state["slot"].shape[0])
 
-    def add(self, input_ids: Any, attention_mask: Any, k: int, seeds: list[int | None] | None = None) -> range:
+    def add(
+        self,
+        input_ids: Any,
+        attention_mask: Any,
+        k: int,
+        seeds: list[int | None] | None = None,
+        max_new_tokens: int | None = None,
+    ) -> range:
         """Prefill the (left-padded) prompts once and add `k` rows for each; their slots in `out`.
-        A row given a seed draws its tokens from a random stream of its own."""
+        A row given a seed draws its tokens from a random stream of its own; `max_new_tokens` (the
+        sampling's by default) is these rows' own budget, so short requests join long ones."""
         ids, mask = input_ids, attention_mask
+        budget = self.sampling.max_new_tokens if max_new_tokens is None else max_new_tokens
         self.stops = self.stops.to(ids.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: a row's positions start at its first token
         cache = DynamicCache()
-        room = ids.shape[1] + self.sampling.max_new_tokens
+        # Room for the new tokens is reserved up to a point and grown when used: a large budget that
+        # is never used should not take its memory up front.
+        room = ids.shape[1] + min(budget, _ROOM_AHEAD)
         cache.layers = [RoomyLayer(room) for _ in range(self.layers)]
         # The prefill only fills the cache: its last position is fed again as the first step.
         prefill = dict(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1])
@@ -83,7 +94,7 @@ class Decoding:
             position=positions[:, -1:],
             mask=mask,
             seen=ids,  # what the repetition penalty looks at: the prompt (padding too, as transformers) and new tokens
-            left=torch.full((ids.shape[0],), self.sampling.max_new_tokens, device=ids.device),
+            left=torch.full((ids.shape[0],), budget, device=ids.device),
         )
         if self.cache is None:
             self.cache, self.state = cache, state
@@ -96,7 +107,7 @@ class Decoding:
         mask are padded on the left (masked out); its seen tokens with a token already seen, which
         leaves the repetition penalty as it was."""
         length = max(self.cache.get_seq_length(), cache.get_seq_length())
-        room = length + self.sampling.max_new_tokens + 1
+        room = length + min(int(max(self.state["left"].max(), state["left"].max())), _ROOM_AHEAD) + 1
         self.cache.layers = [RoomyLayer.joined(a, b, length, room) for a, b in zip(self.cache.layers, cache.layers)]
         ours, theirs = self.state, state
         width = max(ours["seen"].shape[1], theirs["seen"].shape[1])
@@ -150,6 +161,9 @@ class Decoding:
             if stream is not None:
                 fresh[i] = torch.rand(1, generator=stream)[0]
         return fresh.to(device)
+
+
+_ROOM_AHEAD = 512  # new tokens' room reserved at once in the KV cache; more is added as it fills
 
 
 def _pad_left(t: Any, width: int, value: int | None) -> Any:

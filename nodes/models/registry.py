@@ -49,9 +49,10 @@ def _model(
                 _remotes[by_spec] = ProviderChatModel(spec, policy)
             return _remotes.get(by_spec)
         base_url = policy.base_url or settings.openai_base_url
-        key = (spec.model, base_url, settings.openai_api_key, policy)
+        api_key = settings.key_for(base_url)  # the key bound to that endpoint, never another's
+        key = (spec.model, base_url, api_key, policy)
         if key not in _remotes and load:
-            _remotes[key] = RemoteChatModel(spec, base_url, settings.openai_api_key, policy)
+            _remotes[key] = RemoteChatModel(spec, base_url, api_key, policy)
         return _remotes.get(key)
 
 

@@ -26,9 +26,8 @@ from .limits import limit_for
 from .messages import one_line, request_params
 from .requests_loop import run_on_loop
 from .retry_policy import MAX_CROWDED, backoff, failure_kind
+from .settings import OPENAI_API
 from .spec import ModelSpec
-
-OPENAI_API = "https://api.openai.com/v1"
 
 
 class RemoteChatModel:
@@ -47,6 +46,7 @@ class RemoteChatModel:
     ):
         if not (base_url or api_key):
             raise ConfigError(f"{spec}: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
+        # `api_key` is the one bound to this endpoint (ModelSettings.key_for): it goes nowhere else
         self.spec = str(spec)
         self.model = spec.model
         self.base_url = base_url

@@ -10,19 +10,43 @@ from .bundled import BUNDLED_NAME
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 
+OPENAI_API = "https://api.openai.com/v1"
+
+
 @dataclass(frozen=True)
 class ModelSettings:
+    """Which OpenAI-compatible endpoint the `openai:` models use by default, and the key bound to each
+    endpoint. A key is sent only to the endpoint it was configured for: $OPENAI_API_KEY to
+    $OPENAI_BASE_URL (or the OpenAI API), $COWEST_WEAK_API_KEY to $COWEST_WEAK_BASE_URL; any other
+    base URL (a served weak model's `--weak-base-url`, say) gets no key unless `extra_keys` binds one."""
+
     openai_base_url: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)  # never printed, never stored
     openai_model: str = DEFAULT_OPENAI_MODEL
+    extra_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (base URL, key) pairs
 
     @classmethod
     def from_env(cls) -> ModelSettings:
+        extra = ()
+        if os.environ.get("COWEST_WEAK_BASE_URL") and os.environ.get("COWEST_WEAK_API_KEY"):
+            extra = ((os.environ["COWEST_WEAK_BASE_URL"], os.environ["COWEST_WEAK_API_KEY"]),)
         return cls(
             openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
             openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
             openai_model=os.environ.get("COWEST_OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
+            extra_keys=extra,
         )
+
+    def key_for(self, base_url: str | None) -> str | None:
+        """The key bound to `base_url` (None: the default endpoint), or None: no key is sent there."""
+        from .http import base_url_of
+
+        target = str(base_url_of(base_url or self.openai_base_url or OPENAI_API))
+        bound = [(self.openai_base_url or OPENAI_API, self.openai_api_key), *self.extra_keys]
+        for url, key in bound:
+            if key and str(base_url_of(url)) == target:
+                return key
+        return None
 
     @property
     def has_remote(self) -> bool:
