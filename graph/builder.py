@@ -94,13 +94,14 @@ def _router(route: Any) -> tuple[Any, list[str]]:
     `ainvoke` on the caller's loop, not in a worker thread as LangGraph runs a plain sync function
     (a thread hop for each of a query's five or six routes); it reads only the state and the context."""
     from langchain_core.runnables import RunnableLambda
-    from langgraph.runtime import get_runtime
+
+    from .serving import collab_runtime
 
     def sync(state: CollabState) -> Any:
-        return route(state, get_runtime(CollabContext))
+        return route(state, collab_runtime())
 
     async def on_loop(state: CollabState) -> Any:
-        return route(state, get_runtime(CollabContext))
+        return route(state, collab_runtime())
 
     returns = get_type_hints(route)["return"]
     if get_origin(returns) is list:  # START's router may name several nodes
@@ -108,12 +109,11 @@ def _router(route: Any) -> tuple[Any, list[str]]:
     return RunnableLambda(sync, afunc=on_loop, name=route.__name__), list(get_args(returns))
 
 
-def build_graph(
-    checkpointer: Any = None, cache: Any = None, context_schema: type[CollabContext] = CollabContext
-) -> Any:
+def build_graph(checkpointer: Any = None, cache: Any = None, context_schema: type = CollabContext) -> Any:
     """The compiled collaboration graph. Pass a checkpointer to persist thread state (the CLI and
-    apps may; `langgraph dev` refuses one). `context_schema` may be a subclass of CollabContext with
-    other defaults (Studio's `collect` assistant defaults to collect mode that way)."""
+    apps may; `langgraph dev` refuses one). `context_schema`: CollabContext (or a subclass with other
+    defaults) for Python callers, who decide everything; the served graphs take a CallerContext
+    (graph/serving.py), the few fields an API caller may choose."""
     g = StateGraph(CollabState, context_schema=context_schema, input_schema=CollabInput)
     # Each node is written once and has a sync and an async implementation (nodes/effects.py).
     for node in (weak_draft, strong_solo, strong_refine, judge, pair_collector, self_refine):

@@ -138,17 +138,19 @@ async def arun_effects(steps: NodeSteps) -> dict:
 
 def as_node(steps_of: Callable[..., NodeSteps]) -> Any:
     """A LangGraph node with both a sync and an async implementation of the generator `steps_of`
-    (LangChain's RunnableLambda: `invoke` runs the first, `ainvoke` awaits the second on the
-    caller's loop). The node reads the run's runtime with LangGraph's `get_runtime()`."""
+        (LangChain's RunnableLambda: `invoke` runs the first, `ainvoke` awaits the second on the
+        caller's loop). The node gets the run's runtime (LangGraph's `get_runtime()`), a served caller's
+    context resolved against the operator's settings (graph/serving.py)."""
     from langchain_core.runnables import RunnableLambda
-    from langgraph.runtime import get_runtime
+
+    from cowest.graph.serving import collab_runtime
 
     @wraps(steps_of)
     def node(state: Any) -> dict:
-        return run_effects(steps_of(state, get_runtime()))
+        return run_effects(steps_of(state, collab_runtime()))
 
     @wraps(steps_of)
     async def anode(state: Any) -> dict:
-        return await arun_effects(steps_of(state, get_runtime()))
+        return await arun_effects(steps_of(state, collab_runtime()))
 
     return RunnableLambda(node, afunc=anode, name=steps_of.__name__)

@@ -186,3 +186,19 @@ def test_weak_compile_on_a_cpu_warns_and_changes_nothing(tiny_model):
     torch.manual_seed(3)
     b = plain.run_batch(None, prompt, 3, sampled)
     assert not compiled.compiled and [g.text for g in a[0]] == [g.text for g in b[0]]
+
+
+def test_loaded_bases_are_bounded_least_recently_used_first(tiny_model, tmp_path, monkeypatch):
+    import shutil
+
+    from cowest.nodes.models import registry
+
+    copies = [shutil.copytree(tiny_model, tmp_path / f"m{i}") for i in range(3)]
+    monkeypatch.setattr(registry, "MAX_LOADED_BASES", 2)
+    registry.clear_models()
+    first = get_model(f"huggingface:{copies[0]}").base
+    get_model(f"huggingface:{copies[1]}")
+    assert get_model(f"huggingface:{copies[0]}").base is first  # used again: now the most recent
+    get_model(f"huggingface:{copies[2]}")  # the third drops the least recently used: copies[1]
+    assert {m for m, _ in registry._bases} == {str(copies[0]), str(copies[2])}
+    registry.clear_models()

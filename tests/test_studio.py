@@ -1,4 +1,5 @@
-"""`langgraph dev` serves both graphs offline and runs a query through `collaborate`."""
+"""`langgraph dev` serves both graphs offline; through its HTTP API a caller chooses only what
+graph/serving.py allows: the operator's key, files and models are out of its reach."""
 
 import os
 import shutil
@@ -9,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from scripted_server import ScriptedServer, kind_of
 
 ROOT = Path(__file__).resolve().parents[1]
+SECRET = "sk-operator-secret-do-not-leak"
 pytestmark = pytest.mark.slow
 
 
@@ -20,60 +23,112 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_langgraph_dev_runs_collaborate(tiny_model, tmp_path):
+def strong(prompt: str) -> str:
+    return "10" if kind_of(prompt) == "judge" else "Explanation: e.\nAnswer: 4"
+
+
+@pytest.fixture
+def served(tiny_model, tmp_path):
+    """`langgraph dev` on a free port, with the operator's settings file, strong model and key."""
     cli = shutil.which("langgraph", path=str(Path(sys.executable).parent)) or shutil.which("langgraph")
     if cli is None:
         pytest.fail("langgraph CLI missing: install the dev extra (pip install -e '.[dev]')")
     from langgraph_sdk import get_sync_client
 
-    port = _free_port()
-    env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false"}
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(
-        [cli, "dev", "--no-browser", "--no-reload", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        client = get_sync_client(url=f"http://127.0.0.1:{port}")
-        deadline = time.time() + 120
-        while True:
-            try:
-                graphs = {a["graph_id"] for a in client.assistants.search()}
-                break
-            except Exception:
-                if time.time() > deadline or proc.poll() is not None:
-                    pytest.fail("langgraph dev did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
-                time.sleep(1)
-        assert {"collaborate", "collect"} <= graphs
-        spec = f"huggingface:{tiny_model}"
-        out = client.runs.wait(
-            None,
-            "collaborate",
-            input={"query": "What is two plus two?"},
-            context={"weak": spec, "strong": spec, "max_new_tokens": 8},
+    with ScriptedServer(strong) as operator_api:
+        settings = tmp_path / "server.yaml"
+        settings.write_text(
+            f"weak: huggingface:{tiny_model}\nstrong: openai:scripted\njudge: exact\n"
+            f"db: sqlite:///{tmp_path / 'operator.db'}\nmax_new_tokens: 64\nmax_samples: 4\n"
         )
-        assert len(out["drafts"]) == 1 and len(out["refinements"]) == 1
-        assert out["refinements"][0]["error"] is None and "output" in out
-        # The collect graph with a store: the async nodes' store work must not block Studio's loop.
-        db = f"sqlite:///{tmp_path / 'studio.db'}"
-        out = client.runs.wait(
-            None,
-            "collect",
-            input={"query": "What is two plus two?", "gold": "4"},
-            context={"weak": spec, "strong": spec, "max_new_tokens": 8, "samples": 2, "judge": "exact", "db": db},
+        port = _free_port()
+        env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false"}
+        env.update(COWEST_SERVER_SETTINGS=str(settings), OPENAI_BASE_URL=operator_api.url, OPENAI_API_KEY=SECRET)
+        log = open(tmp_path / "server.log", "w")
+        proc = subprocess.Popen(
+            [cli, "dev", "--no-browser", "--no-reload", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
-        assert len(out["drafts"]) == 2 and out["solo"]["score"] is not None, (tmp_path / "server.log").read_text()[
-            -3000:
-        ]
-        from cowest.storage import get_store
+        try:
+            client = get_sync_client(url=f"http://127.0.0.1:{port}")
+            deadline = time.time() + 120
+            while True:
+                try:
+                    graphs = {a["graph_id"] for a in client.assistants.search()}
+                    break
+                except Exception:
+                    if time.time() > deadline or proc.poll() is not None:
+                        pytest.fail("langgraph dev did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
+                    time.sleep(1)
+            assert {"collaborate", "collect"} <= graphs
+            yield client, operator_api, tmp_path
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            log.close()
 
-        store = get_store(db)
-        assert {c.role for c in store.calls_of(store.runs()[0].id)} >= {"strong_solo", "judge", "weak_draft"}
-        assert "Blocking" not in (tmp_path / "server.log").read_text()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+
+def run(client, graph: str, context: dict, query: str = "What is two plus two?") -> tuple[dict | None, str]:
+    """(the run's output, or None; the error text, or "")."""
+    try:
+        out = client.runs.wait(None, graph, input={"query": query, "gold": "4"}, context=context)
+    except Exception as exc:  # the API refused the run
+        return None, str(exc)
+    if isinstance(out, dict) and "__error__" in out:
+        return None, str(out["__error__"])
+    return out, ""
+
+
+def test_served_graphs_run_the_operators_models_and_store(served):
+    client, operator_api, tmp_path = served
+    out, error = run(client, "collaborate", {"max_new_tokens": 8})
+    assert not error and len(out["drafts"]) == 1 and out["refinements"][0]["error"] is None and "output" in out
+    out, error = run(client, "collect", {"max_new_tokens": 8, "samples": 2, "run": "mine"})
+    assert not error and len(out["drafts"]) == 2 and out["solo"]["score"] is not None
+    from cowest.storage import get_store
+
+    store = get_store(f"sqlite:///{tmp_path / 'operator.db'}")
+    assert {c.role for c in store.calls_of(store.run_id("mine"))} >= {"strong_solo", "judge", "weak_draft"}
+    assert {h.get("Authorization") for h in operator_api.headers} == {f"Bearer {SECRET}"}
+    assert "Blocking" not in (tmp_path / "server.log").read_text()
+
+
+# What a caller tried -> what happened: "ignored" (LangGraph's server drops context fields that are
+# not in the graph's schema before the run starts), or the refusal the run's error says.
+ATTACKS = {
+    "the key sent to a URL of the caller's": ({"weak": "openai:x", "weak_base_url": "CATCHER"}, "ignored"),
+    "a database file anywhere": ({"db": "sqlite:///EVIL"}, "ignored"),
+    "a store on another host": ({"db": "postgresql+psycopg://127.0.0.2:9/x"}, "ignored"),
+    "a model of the caller's choice": ({"weak": "huggingface:/etc", "strong": "openai:x"}, "ignored"),
+    "a huge generation": ({"max_new_tokens": 10**6}, "above this server's cap 64"),
+    "huge K": ({"samples": 10**4}, "above this server's cap 4"),
+    "an adapter path": ({"adapter": "/etc/passwd"}, "unknown adapter '/etc/passwd'; this server offers: none"),
+    "a run name that is a path": ({"run": "../../x"}, "use 1-64 letters"),
+}
+
+
+def test_every_attack_is_refused_or_ignored_and_reaches_nothing(served):
+    client, operator_api, tmp_path = served
+    with ScriptedServer(lambda prompt: "caught") as catcher:
+        for name, (context, outcome) in ATTACKS.items():
+            context = {
+                k: v.replace("CATCHER", catcher.url).replace("EVIL", str(tmp_path / "evil.db"))
+                if isinstance(v, str)
+                else v
+                for k, v in context.items()
+            }
+            before = len(operator_api.requests)
+            out, error = run(client, "collect", {**context, "max_new_tokens": context.get("max_new_tokens", 8)})
+            if outcome == "ignored":  # the run went on with the operator's models and store
+                assert out is not None and not error, (name, error)
+                assert {r["model"] for r in operator_api.requests[before:]} <= {"scripted"}  # (or reused)
+                assert out["drafts"] and all(d["error"] is None for d in out["drafts"]), name
+            else:
+                assert out is None and outcome in error, (name, error)
+                assert len(operator_api.requests) == before, name  # nothing was asked of any model
+        assert catcher.requests == [] and catcher.connections == 0  # nothing, and no key, went to the caller's URL
+    assert not (tmp_path / "evil.db").exists()  # no file outside the operator's paths
+    assert {h.get("Authorization") for h in operator_api.headers} == {f"Bearer {SECRET}"}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import OrderedDict
 
 from .base import DEFAULT_POLICY, ChatModel, RequestPolicy
 from .local import LocalBase, LocalChatModel
@@ -12,7 +14,10 @@ from .settings import ModelSettings
 from .spec import ModelSpec
 
 _lock = threading.Lock()
-_bases: dict[tuple[str, bool], LocalBase] = {}
+_bases: OrderedDict[tuple[str, bool], LocalBase] = OrderedDict()  # least recently used first
+# Loaded local bases at most: a long-lived process (a server) that is asked for many models keeps
+# the most recently used; a dropped one is freed once no request holds it.
+MAX_LOADED_BASES = int(os.environ.get("COWEST_MAX_LOADED_MODELS", "4"))
 _remotes: dict[tuple, RemoteChatModel] = {}  # ProviderChatModel is one
 
 
@@ -37,11 +42,15 @@ def _model(
     settings = settings or ModelSettings.from_env()
     with _lock:
         if spec.provider == "huggingface":
-            base = _bases.get((spec.model, policy.compiled))
+            which = (spec.model, policy.compiled)
+            base = _bases.get(which)
             if base is None:
                 if not load:
                     return None
-                base = _bases[(spec.model, policy.compiled)] = LocalBase(spec.model, compiled=policy.compiled)
+                base = _bases[which] = LocalBase(spec.model, compiled=policy.compiled)
+                while len(_bases) > max(1, MAX_LOADED_BASES):
+                    _bases.popitem(last=False)
+            _bases.move_to_end(which)
             return LocalChatModel(base, spec)
         if spec.provider != "openai":
             by_spec = (str(spec), None, None, policy)
