@@ -100,6 +100,11 @@ def main() -> None:
     p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--out", default="bench/out/learning")
+    p.add_argument(
+        "--real",
+        action="store_true",
+        help="the real-task version instead: SmolLM2 as the weak and the strong model, exact-match judge, no oracle",
+    )
     args = p.parse_args()
 
     out = Path(args.out)
@@ -113,24 +118,11 @@ def main() -> None:
     heldout = task.load(heldout_file).examples
     oracle = Oracle(train + heldout, args.min_words)
 
+    if args.real:
+        return run_real(args, db, heldout_file, out)
     results: dict = {"args": vars(args), "property": f"draft of at least {args.min_words} words", "arms": {}}
     with ScriptedServer(oracle) as server:
-        base = RoundsOptions(
-            task="medmcqa",
-            data=args.data,
-            limit=args.train,
-            samples=args.samples,
-            weak=BUNDLED_NAME,
-            strong="openai:oracle",
-            judge="llm",
-            max_new_tokens=args.max_new_tokens,
-            db=db,
-            concurrency=args.concurrency,
-            rounds=1,
-            out=str(out / "adapters"),
-            eval_data=str(heldout_file),
-            weak_base_url="",
-        )
+        base = base_options(args, db, out, heldout_file, strong="openai:oracle", judge="llm")
         import os
 
         os.environ["OPENAI_BASE_URL"] = server.url
@@ -139,6 +131,36 @@ def main() -> None:
             feedback, preset = ARMS[arm]
             results["arms"][arm] = run_arm(base, arm, feedback, preset, args.rounds, db)
             (out / "learning.json").write_text(json.dumps(results, indent=2))
+    print(summary_table(results))
+
+
+def base_options(args, db: str, out: Path, heldout_file: Path, strong: str, judge: str) -> RoundsOptions:
+    """The rounds every arm runs: the same queries, K, budget and held-out file."""
+    return RoundsOptions(
+        task="medmcqa",
+        data=args.data,
+        limit=args.train,
+        samples=args.samples,
+        weak=BUNDLED_NAME,
+        strong=strong,
+        judge=judge,
+        max_new_tokens=args.max_new_tokens,
+        db=db,
+        concurrency=args.concurrency,
+        rounds=1,
+        out=str(out / "adapters"),
+        eval_data=str(heldout_file),
+    )
+
+
+def run_real(args, db: str, heldout_file: Path, out: Path) -> None:
+    """MedMCQA with SmolLM2 as both models (exact-match judge), collaborative feedback, --preset small."""
+    base = base_options(args, db, out, heldout_file, strong=BUNDLED_NAME, judge="exact")
+    results = {
+        "args": vars(args),
+        "arms": {"real-collab-small": run_arm(base, "real", "collaborative", "small", args.rounds, db)},
+    }
+    (out / "learning_real.json").write_text(json.dumps(results, indent=2))
     print(summary_table(results))
 
 
