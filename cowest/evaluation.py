@@ -21,7 +21,7 @@ from cowest.tasks import data_identity, get_task
 from cowest.tasks.metrics import score_task
 from cowest.tasks.stats import QueryScores, per_query_records
 
-from .options import METHODS, EvalOptions, Method, method_labels
+from .eval_options import METHODS, EvalOptions, Method, method_labels
 from .runner import run_over
 from .spending import Spending
 

@@ -12,9 +12,10 @@ from cowest.storage import EvalResult
 from cowest.tasks import get_task
 from cowest.tasks.stats import Interval, PairedDifference
 
+from .eval_options import EvalOptions
 from .evaluation import evaluate, metric_names
 from .evidence import compare, intervals_of
-from .options import EvalOptions, RoundsOptions
+from .options import RoundsOptions
 
 
 @dataclass

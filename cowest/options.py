@@ -1,4 +1,4 @@
-"""The options of the jobs over a task file (collect, rounds, eval): the graph's settings
+"""The options of the jobs over a task file (collect, rounds; eval's are eval_options.py): the graph's settings
 (CollabContext) plus the job's own. Light to import: the CLI builds its flags from these."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Literal
 from cowest.core import BadInput, copy_as, option
 from cowest.graph import CollabContext
 from cowest.graph.modes import ModeName
-from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
 from cowest.tasks.base import data_identity
 from cowest.trainer.options import DPOHyperparams, KTOHyperparams
 
@@ -246,94 +245,3 @@ class RoundsOptions(CollectOptions):
         """Round `round`'s collection; its drafts are sampled with the one --seed training uses."""
         seed = self.dpo.seed if self.seed is None else self.seed
         return copy_as(CollectOptions, self, run=self.run_name(), round=round, weak=weak, offset=offset, seed=seed)
-
-
-@dataclass(frozen=True)
-class Method:
-    """An evaluation method: a mode of the graph (graph/modes.py) and the settings it runs with."""
-
-    name: str
-    mode: ModeName
-    drafts: bool  # takes a draft format (`direct`, `knowledge`, `cot`)
-    uses_adapter: bool = False  # runs the weak model with --adapter
-    solo_format: DraftFormat = "cot"
-
-
-METHODS = {
-    m.name: m
-    for m in [
-        Method("weak", "weak", drafts=True),
-        Method("weak-sft", "weak", drafts=True, uses_adapter=True),
-        Method("weak-self-refine", "self_refine_weak", drafts=True),
-        Method("strong", "strong", drafts=False, solo_format="direct"),
-        Method("strong-cot", "strong", drafts=False),
-        Method("strong-self-refine", "self_refine_strong", drafts=False),
-        Method("supericl", "supericl", drafts=False, uses_adapter=True),
-        Method("collab", "infer", drafts=True, uses_adapter=True),
-    ]
-}
-
-
-def parse_methods(text: str) -> list[str]:
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METHODS]
-    if unknown or not names:
-        raise BadInput(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from: {', '.join(METHODS)}")
-    return names
-
-
-def parse_formats(text: str) -> list[str]:
-    formats = [f.strip() for f in text.split(",") if f.strip()]
-    bad = [f for f in formats if f not in DRAFT_FORMATS]
-    if bad or not formats:
-        raise BadInput(f"unknown draft format(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DRAFT_FORMATS)}")
-    return formats
-
-
-@dataclass(kw_only=True)
-class EvalOptions(JobOptions, CollabContext):
-    """Methods and baselines over the same queries: the graph's settings plus the job's."""
-
-    methods: list[str] = option(
-        help=(
-            "Comma list: weak, weak-sft, weak-self-refine, strong, strong-cot, strong-self-refine, supericl, collab."
-        ),
-        parse=parse_methods,
-    )
-    formats: list[str] = option(
-        default_factory=lambda: ["cot"],
-        parse=parse_formats,
-        help="Draft formats for the methods that draft (one row each).",
-    )
-    adapter: str | None = option(
-        None, help=("Weak adapter for weak-sft, supericl and collab (collab without it: no alignment).")
-    )
-    against: str = option(
-        "",
-        metavar="METHOD",
-        help=(
-            "Compare every other method with this one, paired over the same queries: the difference with "
-            "its 95% interval and, for accuracy / exact match, the exact McNemar p-value."
-        ),
-    )
-
-    def check_eval(self) -> None:
-        self.check_job()
-        parse_methods(",".join(self.methods))
-        parse_formats(",".join(self.formats))
-        if self.against and self.against not in self.labels():
-            raise BadInput(f"--against {self.against}: not one of the methods run ({', '.join(self.labels())})")
-        if "weak-sft" in self.methods and not self.adapter:
-            raise BadInput("weak-sft needs --adapter (the SFT adapter folder)")
-        if self.adapter and not Path(self.adapter, "adapter_config.json").is_file():
-            raise BadInput(f"{self.adapter}: not a PEFT adapter folder")
-
-    def labels(self) -> list[str]:
-        """The label of each (method, draft format) row this evaluation makes."""
-        return [label for name in self.methods for label in method_labels(METHODS[name], self.formats)]
-
-
-def method_labels(method: Method, formats: list[str]) -> list[str]:
-    if method.drafts and len(formats) > 1:
-        return [f"{method.name}[{fmt}]" for fmt in formats]
-    return [method.name]

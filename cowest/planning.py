@@ -16,7 +16,8 @@ from cowest.nodes.models import check_specs
 from cowest.storage import get_store
 from cowest.tasks import Example, get_task
 
-from .options import CollectOptions, EvalOptions, JobOptions, RoundsOptions
+from .eval_options import EvalOptions
+from .options import CollectOptions, JobOptions, RoundsOptions
 from .runner import run_over
 from .spending import Spending
 

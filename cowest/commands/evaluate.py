@@ -44,7 +44,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action
 
 
 def add_eval_flags(p: argparse.ArgumentParser) -> None:
-    from cowest.options import EvalOptions
+    from cowest.eval_options import EvalOptions
 
     add_options(
         p,

@@ -26,7 +26,8 @@ def register(sub: Any) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from cowest.console import plan_table
-    from cowest.options import CollectOptions, EvalOptions, RoundsOptions
+    from cowest.eval_options import EvalOptions
+    from cowest.options import CollectOptions, RoundsOptions
     from cowest.planning import plan_collect, plan_eval, plan_rounds, with_token_estimates
 
     check_data(args.data)
