@@ -66,6 +66,8 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
         intervals = QueryScores(records, task.labels).intervals()
         metrics.update(failed_queries=failed, strong_sent=spending.sent, strong_reused=spending.reused)
         metrics["intervals"] = {name: interval.as_dict() for name, interval in intervals.items()}
+        if task.labels:  # the label set macro-F1 averaged over (a task file's options set it from the data)
+            metrics["labels"] = list(task.labels)
         calls = store.calls_by_id(strong_ids)
         results.append(
             store.save_eval(

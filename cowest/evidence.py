@@ -25,7 +25,8 @@ def scores_of(result: EvalResult) -> QueryScores:
             f"evaluation {result.id} ({result.method}) has no per-query records (stored by an older cowest): "
             "rerun the same `cowest eval` (its calls are reused) to compare it"
         )
-    return QueryScores(result.per_query, get_task(result.task).labels)
+    labels = (result.metrics or {}).get("labels") or get_task(result.task).labels
+    return QueryScores(result.per_query, labels)
 
 
 def intervals_of(result: EvalResult) -> dict[str, Interval]:

@@ -12,14 +12,26 @@ from cowest.core import BadInput, copy_as, option
 from cowest.graph import CollabContext
 from cowest.graph.modes import ModeName
 from cowest.tasks.base import data_identity
+from cowest.tasks.template import is_task_file
 from cowest.trainer.options import DPOHyperparams, KTOHyperparams
+
+
+def task_label(task: str) -> str:
+    """A task as run names show it: its name, or a task file's own `name`."""
+    if not is_task_file(task):
+        return task
+    from cowest.tasks import get_task
+
+    return get_task(task).name
 
 
 @dataclass(kw_only=True)
 class JobOptions:
     """Which rows, which store, how many queries at once."""
 
-    data: str = option(help="Task file (JSON array or JSON Lines), or hf:OWNER/NAME[:SPLIT].")
+    data: str = option(
+        "", help="Data file (JSON array or JSON Lines), or hf:OWNER/NAME[:SPLIT]; empty: the one a task file names."
+    )
     limit: int | None = option(None, help="The first N usable rows (after --offset).")
     offset: int = option(0, help="Skip the first N rows (those a training run used, say).")
     concurrency: int = option(4, help="Queries in flight at once.")
@@ -158,7 +170,7 @@ class CollectOptions(JobOptions, CollabContext):
         if self.feedback != "collaborative":  # likewise: collaborative runs keep their names
             ident.update(feedback=self.feedback, annotator=self.annotator)
         digest = hashlib.sha1(repr(sorted(ident.items())).encode()).hexdigest()[:8]
-        return f"{self.task}-{digest}"
+        return f"{task_label(self.task)}-{digest}"
 
 
 @dataclass(kw_only=True)

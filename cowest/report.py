@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from cowest.evaluation import metric_names
 from cowest.evidence import intervals_of
 from cowest.storage import TraceStore
 from cowest.tasks.stats import proportion
@@ -85,11 +86,26 @@ def _row_label(e, lineage) -> str:
     return f"{e.method}, round {a.round} ({arm} feedback, {a.kind})"
 
 
+def _titles(task: str) -> tuple[str, str, str]:
+    """A task's column titles: the built-in ones, or a task file's name and its metrics."""
+    if task in _TASK_TITLES:
+        return _TASK_TITLES[task]
+    from cowest.options import task_label
+    from cowest.tasks import get_task
+
+    try:
+        first, second = ("Acc", "F1") if get_task(task).labels else ("EM", "F1")
+    except Exception:  # a task file that has gone since: its stored name is all there is
+        first, second = "metric", "F1"
+    return task_label(task) if Path(task).is_file() else Path(task).stem, first, second
+
+
 def _method_table(evals, adapters=()) -> list[str]:
     latest = _latest(evals, adapters)
-    tasks = [t for t in _TASK_TITLES if any(task == t for _, task in latest)]
+    known = [t for t in _TASK_TITLES if any(task == t for _, task in latest)]
+    tasks = known + sorted({task for _, task in latest} - set(known))
     methods = list(dict.fromkeys(m for m, _ in latest))
-    head = ["Method"] + [f"{_TASK_TITLES[t][0]} {name}" for t in tasks for name in _TASK_TITLES[t][1:]]
+    head = ["Method"] + [f"{_titles(t)[0]} {name}" for t in tasks for name in _titles(t)[1:]]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in methods:
         cells = [m]
@@ -98,7 +114,7 @@ def _method_table(evals, adapters=()) -> list[str]:
             if e is None:
                 cells += ["", ""]
                 continue
-            first, second = ("exact_match", "f1") if t == "ifqa" else ("accuracy", "macro_f1")
+            first, second = metric_names(t)
             u = e.metrics.get("unparseable", 0)
             cells += [f"{_percent(e, first)} (n={e.n}, u={u})", _percent(e, second)]
         rows.append("| " + " | ".join(cells) + " |")
@@ -141,7 +157,7 @@ def _plot_metric_per_round(evals, adapters, path: Path) -> bool:
     series = defaultdict(list)
     for e in evals:
         if e.adapter and e.adapter in round_of:
-            key = "exact_match" if e.task == "ifqa" else "accuracy"
+            key = metric_names(e.task)[0]
             interval = intervals_of(e).get(key)
             low, high = (interval.low, interval.high) if interval else (e.metrics[key], e.metrics[key])
             series[f"{e.method} ({e.task}, n={e.n})"].append((round_of[e.adapter], e.metrics[key], low, high))

@@ -31,7 +31,13 @@ class CollabContext:
             "supericl (see graph/modes.py)."
         ),
     )
-    task: str = option("open", help="The task: how queries are framed and answers parsed and judged.")
+    task: str = option(
+        "open",
+        help=(
+            "The task: how queries are framed and answers parsed and judged; ifqa, medmcqa, prosocial, open, "
+            "or a task file PATH.yaml."
+        ),
+    )
     weak: str = option(
         BUNDLED_NAME, help=("Weak model spec, provider:model[@adapter] (smollm2 is the bundled offline model).")
     )

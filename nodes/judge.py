@@ -77,6 +77,7 @@ def _unjudged(step: Step) -> bool:
 
 def _judge_llm(ctx, log, state, targets) -> Generator[Effect, Any, list[dict]]:
     gold = state.get("gold") or "; ".join(state.get("answers") or [])
+    rubric = get_task(ctx.task).rubric
     jobs = [
         # A solo judgment, like its target, is shared by every round of the run.
         log.job(
@@ -84,7 +85,7 @@ def _judge_llm(ctx, log, state, targets) -> Generator[Effect, Any, list[dict]]:
             step["index"],
             ctx.judge_spec,
             _SAMPLING,
-            judge_prompt(gold, step["text"]),
+            judge_prompt(gold, step["text"], rubric),
             parent_id=step.get("call_id"),
             every_round=(field == "solo"),
         )

@@ -70,15 +70,15 @@ JUDGE_RUBRIC = (
 )
 
 
-def judge_prompt(gold: str, output: str) -> Messages:
-    """The evaluator: score an output against the ground truth on the 1/3/6/10 rubric."""
+def judge_prompt(gold: str, output: str, rubric: str | None = None) -> Messages:
+    """The evaluator: score an output against the ground truth on the 1/3/6/10 rubric (or the task's own)."""
     return [
         {
             "role": "user",
             "content": (
                 "Compare a model's output (its explanation and its answer) with the ground truth and score "
                 "how correct it is, from 1 to 10, using this rubric:\n"
-                f"{JUDGE_RUBRIC}\n\n"
+                f"{rubric or JUDGE_RUBRIC}\n\n"
                 f"Ground truth:\n{gold}\n\n"
                 f"Model output:\n{output}\n\n"
                 "Reply with a single integer from 1 to 10 and nothing else."

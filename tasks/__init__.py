@@ -9,16 +9,30 @@ from .ifqa import IfQA
 from .medmcqa import MedMCQA
 from .open_qa import OpenQA
 from .prosocial import Prosocial
+from .template import TemplateTask, is_task_file, load_task_file
 
 TASKS: dict[str, type[Task]] = {"ifqa": IfQA, "medmcqa": MedMCQA, "prosocial": Prosocial, "open": OpenQA}
 
 
 def get_task(name: str) -> Task:
-    """A fresh task object by name; ValueError naming the known tasks otherwise."""
+    """A fresh task object by name, or the task a YAML file defines (tasks/template.py); BadInput
+    naming the known tasks otherwise."""
+    if is_task_file(name):
+        return load_task_file(name)
     try:
         return TASKS[name]()
     except KeyError:
-        raise BadInput(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}") from None
+        raise BadInput(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}, or a task file PATH.yaml") from None
+
+
+def task_data(task: str, data: str) -> str:
+    """The data a job reads: --data, or else the file its task file names."""
+    if data:
+        return data
+    default = getattr(get_task(task), "default_data", None) if is_task_file(task) else None
+    if not default:
+        raise BadInput("--data is required (the task names no data file of its own)")
+    return default
 
 
 __all__ = [
@@ -33,4 +47,6 @@ __all__ = [
     "MedMCQA",
     "OpenQA",
     "Prosocial",
+    "TemplateTask",
+    "task_data",
 ]

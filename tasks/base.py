@@ -41,6 +41,7 @@ class Task(ABC):
 
     name: str
     labels: tuple[str, ...] | None = None  # the label set of a classification task
+    rubric: str | None = None  # the judge's rubric, where the task has its own (default: the paper's)
 
     # -- loading -------------------------------------------------------------------------------
     hub_split = "validation"  # the split a bare hub name means

@@ -78,9 +78,11 @@ def test_bad_input_gives_one_line_and_exit_2(capsys, argv, message, mcq_file, ti
 
 
 def test_unknown_task_is_refused(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["collect", "--task", "chess", "--data", "x"])
-    assert exc.value.code == 2 and "invalid choice: 'chess'" in capsys.readouterr().err
+    assert main(["collect", "--task", "chess", "--data", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown task 'chess'; choose one of: ifqa, medmcqa, prosocial, open, or a task file PATH.yaml" in err
+    assert main(["eval", "--task", "missing.yaml", "--methods", "weak"]) == 2
+    assert "missing.yaml: no such task file" in capsys.readouterr().err
 
 
 def test_an_api_key_with_a_line_break_is_bad_input(capsys, monkeypatch, mcq_file, tiny_model):

@@ -40,8 +40,8 @@ class LoraSettings:
 class SFTOptions:
     """The paper's SFT: LoRA r=16, alpha=16, lr 1.4e-5, batch 1, grad-accum 8, 1 epoch."""
 
-    task: str = option(help="Task whose gold targets to train on.")
-    data: str = option(help="Task file (JSON array or JSON Lines).")
+    task: str = option(help="Task whose gold targets to train on (a name or a task file PATH.yaml).")
+    data: str = option("", help="Data file (JSON array or JSON Lines); empty: the one a task file names.")
     out: str = option("adapters/sft", help="Adapter folder.")
     limit: int | None = option(None, help="Train on the first N usable rows.")
     weak: str = option(BUNDLED_NAME, help="Base model spec.")

@@ -52,7 +52,12 @@ def store_of(args: argparse.Namespace) -> Any:
     return get_store(args.db or default_url())
 
 
-def check_data(path: str) -> None:
-    """A data argument is a file that exists or a hub name `hf:OWNER/NAME[:SPLIT]`."""
-    if not path.startswith("hf:") and not os.path.exists(path):
-        raise BadInput(f"{path}: no such file")
+def check_data(args: argparse.Namespace) -> None:
+    """The job's data (--data, or the file its task file names) is a file that exists or a hub name
+    `hf:OWNER/NAME[:SPLIT]`; the task (a name or a task file) is checked with it."""
+    from cowest.tasks import get_task, task_data
+
+    get_task(args.task)
+    args.data = task_data(args.task, args.data)
+    if not args.data.startswith("hf:") and not os.path.exists(args.data):
+        raise BadInput(f"{args.data}: no such file")

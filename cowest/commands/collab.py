@@ -8,7 +8,7 @@ from typing import Any
 
 from cowest.core import EXIT_FAILURES
 
-from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
+from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of
 
 COLLECT_FLAGS: tuple[str, ...] = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature", "top_p")
 COLLECT_FLAGS += ("retry_failed", "cache", "feedback", "annotator")
@@ -20,12 +20,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action
 
     ask = sub.add_parser("ask", help="answer one question: the weak model drafts, the strong model refines")
     ask.add_argument("question")
-    add_options(
-        ask,
-        CollabContext,
-        COLLAB_FLAGS,
-        choices={"task": task_names(with_open=True)},
-    )
+    add_options(ask, CollabContext, COLLAB_FLAGS)
     ask.add_argument("--show-draft", action="store_true", help="print the weak model's draft too")
     add_db(ask)
     ask.set_defaults(func=cmd_ask)
@@ -43,9 +38,7 @@ def add_collect_flags(p: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -
     """The flags of a collection, shared by `collect` and `rounds`."""
     from cowest.options import CollectOptions
 
-    add_options(
-        p, CollectOptions, COLLECT_FLAGS + JOB_FLAGS + extra, required=("task",), choices={"task": task_names()}
-    )
+    add_options(p, CollectOptions, COLLECT_FLAGS + JOB_FLAGS + extra, required=("task",))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -72,7 +65,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from cowest.collect import CollectOptions, collect, exit_code
     from cowest.console import collect_summary
 
-    check_data(args.data)
+    check_data(args)
     summary = collect(from_args(CollectOptions, args))
     print(collect_summary(summary))
     return exit_code(summary)

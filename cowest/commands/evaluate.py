@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of, task_names
+from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, check_data, from_args, store_of
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
@@ -27,7 +27,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     cp.set_defaults(func=cmd_compare)
 
     sc = sub.add_parser("score", help="score a predictions file made elsewhere with the same parsing and metrics")
-    sc.add_argument("--task", required=True, choices=task_names())
+    sc.add_argument("--task", required=True, help="a task name (ifqa, medmcqa, prosocial) or a task file PATH.yaml")
     sc.add_argument("--data", required=True)
     sc.add_argument("--limit", type=int)
     sc.add_argument(
@@ -55,7 +55,6 @@ def add_eval_flags(p: argparse.ArgumentParser) -> None:
         + ("cache",)
         + BUDGET_FLAGS,
         required=("task",),
-        choices={"task": task_names()},
     )
 
 
@@ -65,7 +64,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from cowest.evaluation import EvalOptions, evaluate
     from cowest.evidence import compare, comparison_json, intervals_of
 
-    check_data(args.data)
+    check_data(args)
     opts = from_args(EvalOptions, args)
     results = evaluate(opts, progress=not args.json)
     base = next((r for r in results if r.method == opts.against), None)

@@ -30,7 +30,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from cowest.options import CollectOptions, RoundsOptions
     from cowest.planning import plan_collect, plan_eval, plan_rounds, with_token_estimates
 
-    check_data(args.data)
+    check_data(args)
     opts: Any
     if args.job == "collect":
         opts = from_args(CollectOptions, args)

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from . import add_db, add_options, check_data, from_args, store_of, task_names
+from . import add_db, add_options, check_data, from_args, store_of
 from .collab import add_collect_flags
 
 ROUNDS_FLAGS: tuple[str, ...] = (
@@ -26,7 +26,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action
 
     train = sub.add_parser("train", help="train the weak model").add_subparsers(metavar="STAGE")
     sft = train.add_parser("sft", help="LoRA SFT on a task's gold targets")
-    add_options(sft, SFTOptions, choices={"task": task_names()})
+    add_options(sft, SFTOptions)
     add_db(sft)
     sft.set_defaults(func=cmd_sft)
 
@@ -56,7 +56,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
     from cowest.storage import Adapter
     from cowest.trainer.sft import SFTOptions, train_sft
 
-    check_data(args.data)
+    check_data(args)
     store = store_of(args)
     opts = from_args(SFTOptions, args)
     result = train_sft(opts)
@@ -134,7 +134,7 @@ def cmd_rounds(args: argparse.Namespace) -> int:
     from cowest.rounds import RoundsOptions, run_rounds
     from cowest.spending import Spending
 
-    check_data(args.data)
+    check_data(args)
     opts = from_args(RoundsOptions, args)
     reports = run_rounds(opts)
     print(rounds_table(reports))

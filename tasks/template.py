@@ -1,0 +1,230 @@
+"""A task defined by a YAML file, as lm-evaluation-harness defines one: Jinja2 templates over a data
+row, the answer format (free text, options, or fixed classes) and the metrics. `--task PATH.yaml`
+works wherever `--task NAME` does.
+
+    name: capitals                  # shown in runs and reports
+    data: caps.jsonl                # relative to the YAML file; or hf:ID[:split]; --data overrides
+    id: key                         # the row field holding the query id (default: 0-based line number)
+    query: "What is the capital of {{ country }}?"
+    gold: "{{ capital }}"           # template or field; with `choices`: a 0-based index, a letter or the option text
+    answers: aliases                # optional field with a list of accepted answers (metric: best over them)
+    choices: opts                   # optional field with the options: lettered A, B, ... in the query
+    labels: [casual, needs caution] # optional fixed classes
+    metrics: [exact_match, f1]      # exact_match, f1 | accuracy, macro_f1
+    rubric: null                    # optional judge rubric (default: the paper's 1/3/6/10)
+    sft_target: "{{ explanation }}" # optional: the SFT target's explanation part
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .base import DataError, Example, Task
+from .normalize import normalize_answer
+
+QA_METRICS = ("exact_match", "f1")
+LABEL_METRICS = ("accuracy", "macro_f1")
+KEYS = ("name", "data", "id", "query", "gold", "answers", "choices", "labels", "metrics", "rubric", "sft_target")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def is_task_file(name: str) -> bool:
+    return str(name).endswith((".yaml", ".yml"))
+
+
+@lru_cache(maxsize=32)
+def _load(path: str, mtime: float) -> dict[str, Any]:
+    import yaml
+
+    try:
+        spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the task file ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(spec, dict):
+        raise DataError(f"{path}: a task file is a mapping of keys (name, query, gold, ...)")
+    return spec
+
+
+def load_task_file(path: str) -> TemplateTask:
+    """The task of a YAML file; DataError naming the file and the problem."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{path}: no such task file")
+    return TemplateTask(str(file.resolve()), _load(str(file.resolve()), file.stat().st_mtime))
+
+
+class TemplateTask(Task):
+    """The task a YAML file describes."""
+
+    def __init__(self, path: str, spec: dict[str, Any]):
+        self.path = path
+        unknown = sorted(set(spec) - set(KEYS))
+        if unknown:
+            raise DataError(f"{path}: unknown key(s) {', '.join(unknown)}; a task file has: {', '.join(KEYS)}")
+        for key in ("query", "gold"):
+            if not spec.get(key):
+                raise DataError(f"{path}: missing `{key}` (a Jinja2 template over a data row)")
+        if spec.get("choices") and spec.get("labels"):
+            raise DataError(f"{path}: `choices` and `labels` are both set; a task has options or fixed classes")
+        self.name = str(spec.get("name") or Path(path).stem)
+        self.spec = spec
+        self.id_field = spec.get("id")
+        self.answers_field = spec.get("answers")
+        self.choices_field = spec.get("choices")
+        labels = spec.get("labels")
+        if labels is not None and (not isinstance(labels, list) or len(labels) < 2):
+            raise DataError(f"{path}: `labels` is a list of at least two classes")
+        self.labels = tuple(str(x) for x in labels) if labels else None
+        if self.choices_field:  # the options' letters; the data's widest option list sets them (prepare)
+            self.labels = ("A", "B", "C", "D")
+        self.rubric = spec.get("rubric")
+        allowed = LABEL_METRICS if (labels or self.choices_field) else QA_METRICS
+        metrics = spec.get("metrics") or list(allowed)
+        bad = [m for m in metrics if m not in allowed]
+        if bad:
+            raise DataError(f"{path}: unknown metric(s) {', '.join(map(str, bad))} here; use {', '.join(allowed)}")
+        self.metrics = tuple(metrics)
+        self.default_data = _data_path(path, spec.get("data"))
+        self._templates = {
+            key: _template(path, key, spec[key]) for key in ("query", "gold", "sft_target") if spec.get(key)
+        }
+        self._letters: tuple[str, ...] = ()
+
+    # -- loading -------------------------------------------------------------------------------
+    def prepare(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """Check the templates against the first row (a field it lacks is named now, before any
+        call); with options, the letters of the widest option list are the label set."""
+        if rows:
+            line, first = rows[0]
+            for key, template in self._templates.items():
+                _render(self.path, key, template, first, line)
+            for key in ("answers_field", "choices_field", "id_field"):
+                field = getattr(self, key)
+                if field and field not in first:
+                    raise DataError(f"{self.path}: `{key.split('_')[0]}: {field}` names a field row {line} lacks")
+        if self.choices_field:
+            widest = max((len(row.get(self.choices_field) or []) for _, row in rows), default=0)
+            self._letters = tuple(string.ascii_uppercase[:widest])
+            self.labels = self._letters
+
+    def parse_row(self, row: dict[str, Any], line: int) -> Example | None:
+        query = _render(self.path, "query", self._templates["query"], row, line).strip()
+        if not query:
+            return None
+        gold = _render(self.path, "gold", self._templates["gold"], row, line).strip()
+        qid = str(row[self.id_field]) if self.id_field else str(line - 1)
+        explanation = None
+        if "sft_target" in self._templates:
+            explanation = _render(self.path, "sft_target", self._templates["sft_target"], row, line).strip() or None
+        if self.choices_field:
+            options = tuple(str(o).strip() for o in row[self.choices_field])
+            letter = self._gold_letter(gold, options)
+            listing = "\n".join(f"{L}. {text}" for L, text in zip(string.ascii_uppercase, options))
+            return Example(
+                qid,
+                f"{query}\n{listing}",
+                f"{letter}. {options[string.ascii_uppercase.index(letter)]}",
+                (letter,),
+                explanation,
+                options,
+                line,
+            )
+        if self.labels:
+            label = next((x for x in self.labels if x.lower() == gold.lower()), None)
+            if label is None:
+                raise ValueError(f"gold {gold!r} is not one of the labels {', '.join(self.labels)}")
+            return Example(
+                qid, f"{query}\nChoose one class: {', '.join(self.labels)}.", label, (label,), explanation, line=line
+            )
+        answers = tuple(str(a).strip() for a in (row.get(self.answers_field) or []) if str(a).strip())
+        answers = answers or ((gold,) if gold else ())
+        if not answers:
+            raise ValueError("no gold answer")
+        return Example(qid, query, answers[0], answers, explanation, line=line)
+
+    def _gold_letter(self, gold: str, options: tuple[str, ...]) -> str:
+        letters = string.ascii_uppercase[: len(options)]
+        if gold.isdigit() and int(gold) < len(options):
+            return letters[int(gold)]
+        if len(gold) == 1 and gold.upper() in letters:
+            return gold.upper()
+        for letter, option in zip(letters, options):
+            if normalize_answer(option) == normalize_answer(gold):
+                return letter
+        raise ValueError(f"gold {gold!r} is neither an option index, a letter nor an option's text")
+
+    # -- answers -------------------------------------------------------------------------------
+    def parse_answer(self, text: str | None, example: Example | None = None) -> str | None:
+        if not text or not text.strip():
+            return None
+        if self.choices_field:
+            return _letter_in(text, example.options if example else (), self._letters or ("A", "B", "C", "D"))
+        if self.labels:
+            return _label_in(text, self.labels)
+        return text.strip().rstrip(".").strip() or None
+
+    def is_correct(self, answer: str | None, example: Example) -> bool:
+        if answer is None:
+            return False
+        if self.choices_field or self.labels:
+            return answer == example.answers[0]
+        return any(normalize_answer(answer) == normalize_answer(a) for a in example.answers)
+
+
+def _data_path(path: str, data: Any) -> str | None:
+    if not data:
+        return None
+    data = str(data)
+    return data if data.startswith("hf:") else str((Path(path).parent / data).resolve())
+
+
+def _template(path: str, key: str, text: Any) -> Any:
+    """A sandboxed Jinja2 template: a bare field name is that field; a missing field is an error."""
+    from jinja2 import StrictUndefined, TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    source = str(text)
+    if _FIELD.match(source):  # `gold: capital` names a field
+        source = "{{ " + source + " }}"
+    try:
+        return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False).from_string(source)
+    except TemplateSyntaxError as exc:
+        raise DataError(f"{path}: `{key}` is not a valid Jinja2 template ({exc.message})") from None
+
+
+def _render(path: str, key: str, template: Any, row: dict[str, Any], line: int) -> str:
+    from jinja2 import UndefinedError
+
+    try:
+        return str(template.render(**row))
+    except UndefinedError as exc:
+        raise DataError(f"{path}: `{key}` uses a field row {line} lacks ({exc.message})") from None
+
+
+def _letter_in(text: str, options: tuple[str, ...], letters: tuple[str, ...]) -> str | None:
+    """An option letter in any usual dress (`B`, `(b)`, `Option B`, `The answer is B`), or an option's text."""
+    span = "".join(letters)
+    m = re.search(
+        rf"(?:^|\b(?:option|choice|answer(?:\s+is)?)\s*)\(?\s*([{span}])\s*(?:[).:,\]]|$|\s)", text.strip(), re.I
+    )
+    if m:
+        return m.group(1).upper()
+    said = normalize_answer(text)
+    for letter, option in zip(letters, options):
+        if said and said == normalize_answer(option):
+            return letter
+    return None
+
+
+def _label_in(text: str, labels: tuple[str, ...]) -> str | None:
+    """The class named first in `text` (case and `_` / `-` for spaces do not matter; the longer of
+    two classes found at one place wins)."""
+    said = re.sub(r"[_\-]+", " ", text.lower())
+    found = [(said.find(label.lower()), -len(label), label) for label in labels if label.lower() in said]
+    return min(found)[2] if found else None
