@@ -159,7 +159,7 @@ def run_name(name: str, user: str | None, per_caller: bool) -> str:
     return f"{re.sub(r'[^A-Za-z0-9._-]', '_', user)[:64]}/{name}"
 
 
-def resolved(context: Any, config: dict | None) -> CollabContext:
+def resolved(context: Any, config: Any) -> CollabContext:
     """A node's CollabContext: as given in Python (the embedding app is the operator), or built from
     a served caller's choices and the operator's settings."""
     if isinstance(context, CollabContext):
@@ -178,4 +178,4 @@ def collab_runtime() -> Any:
     runtime = get_runtime()
     if isinstance(runtime.context, CollabContext):
         return runtime
-    return runtime.override(context=resolved(runtime.context, get_config()))
+    return runtime.override(context=resolved(runtime.context, get_config()))  # type: ignore[arg-type]

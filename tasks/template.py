@@ -142,7 +142,8 @@ class TemplateTask(Task):
             return Example(
                 qid, f"{query}\nChoose one class: {', '.join(self.labels)}.", label, (label,), explanation, line=line
             )
-        answers = tuple(str(a).strip() for a in (row.get(self.answers_field) or []) if str(a).strip())
+        listed = row.get(self.answers_field) if self.answers_field else None
+        answers = tuple(str(a).strip() for a in (listed or []) if str(a).strip())
         answers = answers or ((gold,) if gold else ())
         if not answers:
             raise ValueError("no gold answer")

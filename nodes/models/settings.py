@@ -27,7 +27,7 @@ class ModelSettings:
 
     @classmethod
     def from_env(cls) -> ModelSettings:
-        extra = ()
+        extra: tuple[tuple[str, str], ...] = ()
         if os.environ.get("COWEST_WEAK_BASE_URL") and os.environ.get("COWEST_WEAK_API_KEY"):
             extra = ((os.environ["COWEST_WEAK_BASE_URL"], os.environ["COWEST_WEAK_API_KEY"]),)
         return cls(

@@ -43,7 +43,8 @@ calls = sa.table(
 
 
 def upgrade() -> None:
-    endpoint = op.get_context().config.attributes.get("openai_base_url") if op.get_context().config else None
+    config = op.get_context().config
+    endpoint = config.attributes.get("openai_base_url") if config is not None else None
     with op.batch_alter_table("calls") as batch:
         batch.add_column(sa.Column("content_key", sa.String(64)))
         batch.add_column(sa.Column("reused_from", sa.Integer))
