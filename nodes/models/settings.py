@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .bundled import BUNDLED_NAME
 
@@ -11,6 +12,13 @@ DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 
 OPENAI_API = "https://api.openai.com/v1"
+
+
+@lru_cache(maxsize=64)
+def _normalized(url: str) -> str:
+    from .http import base_url_of
+
+    return str(base_url_of(url))
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,10 @@ class ModelSettings:
 
     def key_for(self, base_url: str | None) -> str | None:
         """The key bound to `base_url` (None: the default endpoint), or None: no key is sent there."""
-        from .http import base_url_of
-
-        target = str(base_url_of(base_url or self.openai_base_url or OPENAI_API))
+        target = _normalized(base_url or self.openai_base_url or OPENAI_API)
         bound = [(self.openai_base_url or OPENAI_API, self.openai_api_key), *self.extra_keys]
         for url, key in bound:
-            if key and str(base_url_of(url)) == target:
+            if key and _normalized(url) == target:
                 return key
         return None
 
