@@ -24,6 +24,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
@@ -90,23 +91,21 @@ def after_judge(
 
 
 def _router(route: Any) -> tuple[Any, list[str]]:
-    """A router and its path map (its Literal return type). It runs where the graph runs: under
-    `ainvoke` on the caller's loop, not in a worker thread as LangGraph runs a plain sync function
-    (a thread hop for each of a query's five or six routes); it reads only the state and the context."""
-    from langchain_core.runnables import RunnableLambda
+    """A router and its path map (its Literal return type). LangGraph hands it the run's runtime
+    and config; a served caller's context is resolved against the operator's settings. It reads only
+    the state and the context."""
+    from .serving import resolved
 
-    from .serving import collab_runtime
+    def router(state: CollabState, runtime: Runtime, config: RunnableConfig) -> Any:
+        if not isinstance(runtime.context, CollabContext):
+            runtime = runtime.override(context=resolved(runtime.context, config))
+        return route(state, runtime)
 
-    def sync(state: CollabState) -> Any:
-        return route(state, collab_runtime())
-
-    async def on_loop(state: CollabState) -> Any:
-        return route(state, collab_runtime())
-
+    router.__name__ = route.__name__
     returns = get_type_hints(route)["return"]
     if get_origin(returns) is list:  # START's router may name several nodes
         returns = get_args(returns)[0]
-    return RunnableLambda(sync, afunc=on_loop, name=route.__name__), list(get_args(returns))
+    return router, list(get_args(returns))
 
 
 def build_graph(checkpointer: Any = None, cache: Any = None, context_schema: type = CollabContext) -> Any:

@@ -76,6 +76,13 @@ def _http2() -> bool:
     return True
 
 
+# Idle connections kept per endpoint. httpcore checks every pooled connection at each request's start
+# and end; with hundreds kept that cost more CPU than the requests themselves (bench/RESULTS.md: the
+# c16/c1 throughput went from 6.8x with 256 kept to 10.6x with 16). Requests beyond it still get a
+# connection of their own; HTTP/2 servers multiplex them over one.
+KEEPALIVE = 16
+
+
 class Endpoint:
     """An OpenAI-compatible server at one base URL, with the one key configured for it."""
 
@@ -114,7 +121,7 @@ class Endpoint:
                     http2=_http2(),
                     verify=tls_context(),
                     trust_env=True,  # HTTPS_PROXY / NO_PROXY
-                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE),
                 )
             return self._clients[loop]
 
