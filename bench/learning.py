@@ -4,9 +4,10 @@ The weak model is the bundled SmolLM2-135M-Instruct; the strong model and the ju
 OpenAI-compatible server on loopback whose help depends on one stated, learnable property of the
 draft that judging the draft alone does not reward:
 
-    THE PROPERTY: the draft explains itself in at least --min-words words (default 25).
-    The strong model, given a draft with the property, trusts it and answers the gold option; given a
-    shorter draft (or no draft: its solo answer z), it answers a wrong option. The judge (and the
+    THE PROPERTY: the draft explains itself in at least --min-words words (default 25); or, with
+    --max-words N, the draft is at most N words long (a property DPO's drift to longer outputs does
+    not produce). The strong model, given a draft with the property, trusts it and answers the gold
+    option; given another draft (or no draft: its solo answer z), it answers a wrong option. The judge (and the
     annotator of individual feedback) scores an output 10 when its answer is the gold option, else 1.
 
 So under collaborative feedback a draft is positive exactly when it has the property (its refinement
@@ -55,8 +56,8 @@ ARMS = {
 class Oracle:
     """The scripted strong model and judge: it knows each query's gold option."""
 
-    def __init__(self, examples, min_words: int):
-        self.min_words = min_words
+    def __init__(self, examples, min_words: int, max_words: int | None = None):
+        self.min_words, self.max_words = min_words, max_words
         self.task = get_task("medmcqa")
         self.by_query = {ex.query.strip(): ex for ex in examples}
         self.by_gold = {ex.gold.strip(): ex for ex in examples}
@@ -71,10 +72,14 @@ class Oracle:
             return "10" if right else "1"
         if kind == "refine":
             ex, draft = self._example(section(prompt, "Question:")), section(prompt, "Expert model's answer:")
-            if len(draft.split()) >= self.min_words:
+            if self.has_property(draft):
                 return f"Explanation: the expert's reasoning holds up.\nAnswer: {ex.answers[0]}"
             return f"Explanation: the expert gives too little to go on.\nAnswer: {_wrong(ex)}"
         return f"Explanation: from memory.\nAnswer: {_wrong(self._example(prompt))}"
+
+    def has_property(self, draft: str) -> bool:
+        words = len(draft.split())
+        return words <= self.max_words if self.max_words is not None else words >= self.min_words
 
     def _example(self, text: str):
         for query, ex in self.by_query.items():
@@ -96,6 +101,12 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--min-words", type=int, default=25)
+    p.add_argument(
+        "--max-words",
+        type=int,
+        default=None,
+        help="the property is instead: the draft has at most this many words (against DPO's drift to length)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--concurrency", type=int, default=8)
@@ -116,11 +127,12 @@ def main() -> None:
     heldout_file = out / "heldout.jsonl"
     heldout_file.write_text("".join(json.dumps(r) + "\n" for r in heldout_rows))
     heldout = task.load(heldout_file).examples
-    oracle = Oracle(train + heldout, args.min_words)
+    oracle = Oracle(train + heldout, args.min_words, args.max_words)
 
     if args.real:
         return run_real(args, db, heldout_file, out)
-    results: dict = {"args": vars(args), "property": f"draft of at least {args.min_words} words", "arms": {}}
+    stated = f"at most {args.max_words}" if args.max_words is not None else f"at least {args.min_words}"
+    results: dict = {"args": vars(args), "property": f"draft of {stated} words", "arms": {}}
     with ScriptedServer(oracle) as server:
         base = base_options(args, db, out, heldout_file, strong="openai:oracle", judge="llm")
         import os
