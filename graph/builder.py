@@ -98,7 +98,7 @@ def _router(route: Any) -> tuple[Any, list[str]]:
 
     def router(state: CollabState, runtime: Runtime, config: RunnableConfig) -> Any:
         if not isinstance(runtime.context, CollabContext):
-            runtime = runtime.override(context=resolved(runtime.context, config))
+            runtime = runtime.override(context=resolved(runtime.context, config))  # type: ignore[arg-type]
         return route(state, runtime)
 
     router.__name__ = route.__name__
