@@ -9,7 +9,7 @@ budget has room for it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,20 +18,14 @@ from cowest.core import BudgetExceeded
 from cowest.graph.state import Step
 
 from . import in_flight
+from .call_rows import InvalidOutput, Parse, Result, copy_of, fields_of
 from .effects import Effect, Generate, StoreWork, Wait
 from .ledger import current_ledger, current_plan, reserve_tokens
 from .models import Generation, ModelCallError, ModelSpec, RequestPolicy, Sampling
 from .recording import CallLog, Job, step_from_call
 
-
-class InvalidOutput(ValueError):
-    """An output that breaks its contract (a judgment that is not an integer 1-10)."""
-
-
 PLACEHOLDER = "(planned)"  # the output a dry run stands in for a call it would send
 
-Parse = Callable[[str], dict[str, Any]]  # output text -> fields to record ({"answer": ...} or {"score": ...})
-Result = tuple[Generation | None, dict[str, Any], Exception | None]
 Steps = Generator[Effect, Any, list[Step]]  # what a node runs with `yield from` (effects.py)
 
 
@@ -96,7 +90,7 @@ def _reuse_stored(call: NodeCall) -> Generator[Effect, Any, None]:
         if job.key in own:
             call.steps[i] = step_from_call(job.index, own[job.key])
     hits = [i for i in call.todo if jobs[i].content in cached]
-    copies = [_copy_of(cached[jobs[i].content], call.role, jobs[i], call.parse, call.billed) for i in hits]
+    copies = [copy_of(cached[jobs[i].content], call.role, jobs[i], call.parse, call.billed) for i in hits]
     yield from _record_all(log, jobs, call.steps, hits, copies)
     ledger = current_ledger()
     if ledger is not None:
@@ -142,7 +136,7 @@ def _copy_flights(call: NodeCall, waiting: dict[int, Future]) -> Generator[Effec
         return
     rows = yield Wait(list(waiting.values()))
     served = {i: row for i, row in zip(waiting, rows) if row is not None}
-    copies = [_copy_of(row, call.role, call.jobs[i], call.parse, call.billed) for i, row in served.items()]
+    copies = [copy_of(row, call.role, call.jobs[i], call.parse, call.billed) for i, row in served.items()]
     yield from _record_all(call.log, call.jobs, call.steps, list(served), copies)
     ledger = current_ledger()
     if ledger is not None:
@@ -186,12 +180,12 @@ def _send(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, dict[str, A
         firsts.append(i)
     by_job = dict(zip(todo, results))
     rows = yield from _record_all(
-        log, jobs, steps, firsts, [_fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts]
+        log, jobs, steps, firsts, [fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts]
     )
     stored = dict(zip(firsts, rows))
     copied = []
     for i in copies:
-        fields = _fields_of(role, spec, jobs[i], by_job[i], billed)
+        fields = fields_of(role, spec, jobs[i], by_job[i], billed)
         fields["reused_from"] = steps[sent[jobs[i].content]]["call_id"]  # type: ignore[index]
         copied.append(fields)
     if copies and ledger is not None:
@@ -199,53 +193,6 @@ def _send(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, dict[str, A
     yield from _record_all(log, jobs, steps, copies, copied)
     answered = {jobs[i].content: stored[i] for i in sent.values()}
     return {content: row for content, row in answered.items() if row is not None and row.error is None}
-
-
-def _copy_of(source: Any, role: str, job: Job, parse: Parse, billed: bool) -> dict[str, Any]:
-    """The row of this run's copy of a call the store already holds; the answer is parsed again,
-    since this run's task decides how."""
-    try:
-        parsed = parse(source.output or "")
-    except InvalidOutput:
-        parsed = {"answer": source.answer, "score": source.score}
-    return dict(
-        key=job.key,
-        content_key=job.content,
-        reused_from=source.reused_from or source.id,
-        billed=billed,
-        role=role,
-        sample_index=job.index,
-        parent_id=job.parent_id,
-        model=source.model,
-        adapter=source.adapter,
-        prompt=job.messages,
-        output=source.output,
-        tokens_in=source.tokens_in,
-        tokens_out=source.tokens_out,
-        **parsed,
-    )
-
-
-def _fields_of(role: str, spec: ModelSpec, job: Job, result: Result, billed: bool) -> dict[str, Any]:
-    """The row of a call just made."""
-    gen, parsed, error = result
-    return dict(
-        key=job.key,
-        content_key=job.content,
-        billed=billed,
-        role=role,
-        sample_index=job.index,
-        parent_id=job.parent_id,
-        model=str(spec.with_adapter(None)),
-        adapter=spec.adapter,
-        prompt=job.messages,
-        output=gen.text if gen else None,
-        error=None if error is None else str(error),
-        tokens_in=gen.tokens_in if gen else None,
-        tokens_out=gen.tokens_out if gen else None,
-        latency_s=gen.latency_s if gen else None,
-        **parsed,
-    )
 
 
 def _record_all(

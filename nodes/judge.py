@@ -18,7 +18,8 @@ from cowest.graph.state import CollabState, Step
 from cowest.storage.keys import stable_key
 from cowest.tasks import get_task
 
-from .calls import InvalidOutput, run_jobs
+from .call_rows import InvalidOutput
+from .calls import run_jobs
 from .effects import Effect, NodeSteps, StoreWork
 from .models import Sampling
 from .parsing import example_of, parse_score
