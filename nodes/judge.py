@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 from cowest.graph.context import TOP_SCORE, CollabContext
 from cowest.graph.state import CollabState, Step
 from cowest.storage.keys import stable_key
-from cowest.tasks import get_task
+from cowest.tasks import get_task, task_rubric
 
 from .call_rows import InvalidOutput
 from .calls import run_jobs
@@ -78,7 +78,7 @@ def _unjudged(step: Step) -> bool:
 
 def _judge_llm(ctx, log, state, targets) -> Generator[Effect, Any, list[dict]]:
     gold = state.get("gold") or "; ".join(state.get("answers") or [])
-    rubric = get_task(ctx.task).rubric
+    rubric = task_rubric(ctx.task)
     jobs = [
         # A solo judgment, like its target, is shared by every round of the run.
         log.job(

@@ -9,7 +9,7 @@ from .ifqa import IfQA
 from .medmcqa import MedMCQA
 from .open_qa import OpenQA
 from .prosocial import Prosocial
-from .template import TemplateTask, is_task_file, load_task_file
+from .template import TemplateTask, is_task_file, load_task_file, task_file_spec
 
 TASKS: dict[str, type[Task]] = {"ifqa": IfQA, "medmcqa": MedMCQA, "prosocial": Prosocial, "open": OpenQA}
 
@@ -23,6 +23,12 @@ def get_task(name: str) -> Task:
         return TASKS[name]()
     except KeyError:
         raise BadInput(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}, or a task file PATH.yaml") from None
+
+
+def task_rubric(task: str) -> str | None:
+    """The judge's rubric a task file gives (None: the paper's), without building the task (the
+    judge asks for it at every step)."""
+    return task_file_spec(task).get("rubric") if is_task_file(task) else None
 
 
 def task_data(task: str, data: str) -> str:
@@ -49,4 +55,5 @@ __all__ = [
     "Prosocial",
     "TemplateTask",
     "task_data",
+    "task_rubric",
 ]

@@ -51,12 +51,17 @@ def _load(path: str, mtime: float) -> dict[str, Any]:
     return spec
 
 
-def load_task_file(path: str) -> TemplateTask:
-    """The task of a YAML file; DataError naming the file and the problem."""
+def task_file_spec(path: str) -> dict[str, Any]:
+    """The parsed mapping of a task file, read once per change of the file."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"{path}: no such task file")
-    return TemplateTask(str(file.resolve()), _load(str(file.resolve()), file.stat().st_mtime))
+    return _load(str(file.resolve()), file.stat().st_mtime)
+
+
+def load_task_file(path: str) -> TemplateTask:
+    """The task of a YAML file; DataError naming the file and the problem."""
+    return TemplateTask(str(Path(path).resolve()), task_file_spec(path))
 
 
 class TemplateTask(Task):
