@@ -13,6 +13,15 @@ works wherever `--task NAME` does.
     metrics: [exact_match, f1]      # exact_match, f1 | accuracy, macro_f1
     rubric: null                    # optional judge rubric (default: the paper's 1/3/6/10)
     sft_target: "{{ explanation }}" # optional: the SFT target's explanation part
+
+Beyond lm-eval's keys, for the built-in tasks (tasks/builtin/*.yaml are written in this schema):
+
+    id: "{{ idx | default('') }}"   # a template too; empty: the 0-based line number
+    choices: [opa, opb, opc, opd]   # or a list of fields, one option each
+    index_base: auto                # a numeric gold counts options from 0 (default), 1, or auto (0 if any row has 0)
+    labels: {needs caution: [caution, cautious]}   # or classes with other words that name them
+    keep: "{{ turn == 0 }}"         # rows the task uses: those where this renders true
+    split: test                     # the hub split a bare `hf:ID` means (default: validation)
 """
 
 from __future__ import annotations
@@ -28,7 +37,11 @@ from .normalize import normalize_answer
 
 QA_METRICS = ("exact_match", "f1")
 LABEL_METRICS = ("accuracy", "macro_f1")
-KEYS = ("name", "data", "id", "query", "gold", "answers", "choices", "labels", "metrics", "rubric", "sft_target")
+KEYS = (
+    "name", "data", "id", "query", "gold", "answers", "choices", "labels", "metrics", "rubric", "sft_target",
+    "index_base", "keep", "split",
+)  # fmt: skip
+_FALSE = ("", "false", "0", "none", "no")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -79,17 +92,20 @@ class TemplateTask(Task):
             raise DataError(f"{path}: `choices` and `labels` are both set; a task has options or fixed classes")
         self.name = str(spec.get("name") or Path(path).stem)
         self.spec = spec
-        self.id_field = spec.get("id")
         self.answers_field = spec.get("answers")
         self.choices_field = spec.get("choices")
-        labels = spec.get("labels")
-        if labels is not None and (not isinstance(labels, list) or len(labels) < 2):
-            raise DataError(f"{path}: `labels` is a list of at least two classes")
-        self.labels = tuple(str(x) for x in labels) if labels else None
+        self.aliases = _labels(path, spec.get("labels"))
+        self.labels = tuple(self.aliases) if self.aliases else None
         if self.choices_field:  # the options' letters; the data's widest option list sets them (prepare)
             self.labels = ("A", "B", "C", "D")
+            if isinstance(self.choices_field, list) and not all(_FIELD.match(str(f)) for f in self.choices_field):
+                raise DataError(f"{path}: `choices` is a field holding the options, or a list of fields")
+        self.index_base = spec.get("index_base", 0)
+        if self.index_base not in (0, 1, "auto"):
+            raise DataError(f"{path}: `index_base` is 0, 1 or auto")
+        self.hub_split = str(spec.get("split") or Task.hub_split)
         self.rubric = spec.get("rubric")
-        allowed = LABEL_METRICS if (labels or self.choices_field) else QA_METRICS
+        allowed = LABEL_METRICS if (self.labels or self.choices_field) else QA_METRICS
         metrics = spec.get("metrics") or list(allowed)
         bad = [m for m in metrics if m not in allowed]
         if bad:
@@ -97,39 +113,68 @@ class TemplateTask(Task):
         self.metrics = tuple(metrics)
         self.default_data = _data_path(path, spec.get("data"))
         self._templates = {
-            key: _template(path, key, spec[key]) for key in ("query", "gold", "sft_target") if spec.get(key)
+            key: _template(path, key, spec[key])
+            for key in ("query", "gold", "sft_target", "id", "keep")
+            if spec.get(key) not in (None, "")
         }
         self._letters: tuple[str, ...] = ()
+        self._base = 0 if self.index_base == "auto" else int(self.index_base)
 
     # -- loading -------------------------------------------------------------------------------
+    def keep(self, row: dict[str, Any]) -> bool:
+        if "keep" not in self._templates:
+            return True
+        return _render("keep", self._templates["keep"], row).strip().lower() not in _FALSE
+
     def prepare(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
         """Check the templates against the first row (a field it lacks is named now, before any
-        call); with options, the letters of the widest option list are the label set."""
+        call); with options, the letters of the widest option list are the label set, and an
+        `index_base: auto` is told from the golds."""
         if rows:
             line, first = rows[0]
             for key, template in self._templates.items():
-                _render(self.path, key, template, first, line)
-            for key in ("answers_field", "choices_field", "id_field"):
-                field = getattr(self, key)
-                if field and field not in first:
-                    raise DataError(f"{self.path}: `{key.split('_')[0]}: {field}` names a field row {line} lacks")
+                try:
+                    _render(key, template, first)
+                except ValueError as exc:
+                    raise DataError(
+                        f"{self.path}: {exc}".replace("a missing field", f"a field row {line} lacks")
+                    ) from None
+            fields = [self.answers_field, self.choices_field]
+            fields = [f for group in fields for f in (group if isinstance(group, list) else [group]) if f]
+            for field in fields:
+                if field not in first:
+                    key = "answers" if field == self.answers_field else "choices"
+                    raise DataError(f"{self.path}: `{key}: {field}` names a field row {line} lacks")
         if self.choices_field:
-            widest = max((len(row.get(self.choices_field) or []) for _, row in rows), default=0)
+            widest = max((self._width(row) for _, row in rows), default=0)
             self._letters = tuple(string.ascii_uppercase[:widest])
             self.labels = self._letters
+            if self.index_base == "auto":  # one file counts from 1, the hub's copy from 0
+                golds = {_gold_field(self._templates["gold"], row) for _, row in rows}
+                self._base = 0 if "0" in golds else 1
+
+    def _options_of(self, row: dict[str, Any]) -> tuple[str, ...]:
+        if isinstance(self.choices_field, list):
+            return tuple(str(row[f]).strip() for f in self.choices_field)
+        return tuple(str(o).strip() for o in row[str(self.choices_field)])
+
+    def _width(self, row: dict[str, Any]) -> int:
+        if isinstance(self.choices_field, list):
+            return len(self.choices_field)
+        return len(row.get(str(self.choices_field)) or [])
 
     def parse_row(self, row: dict[str, Any], line: int) -> Example | None:
-        query = _render(self.path, "query", self._templates["query"], row, line).strip()
+        query = _render("query", self._templates["query"], row).strip()
         if not query:
             return None
-        gold = _render(self.path, "gold", self._templates["gold"], row, line).strip()
-        qid = str(row[self.id_field]) if self.id_field else str(line - 1)
+        qid = _render("id", self._templates["id"], row).strip() if "id" in self._templates else ""
+        qid = qid or str(line - 1)
         explanation = None
         if "sft_target" in self._templates:
-            explanation = _render(self.path, "sft_target", self._templates["sft_target"], row, line).strip() or None
+            explanation = _render("sft_target", self._templates["sft_target"], row).strip() or None
         if self.choices_field:
-            options = tuple(str(o).strip() for o in row[self.choices_field])
-            letter = self._gold_letter(gold, options)
+            options = self._options_of(row)
+            letter = self._gold_letter(_render("gold", self._templates["gold"], row).strip(), options)
             listing = "\n".join(f"{L}. {text}" for L, text in zip(string.ascii_uppercase, options))
             return Example(
                 qid,
@@ -140,6 +185,7 @@ class TemplateTask(Task):
                 options,
                 line,
             )
+        gold = _render("gold", self._templates["gold"], row).strip()
         if self.labels:
             label = next((x for x in self.labels if x.lower() == gold.lower()), None)
             if label is None:
@@ -148,16 +194,22 @@ class TemplateTask(Task):
                 qid, f"{query}\nChoose one class: {', '.join(self.labels)}.", label, (label,), explanation, line=line
             )
         listed = row.get(self.answers_field) if self.answers_field else None
+        if isinstance(listed, str):
+            listed = [listed]
         answers = tuple(str(a).strip() for a in (listed or []) if str(a).strip())
         answers = answers or ((gold,) if gold else ())
         if not answers:
             raise ValueError("no gold answer")
-        return Example(qid, query, answers[0], answers, explanation, line=line)
+        # the gold as the judge sees it: the template's text (it may list the other answers)
+        return Example(qid, query, gold or answers[0], answers, explanation, line=line)
 
     def _gold_letter(self, gold: str, options: tuple[str, ...]) -> str:
         letters = string.ascii_uppercase[: len(options)]
-        if gold.isdigit() and int(gold) < len(options):
-            return letters[int(gold)]
+        if gold.isdigit():
+            at = int(gold) - self._base
+            if not 0 <= at < len(options):
+                raise ValueError(f"gold {gold!r} is outside the {len(options)} options")
+            return letters[at]
         if len(gold) == 1 and gold.upper() in letters:
             return gold.upper()
         for letter, option in zip(letters, options):
@@ -171,8 +223,8 @@ class TemplateTask(Task):
             return None
         if self.choices_field:
             return _letter_in(text, example.options if example else (), self._letters or ("A", "B", "C", "D"))
-        if self.labels:
-            return _label_in(text, self.labels)
+        if self.aliases:
+            return _label_in(text, self.aliases)
         return text.strip().rstrip(".").strip() or None
 
     def is_correct(self, answer: str | None, example: Example) -> bool:
@@ -181,6 +233,24 @@ class TemplateTask(Task):
         if self.choices_field or self.labels:
             return answer == example.answers[0]
         return any(normalize_answer(answer) == normalize_answer(a) for a in example.answers)
+
+
+def _gold_field(template: Any, row: dict[str, Any]) -> str:
+    try:
+        return _render("gold", template, row).strip()
+    except ValueError:
+        return ""  # that row is named as malformed when it is parsed
+
+
+def _labels(path: str, labels: Any) -> dict[str, tuple[str, ...]] | None:
+    """Each class and the other words that name it (`labels` as a list: none)."""
+    if labels is None:
+        return None
+    if isinstance(labels, list):
+        labels = {label: [] for label in labels}
+    if not isinstance(labels, dict) or len(labels) < 2:
+        raise DataError(f"{path}: `labels` is a list of at least two classes, or classes with their other names")
+    return {str(k): tuple(str(a) for a in (v or [])) for k, v in labels.items()}
 
 
 def _data_path(path: str, data: Any) -> str | None:
@@ -204,17 +274,21 @@ def _template(path: str, key: str, text: Any) -> Any:
         raise DataError(f"{path}: `{key}` is not a valid Jinja2 template ({exc.message})") from None
 
 
-def _render(path: str, key: str, template: Any, row: dict[str, Any], line: int) -> str:
+def _render(key: str, template: Any, row: dict[str, Any]) -> str:
+    """The template over the row; ValueError naming the template and the field a row lacks (the
+    loader adds the file and line)."""
     from jinja2 import UndefinedError
 
     try:
         return str(template.render(**row))
     except UndefinedError as exc:
-        raise DataError(f"{path}: `{key}` uses a field row {line} lacks ({exc.message})") from None
+        raise ValueError(f"`{key}` uses a missing field ({exc.message})") from None
 
 
 def _letter_in(text: str, options: tuple[str, ...], letters: tuple[str, ...]) -> str | None:
-    """An option letter in any usual dress (`B`, `(b)`, `Option B`, `The answer is B`), or an option's text."""
+    """An option letter in any usual dress (`B`, `(b)`, `Option B`, `The answer is B`), or else an
+    option's text: the whole answer, or the one option named inside it (whole words only: option
+    "d" is not inside "idea")."""
     span = "".join(letters)
     m = re.search(
         rf"(?:^|\b(?:option|choice|answer(?:\s+is)?)\s*)\(?\s*([{span}])\s*(?:[).:,\]]|$|\s)", text.strip(), re.I
@@ -222,15 +296,24 @@ def _letter_in(text: str, options: tuple[str, ...], letters: tuple[str, ...]) ->
     if m:
         return m.group(1).upper()
     said = normalize_answer(text)
-    for letter, option in zip(letters, options):
-        if said and said == normalize_answer(option):
+    if not said:
+        return None
+    named = [(letter, normalize_answer(option)) for letter, option in zip(letters, options)]
+    for letter, option in named:
+        if said == option:
             return letter
-    return None
+    hits = [letter for letter, option in named if option and f" {option} " in f" {said} "]
+    return hits[0] if len(hits) == 1 else None
 
 
-def _label_in(text: str, labels: tuple[str, ...]) -> str | None:
-    """The class named first in `text` (case and `_` / `-` for spaces do not matter; the longer of
-    two classes found at one place wins)."""
+def _label_in(text: str, aliases: dict[str, tuple[str, ...]]) -> str | None:
+    """The class named first in `text`, by its name or another word for it (case and `_` / `-` for
+    spaces do not matter; the longer of two names found at one place wins)."""
     said = re.sub(r"[_\-]+", " ", text.lower())
-    found = [(said.find(label.lower()), -len(label), label) for label in labels if label.lower() in said]
+    found = [
+        (said.find(name.lower()), -len(name), label)
+        for label, others in aliases.items()
+        for name in (label, *others)
+        if name and name.lower() in said
+    ]
     return min(found)[2] if found else None

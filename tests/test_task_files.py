@@ -135,3 +135,19 @@ def test_a_task_file_runs_through_collect_eval_and_score(tmp_path, serve, tiny_m
     store = get_store(db)
     judged = [c for r in store.runs() for c in store.calls_of(r.id) if c.role == "judge"]
     assert judged and all("1 = wrong, 10 = right" in c.prompt[0]["content"] for c in judged)
+
+
+def test_the_built_in_tasks_are_task_files_in_the_package(tmp_path):
+    from pathlib import Path
+
+    from cowest.tasks import BUILTIN, TemplateTask
+
+    for name in ("ifqa", "medmcqa", "prosocial"):
+        task = get_task(name)
+        assert isinstance(task, TemplateTask) and Path(task.path) == BUILTIN / f"{name}.yaml"
+    # a copy of a built-in file, edited, is a task of one's own: here MedMCQA with its options counted from 1
+    sample = Path(__file__).parents[1] / "examples" / "medmcqa-sample.jsonl"
+    mine = tmp_path / "my-medmcqa.yaml"
+    mine.write_text((BUILTIN / "medmcqa.yaml").read_text().replace("index_base: auto", "index_base: 1"))
+    by_name, by_file = get_task("medmcqa").load(sample).examples, get_task(str(mine)).load(sample).examples
+    assert by_name == by_file and len(by_name) > 1
