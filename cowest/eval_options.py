@@ -7,8 +7,9 @@ from pathlib import Path
 
 from cowest.core import BadInput, option
 from cowest.graph import CollabContext
-from cowest.graph.modes import ModeName
+from cowest.graph.modes import MODES, ModeName
 from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
+from cowest.nodes.retrievers import read_corpus
 
 from .options import JobOptions
 
@@ -35,6 +36,8 @@ METHODS = {
         Method("strong-self-refine", "self_refine_strong", drafts=False),
         Method("supericl", "supericl", drafts=False, uses_adapter=True),
         Method("collab", "infer", drafts=True, uses_adapter=True),
+        Method("skr", "skr", drafts=False),
+        Method("flare", "flare", drafts=False),
     ]
 }
 
@@ -61,7 +64,8 @@ class EvalOptions(JobOptions, CollabContext):
 
     methods: list[str] = option(
         help=(
-            "Comma list: weak, weak-sft, weak-self-refine, strong, strong-cot, strong-self-refine, supericl, collab."
+            "Comma list: weak, weak-sft, weak-self-refine, strong, strong-cot, strong-self-refine, supericl, collab, "
+            "and the RAG baselines skr, flare (they need --corpus)."
         ),
         parse=parse_methods,
     )
@@ -73,6 +77,12 @@ class EvalOptions(JobOptions, CollabContext):
     adapter: str | None = option(
         None, help=("Weak adapter for weak-sft, supericl and collab (collab without it: no alignment).")
     )
+    corpus: str = option(
+        "",
+        metavar="FILE.jsonl",
+        help='Passages for skr and flare, one {"id": ..., "text": ...} per line, searched with BM25.',
+    )
+    top_k: int = option(3, help="Passages a retrieval gives (skr, flare).")
     against: str = option(
         "",
         metavar="METHOD",
@@ -88,6 +98,13 @@ class EvalOptions(JobOptions, CollabContext):
         parse_formats(",".join(self.formats))
         if self.against and self.against not in self.labels():
             raise BadInput(f"--against {self.against}: not one of the methods run ({', '.join(self.labels())})")
+        rag = [m for m in self.methods if MODES[METHODS[m].mode].rag]
+        if rag and not (self.corpus or self.retriever):
+            raise BadInput(f"{', '.join(rag)} need --corpus FILE.jsonl (the passages to retrieve from)")
+        if self.corpus:
+            read_corpus(self.corpus)  # a bad corpus is bad input before anything is sent or written
+        if self.top_k < 1:
+            raise BadInput(f"--top-k must be at least 1 (got {self.top_k})")
         if "weak-sft" in self.methods and not self.adapter:
             raise BadInput("weak-sft needs --adapter (the SFT adapter folder)")
         if self.adapter and not Path(self.adapter, "adapter_config.json").is_file():

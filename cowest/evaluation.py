@@ -16,6 +16,7 @@ from cowest.graph.modes import MODES
 from cowest.nodes.ledger import keeping_ledger
 from cowest.nodes.models import ModelSettings, check_specs
 from cowest.nodes.recording import remember_queries
+from cowest.nodes.retrievers import corpus_retriever
 from cowest.storage import EvalResult, get_store
 from cowest.tasks import data_identity, get_task
 from cowest.tasks.metrics import score_task
@@ -95,6 +96,7 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
 
 def method_contexts(opts: EvalOptions, run: str, db: str) -> Iterator[tuple[str, Method, CollabContext]]:
     """Each method (and draft format) as a labelled graph context."""
+    retriever = corpus_retriever(opts.corpus, opts.top_k) if opts.corpus else opts.retriever
     for name in opts.methods:
         method = METHODS[name]
         for fmt, label in zip(opts.formats if method.drafts else ["cot"], method_labels(method, opts.formats)):
@@ -108,6 +110,7 @@ def method_contexts(opts: EvalOptions, run: str, db: str) -> Iterator[tuple[str,
                 solo_format=method.solo_format,
                 db=db,
                 run=run,
+                retriever=retriever,
             )
             yield label, method, ctx
 
@@ -117,7 +120,7 @@ def eval_run_name(opts: EvalOptions) -> str:
 
 
 def _has_failed_step(state: CollabState) -> bool:
-    steps = [state.get("solo") or {}, *state.get("drafts", []), *state.get("refinements", [])]
+    steps = [state.get("solo") or {}, state.get("rag") or {}, *state.get("drafts", []), *state.get("refinements", [])]
     return any(step.get("error") for step in steps) or any(r.get("error") for r in state.get("revisions", []))
 
 
@@ -127,6 +130,7 @@ def _strong_call_ids(state: CollabState, method: Method) -> list[int | None]:
     if solo:
         ids.append(solo.get("call_id"))
     ids += [r.get("call_id") for r in state.get("refinements", [])]
+    ids += (state.get("rag") or {}).get("strong_calls") or []
     if MODES[method.mode].revises == "solo":  # the strong model revising its own answer
         ids += [r.get("call_id") for r in state.get("revisions", [])]
     return ids

@@ -10,6 +10,7 @@
                self_refine_weak:   START -> weak_draft -> self_refine -> END
                self_refine_strong: START -> strong_solo -> self_refine -> END
                supericl:           START -> weak_draft (+ confidence) -> strong_refine -> [judge] -> END
+               skr, flare:         START -> strong_rag (retrievals and strong calls, nodes/rag.py) -> END
 
 One graph serves every mode; `CollabContext.mode` picks the path, as the table in modes.py says. In
 collect mode the solo answer is judged before any refinement, so that a query whose z already has the
@@ -31,6 +32,7 @@ from langgraph.runtime import Runtime
 from cowest.nodes.effects import as_node
 from cowest.nodes.judge import judge
 from cowest.nodes.pair_collector import pair_collector
+from cowest.nodes.rag import strong_rag
 from cowest.nodes.self_refine import self_refine
 from cowest.nodes.strong_refine import strong_refine
 from cowest.nodes.strong_solo import strong_solo
@@ -50,7 +52,9 @@ def _unjudged(state: CollabState) -> bool:
     )
 
 
-def after_start(state: CollabState, runtime: Runtime[CollabContext]) -> list[Literal["strong_solo", "weak_draft"]]:
+def after_start(
+    state: CollabState, runtime: Runtime[CollabContext]
+) -> list[Literal["strong_solo", "weak_draft", "strong_rag"]]:
     spec = runtime.context.spec
     if spec.then == "weak_draft":  # collect: the drafts do not depend on z; sampled while it is asked
         return ["strong_solo", "weak_draft"]
@@ -115,7 +119,7 @@ def build_graph(checkpointer: Any = None, cache: Any = None, context_schema: typ
     (graph/serving.py), the few fields an API caller may choose."""
     g = StateGraph(CollabState, context_schema=context_schema, input_schema=CollabInput)
     # Each node is written once and has a sync and an async implementation (nodes/effects.py).
-    for node in (weak_draft, strong_solo, strong_refine, judge, pair_collector, self_refine):
+    for node in (weak_draft, strong_solo, strong_refine, judge, pair_collector, self_refine, strong_rag):
         g.add_node(node.__name__, as_node(node))
 
     # Each router's Literal return type is its path map (_router); START's may name two nodes.
@@ -123,6 +127,7 @@ def build_graph(checkpointer: Any = None, cache: Any = None, context_schema: typ
     g.add_conditional_edges("strong_solo", *_router(after_solo))
     g.add_conditional_edges("weak_draft", *_router(after_draft))
     g.add_edge("self_refine", END)
+    g.add_edge("strong_rag", END)
     g.add_conditional_edges("strong_refine", *_router(after_refine))
     g.add_conditional_edges("judge", *_router(after_judge))
     g.add_edge("pair_collector", END)

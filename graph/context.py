@@ -28,7 +28,7 @@ class CollabContext:
         help=(
             "What runs: infer (weak draft -> strong refinement, Algorithm 2), collect (Algorithm 1 for one "
             "query), or a baseline over the same nodes: weak, strong, self_refine_weak, self_refine_strong, "
-            "supericl (see graph/modes.py)."
+            "supericl, and the RAG baselines skr and flare (see graph/modes.py)."
         ),
     )
     task: str = option(
@@ -54,6 +54,20 @@ class CollabContext:
         "cot", help="The strong model's format when it answers alone (z is CoT in the paper)."
     )
     refine_steps: int = option(4, help="Self-refine baselines: revisions at most.")
+    retriever: str = option(
+        "",
+        help=(
+            "RAG baselines (skr, flare): the registered retriever to search with (nodes/retrievers.py); "
+            "the CLI's --corpus FILE.jsonl registers a BM25 one."
+        ),
+    )
+    flare_threshold: float = option(
+        0.4,
+        help=(
+            "FLARE: a sentence any of whose tokens has a probability below this is written again after a "
+            "retrieval (where the strong model returns no token probabilities, every sentence is)."
+        ),
+    )
     temperature: float = option(1.0, help="Weak sampling temperature in collect mode; every other call is greedy.")
     top_p: float = option(0.9, help="Weak sampling top-p in collect mode.")
     max_new_tokens: int = option(256, help="Generation budget of every call.")
@@ -145,6 +159,7 @@ class CollabContext:
             ("temperature", self.temperature >= 0, "0 or more"),
             ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
             ("refine_steps", self.refine_steps >= 1, "at least 1"),
+            ("flare_threshold", 0 <= self.flare_threshold <= 1, "in [0, 1]"),
             ("timeout", self.timeout > 0, "more than 0"),
             ("max_retries", self.max_retries >= 0, "0 or more"),
             ("strong_concurrency", self.strong_concurrency >= 0, "0 (adaptive) or more"),

@@ -10,9 +10,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 ModeName = Literal[
-    "infer", "collect", "collect_individual", "weak", "strong", "self_refine_weak", "self_refine_strong", "supericl"
+    "infer",
+    "collect",
+    "collect_individual",
+    "weak",
+    "strong",
+    "self_refine_weak",
+    "self_refine_strong",
+    "supericl",
+    "skr",
+    "flare",
 ]
-Output = Literal["solo", "draft", "refinement", "revision"]
+Output = Literal["solo", "draft", "refinement", "revision", "rag"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class ModeSpec:
     judged against the gold answer when one is given, except where `judge_solo_first` makes the
     solo judgment a step of the algorithm (collect: a top-scored z skips refinement)."""
 
-    starts_with: Literal["strong_solo", "weak_draft"]
+    starts_with: Literal["strong_solo", "weak_draft", "strong_rag"]
     then: Literal["strong_refine", "self_refine", "weak_draft", "judge", "end"]
     final: Output | None
     sampled_drafts: bool = False  # K sampled drafts (collect) rather than one greedy draft
@@ -32,6 +41,7 @@ class ModeSpec:
     pairs: bool = False  # pair_collector ends the run
     supericl: bool = False  # the strong model sees the weak answer and its confidence, not the draft
     individual: bool = False  # individual feedback: each draft is judged on its own, nothing is refined
+    rag: Literal["skr", "flare"] | None = None  # a retrieval-augmented baseline, the strong model as backbone
 
     @property
     def uses_weak(self) -> bool:
@@ -39,7 +49,7 @@ class ModeSpec:
 
     @property
     def uses_strong(self) -> bool:
-        return self.starts_with == "strong_solo" or self.then == "strong_refine"
+        return self.starts_with in ("strong_solo", "strong_rag") or self.then == "strong_refine"
 
     @property
     def revises(self) -> Literal["solo", "draft"] | None:
@@ -65,6 +75,10 @@ MODES: dict[str, ModeSpec] = {
     "self_refine_weak": ModeSpec("weak_draft", "self_refine", final="revision"),
     "self_refine_strong": ModeSpec("strong_solo", "self_refine", final="revision"),
     "supericl": ModeSpec("weak_draft", "strong_refine", final="refinement", supericl=True),
+    # The paper's RAG baselines over a retriever (nodes/rag.py): SKR retrieves only when the strong model
+    # says it needs to; FLARE retrieves for each sentence it is unsure of and writes that sentence again.
+    "skr": ModeSpec("strong_rag", "end", final="rag", rag="skr"),
+    "flare": ModeSpec("strong_rag", "end", final="rag", rag="flare"),
 }
 
 

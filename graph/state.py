@@ -17,6 +17,10 @@ class Step(TypedDict, total=False):
     judge_call_id: int | None
     judge_error: str | None
     confidence: float | None  # SuperICL: probability of the draft's answer tokens under the weak model
+    logprobs: list  # [[token, log probability], ...] of the output, where asked for (FLARE)
+    retrievals: int  # RAG baselines: the retrievals made for this answer
+    passages: list[str]  # their passages' ids, in order
+    strong_calls: list[int | None]  # every strong call the answer took (what it cost)
 
 
 class PairOut(TypedDict):
@@ -53,5 +57,6 @@ class CollabState(CollabInput, total=False):
     refinements: Annotated[list[Step], merge_steps]
     pairs: list[PairOut]
     revisions: list[Step]  # self-refine baselines: each revision of the model's own answer
+    rag: Step | None  # the RAG baselines' answer (SKR, FLARE)
     answer: str | None  # the collaboration's final answer (infer mode)
     output: str | None  # its full text

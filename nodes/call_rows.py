@@ -37,6 +37,7 @@ def copy_of(source: Any, role: str, job: Job, parse: Parse, billed: bool) -> dic
         output=source.output,
         tokens_in=source.tokens_in,
         tokens_out=source.tokens_out,
+        logprobs=source.logprobs,
         **parsed,
     )
 
@@ -59,5 +60,6 @@ def fields_of(role: str, spec: ModelSpec, job: Job, result: Result, billed: bool
         tokens_in=gen.tokens_in if gen else None,
         tokens_out=gen.tokens_out if gen else None,
         latency_s=gen.latency_s if gen else None,
+        logprobs=gen.logprobs if gen else None,
         **parsed,
     )

@@ -216,6 +216,8 @@ def _record_all(
                 answer=fields.get("answer"),
                 score=fields.get("score"),
             )
+            if fields.get("logprobs"):
+                steps[i]["logprobs"] = fields["logprobs"]  # type: ignore[index]
     return stored
 
 

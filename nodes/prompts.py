@@ -117,3 +117,50 @@ def supericl_prompt(query: str, answer: str | None, confidence: float | None) ->
             ),
         }
     ]
+
+
+def self_knowledge_prompt(query: str) -> Messages:
+    """SKR: the strong model says whether it can answer from what it knows (self-knowledge elicitation)."""
+    return [
+        {
+            "role": "user",
+            "content": (
+                f"Question:\n{query}\n\n"
+                "Do you know enough to answer this question correctly on your own, or would you need to look "
+                "up outside information first? Reply with one word: Known or Lookup."
+            ),
+        }
+    ]
+
+
+def _passages_block(passages: list[dict[str, str]]) -> str:
+    listed = "\n\n".join(f"[{i}] {p['text']}" for i, p in enumerate(passages, start=1))
+    return f"Passages that may help (they may also be irrelevant):\n{listed}\n\n" if passages else ""
+
+
+def rag_answer_prompt(query: str, passages: list[dict[str, str]], fmt: str = "cot") -> Messages:
+    """The strong model answers with retrieved passages beside the question (SKR's retrieval branch)."""
+    return [
+        {
+            "role": "user",
+            "content": (
+                f"{_passages_block(passages)}Question:\n{query}\n\n"
+                f"Use the passages where they help and your own knowledge otherwise. {_format_rule(fmt)}"
+            ),
+        }
+    ]
+
+
+def flare_prompt(query: str, so_far: str, passages: list[dict[str, str]]) -> Messages:
+    """FLARE: the strong model continues its answer (with passages when a sentence was unsure)."""
+    start = (
+        f"Your answer so far (continue it from where it stops; do not repeat it):\n{so_far}\n\n"
+        if so_far
+        else "Write your answer from its beginning.\n\n"
+    )
+    return [
+        {
+            "role": "user",
+            "content": f"{_passages_block(passages)}Question:\n{query}\n\n{_format_rule('cot')}\n\n{start}".rstrip(),
+        }
+    ]

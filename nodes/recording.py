@@ -200,4 +200,7 @@ def sample_seed(seed: int, sample: dict[str, Any]) -> int:
 
 
 def step_from_call(index: int, call: StoredCall) -> Step:
-    return Step(index=index, call_id=call.id, text=call.output, answer=call.answer, score=call.score, error=call.error)
+    step = Step(index=index, call_id=call.id, text=call.output, answer=call.answer, score=call.score, error=call.error)
+    if call.logprobs:  # asked for (FLARE): the step decides on them
+        step["logprobs"] = call.logprobs
+    return step

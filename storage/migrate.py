@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .schema import alembic_version
 
-HEAD = "0005"  # the revision this code writes; storage/migrations/versions/ holds each step
+HEAD = "0006"  # the revision this code writes; storage/migrations/versions/ holds each step
 LEGACY = "0001"  # the schema of cowest 0.1, which had no alembic_version table
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -72,6 +72,8 @@ class Call(Base):
     latency_s: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    # [[token, log probability], ...] of the output, where it was asked for (FLARE) and returned
+    logprobs: Mapped[list | None] = mapped_column(JSON)
 
 
 class CallRow(NamedTuple):
@@ -99,6 +101,7 @@ class CallRow(NamedTuple):
     latency_s: float | None
     error: str | None
     created_at: datetime
+    logprobs: list | None
 
 
 class Pair(Base):

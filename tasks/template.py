@@ -222,7 +222,9 @@ class TemplateTask(Task):
         if not text or not text.strip():
             return None
         if self.choices_field:
-            return _letter_in(text, example.options if example else (), self._letters or ("A", "B", "C", "D"))
+            options = example.options if example else ()
+            letters = tuple(string.ascii_uppercase[: len(options)]) if options else self._letters
+            return _letter_in(text, options, letters or ("A", "B", "C", "D"))
         if self.aliases:
             return _label_in(text, self.aliases)
         return text.strip().rstrip(".").strip() or None
@@ -262,10 +264,15 @@ def _data_path(path: str, data: Any) -> str | None:
 
 def _template(path: str, key: str, text: Any) -> Any:
     """A sandboxed Jinja2 template: a bare field name is that field; a missing field is an error."""
+    return _compiled(path, key, str(text))
+
+
+@lru_cache(maxsize=256)
+def _compiled(path: str, key: str, source: str) -> Any:
+    # Compiled once per text: nodes build the task at every step they parse an answer in.
     from jinja2 import StrictUndefined, TemplateSyntaxError
     from jinja2.sandbox import SandboxedEnvironment
 
-    source = str(text)
     if _FIELD.match(source):  # `gold: capital` names a field
         source = "{{ " + source + " }}"
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +49,9 @@ class ScriptedServer:
         self.max_busy = 0  # the most requests the server held at once
         self.loras: dict[str, str] = {}  # LoRA adapters loaded at run time: name -> path
         self.scripts_by_model: dict[str, Script] = {}  # a model with a script of its own
+        # Token log probabilities when a request asks for them (None: the server ignores `logprobs`):
+        # each word of the answer is a token, these words have probability 0.1, the others 0.99.
+        self.logprobs_for: set[str] | None = None
         self._busy = 0
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -123,7 +128,12 @@ class ScriptedServer:
                         "created": int(time.time()),
                         "model": body.get("model", "scripted"),
                         "choices": [
-                            {"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": t}}
+                            {
+                                "index": i,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": t},
+                                **server._logprobs(t, body),
+                            }
                             for i, t in enumerate(texts)
                         ],
                         "usage": {
@@ -183,6 +193,19 @@ class ScriptedServer:
         finally:
             with self._lock:
                 self._busy -= 1
+
+    def _logprobs(self, text: str, body: dict) -> dict:
+        if not body.get("logprobs") or self.logprobs_for is None:
+            return {}
+        tokens = re.findall(r"\s*\S+", text)
+        unsure = self.logprobs_for
+        return {
+            "logprobs": {
+                "content": [
+                    {"token": t, "logprob": math.log(0.1 if t.strip().strip(".,") in unsure else 0.99)} for t in tokens
+                ]
+            }
+        }
 
     def kinds(self) -> list[str]:
         """What each logged request was: solo, refine or judge."""

@@ -52,7 +52,7 @@ def add_eval_flags(p: argparse.ArgumentParser) -> None:
         COLLAB_FLAGS
         + ("data", "limit", "offset", "methods", "formats", "adapter", "against", "run", "concurrency", "db")
         + ("max_failures",)
-        + ("cache",)
+        + ("cache", "corpus", "top_k", "flare_threshold")
         + BUDGET_FLAGS,
         required=("task",),
     )

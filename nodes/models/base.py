@@ -23,6 +23,8 @@ class Sampling:
     # Local models only (transformers' repetition_penalty): small models decoding greedily fall
     # into loops ("The final answer is: The final answer is: ..."); 1.1 breaks them.
     repetition_penalty: float = 1.0
+    # Ask for each output token's log probability (remote APIs that return them; FLARE's confidence).
+    logprobs: bool = False
 
     @property
     def greedy(self) -> bool:
@@ -118,6 +120,7 @@ class Generation:
     tokens_in: int | None = None
     tokens_out: int | None = None
     latency_s: float | None = None  # a batched call's wall time, shared equally by its outputs
+    logprobs: list | None = None  # [[token, log probability], ...] where asked for and returned
 
 
 @dataclass
@@ -127,6 +130,7 @@ class Reply:
     texts: list[str]
     tokens_in: int | None = None
     tokens_out: int | None = None
+    logprobs: list | None = None  # per choice: [[token, log probability], ...] or None
 
 
 class ChatModel(Protocol):

@@ -194,7 +194,16 @@ def _reply(data: Any) -> Reply:
     except (KeyError, TypeError, AttributeError):
         raise APIStatusError(200, f"not a chat completion: {str(data)[:200]}", {}) from None
     usage = data.get("usage") or {}
-    return Reply(texts, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    return Reply(texts, usage.get("prompt_tokens"), usage.get("completion_tokens"), _logprobs(data["choices"]))
+
+
+def _logprobs(choices: list) -> list | None:
+    """Each choice's [[token, log probability], ...], where the server returned them."""
+    out = []
+    for c in choices:
+        content = (c.get("logprobs") or {}).get("content") if isinstance(c.get("logprobs"), dict) else None
+        out.append([[t.get("token", ""), float(t.get("logprob", 0.0))] for t in content] if content else None)
+    return out if any(x is not None for x in out) else None
 
 
 def _error_message(reply: httpx.Response) -> str:

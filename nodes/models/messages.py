@@ -17,6 +17,8 @@ def request_params(sampling: Sampling, n: int, seed: int | None = None) -> dict[
             params["seed"] = seed
     if n > 1:
         params["n"] = n
+    if sampling.logprobs:
+        params["logprobs"] = True
     return params
 
 

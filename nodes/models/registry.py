@@ -52,6 +52,10 @@ def _model(
                     _bases.popitem(last=False)
             _bases.move_to_end(which)
             return LocalChatModel(base, spec)
+        if spec.provider == "retriever":  # a registered retriever, stored and reused as a call
+            from cowest.nodes.retrievers import RetrieverModel
+
+            return RetrieverModel(spec.model)
         if spec.provider != "openai":
             by_spec = (str(spec), None, None, policy)
             if by_spec not in _remotes and load:

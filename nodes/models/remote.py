@@ -149,9 +149,14 @@ class RemoteChatModel:
         if not texts:
             return []
         share_out = None if result.tokens_out is None else result.tokens_out // len(texts)
+        logprobs = result.logprobs or [None] * len(texts)
         return [
             Generation(
-                text=clean_text(t), tokens_in=result.tokens_in, tokens_out=share_out, latency_s=elapsed / len(texts)
+                text=clean_text(t),
+                tokens_in=result.tokens_in,
+                tokens_out=share_out,
+                latency_s=elapsed / len(texts),
+                logprobs=lp,
             )
-            for t in texts
+            for t, lp in zip(texts, logprobs)
         ]

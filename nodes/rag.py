@@ -1,0 +1,200 @@
+"""strong_rag: the paper's retrieval-augmented baselines, with the strong model as backbone.
+
+- SKR (self-knowledge guided retrieval, Wang et al. 2023): the strong model first says whether it
+  can answer from what it knows; only when it says it cannot are passages retrieved (with the query)
+  and put beside the question. Otherwise its answer is the strong-CoT call itself (reused).
+- FLARE (active retrieval, Jiang et al. 2023, the "direct" variant): the answer is written one
+  sentence at a time. The first sentence is written with passages retrieved by the query. Each later
+  one is first written without passages; if any of its tokens has a probability below
+  `flare_threshold`, passages are retrieved with that sentence as the query (its unsure tokens
+  masked out) and the sentence is written again with them. Where the model returns no token
+  probabilities (a local model, or an API without logprobs), every sentence counts as unsure: the
+  paper's rule with the threshold at 1, which retrieves at each sentence.
+
+Every retrieval and model call goes through run_jobs: stored, reused and resumed as any other call.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Generator
+from dataclasses import replace
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from cowest.core import BadInput
+from cowest.graph.context import CollabContext
+from cowest.graph.modes import final_answer
+from cowest.graph.state import CollabState, Step
+
+from .calls import run_jobs
+from .effects import Effect, NodeSteps, StoreWork
+from .models import ModelSpec, Sampling
+from .models.base import GREEDY, Messages
+from .parsing import answer_fields
+from .prompts import flare_prompt, rag_answer_prompt, self_knowledge_prompt, strong_solo_prompt
+from .recording import CallLog
+from .retrievers import passages_of
+
+MAX_SENTENCES = 8  # FLARE: sentences written at most; the Answer: line usually ends it sooner
+_SENTENCE = re.compile(r"\s*((?:Explanation|Knowledge|Answer)\s*:\s*)?(.+?(?:[.!?](?=\s)|\n|$))", re.S)
+
+
+def strong_rag(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
+    ctx = runtime.context
+    if not ctx.retriever:
+        raise BadInput(f"mode {ctx.mode} needs a retriever: --corpus FILE.jsonl (or CollabContext.retriever)")
+    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
+    if ctx.spec.rag == "skr":
+        step = yield from _skr(log, ctx, state)
+    else:
+        step = yield from _flare(log, ctx, state)
+    return {"rag": step, **final_answer(ctx.spec, "rag", step)}
+
+
+def _skr(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Effect, Any, Step]:
+    strong, sampling, query = ctx.strong_spec, ctx.greedy(), state["query"]
+    probe = log.job("skr_probe", 0, strong, sampling, self_knowledge_prompt(query), every_round=True)
+    [said] = yield from run_jobs(log, "skr_probe", strong, [probe], sampling, _self_knowledge, billed=True)
+    if said.get("error"):
+        return Step(index=0, call_id=said.get("call_id"), text=None, answer=None, error=said["error"], strong_calls=[])
+    parse = answer_fields(ctx.task, state)
+    if said.get("answer") == "known":  # the strong-CoT answer itself
+        job = log.job("strong_solo", 0, strong, sampling, strong_solo_prompt(query, ctx.solo_format), every_round=True)
+        [step] = yield from run_jobs(log, "strong_solo", strong, [job], sampling, parse, billed=True)
+        return Step(**step, retrievals=0, passages=[], strong_calls=[said.get("call_id"), step.get("call_id")])
+    passages = yield from _retrieve(log, ctx, query, 0)
+    job = log.job("strong_rag", 0, strong, sampling, rag_answer_prompt(query, passages, ctx.solo_format))
+    [step] = yield from run_jobs(log, "strong_rag", strong, [job], sampling, parse, billed=True)
+    calls = [said.get("call_id"), step.get("call_id")]
+    return Step(**step, retrievals=1, passages=[p["id"] for p in passages], strong_calls=calls)
+
+
+def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Effect, Any, Step]:
+    strong, sampling, query = ctx.strong_spec, ctx.greedy(), state["query"]
+    text, found, retrievals, last, calls = "", [], 0, None, []
+    for t in range(MAX_SENTENCES):
+        if t == 0:  # FLARE's first query is the question itself
+            passages, search = (yield from _retrieve(log, ctx, query, 0)), None
+            retrievals += 1
+        else:
+            unsure = replace(sampling, logprobs=True)  # the tokens' probabilities decide
+            [ahead] = yield from _write(log, strong, unsure, "flare_lookahead", t, flare_prompt(query, text, []))
+            calls.append(ahead.get("call_id"))
+            if ahead.get("error"):
+                return _failed(ahead, calls)
+            sentence, probabilities = _next_sentence(ahead, text)
+            if not sentence:
+                break
+            search = _unsure_query(sentence, probabilities, ctx.flare_threshold)
+            if search is None:  # sure of every token: the sentence stands
+                text, last = _joined(text, sentence), ahead
+                if _is_answer(sentence):
+                    break
+                continue
+            passages = yield from _retrieve(log, ctx, search, t)
+            retrievals += 1
+        found += [p["id"] for p in passages if p["id"] not in found]
+        [written] = yield from _write(log, strong, sampling, "strong_rag", t, flare_prompt(query, text, passages))
+        calls.append(written.get("call_id"))
+        if written.get("error"):
+            return _failed(written, calls)
+        sentence, _ = _next_sentence(written, text)
+        if not sentence:
+            break
+        text, last = _joined(text, sentence), written
+        if _is_answer(sentence):
+            break
+    answer = answer_fields(ctx.task, state)(text)["answer"] if text else None
+    call_id = last.get("call_id") if last else None
+    return Step(
+        index=0,
+        call_id=call_id,
+        text=text or None,
+        answer=answer,
+        error=None,
+        retrievals=retrievals,
+        passages=found,
+        strong_calls=calls,
+    )
+
+
+def _write(
+    log: CallLog, spec: ModelSpec, sampling: Sampling, role: str, index: int, prompt: Messages
+) -> Generator[Effect, Any, list[Step]]:
+    job = log.job(role, index, spec, sampling, prompt)
+    return (yield from run_jobs(log, role, spec, [job], sampling, lambda text: {}, billed=True))
+
+
+def _retrieve(log: CallLog, ctx: CollabContext, search: str, index: int) -> Generator[Effect, Any, list[dict]]:
+    """The passages the run's retriever finds for `search` (none when the retrieval failed: the
+    failure is recorded, and the model answers without them)."""
+    spec = ModelSpec("retriever", ctx.retriever)
+    job = log.job("retrieve", index, spec, GREEDY, [{"role": "user", "content": search}])
+    [step] = yield from run_jobs(log, "retrieve", spec, [job], GREEDY, lambda text: {})
+    return passages_of(step.get("text")) if not step.get("error") else []
+
+
+def _self_knowledge(text: str) -> dict[str, Any]:
+    said = text.lower()
+    # "Lookup" (or anything unclear) retrieves: SKR falls back on retrieval when self-knowledge is lacking
+    return {"answer": "known" if "known" in said and "look" not in said else "lookup"}
+
+
+def _next_sentence(step: Step, so_far: str) -> tuple[str, list[tuple[str, float]] | None]:
+    """The first sentence of a continuation (a restatement of the answer so far cut off), and the
+    probabilities of its tokens when the call returned them."""
+    text = step.get("text") or ""
+    start = 0  # where the continuation starts in the output
+    if so_far and text.startswith(so_far.strip()):
+        start = len(so_far.strip())
+    m = _SENTENCE.match(text, start)
+    if not m or not m.group(2).strip():
+        return "", None
+    sentence = text[m.start(1) if m.group(1) else m.start(2) : m.end()].strip()
+    logprobs = step.get("logprobs")
+    if not logprobs:
+        return sentence, None
+    raw = "".join(token for token, _ in logprobs)
+    position = -(len(raw) - len(raw.lstrip()))  # the stored text is stripped; the tokens are not
+    probabilities = []
+    for token, logprob in logprobs:
+        if position >= m.end():
+            break
+        if position + len(token) > start:
+            probabilities.append((token, math.exp(logprob)))
+        position += len(token)
+    return sentence, probabilities
+
+
+def _unsure_query(sentence: str, probabilities: list[tuple[str, float]] | None, threshold: float) -> str | None:
+    """None when every token is at least `threshold` likely; else the sentence as a search query,
+    its unsure tokens masked out (FLARE's masked query), or whole where no probabilities came back."""
+    if probabilities is None:
+        return sentence
+    if all(p >= threshold for _, p in probabilities):
+        return None
+    kept = "".join(token for token, p in probabilities if p >= threshold).strip()
+    return kept or sentence
+
+
+def _joined(text: str, sentence: str) -> str:
+    if not text:
+        return sentence
+    return (
+        f"{text}\n{sentence}"
+        if _is_answer(sentence) or sentence.startswith(("Explanation", "Knowledge"))
+        else f"{text} {sentence}"
+    )
+
+
+def _is_answer(sentence: str) -> bool:
+    return sentence.lstrip().lower().startswith("answer")
+
+
+def _failed(step: Step, calls: list) -> Step:
+    return Step(
+        index=0, call_id=step.get("call_id"), text=None, answer=None, error=step.get("error"), strong_calls=calls
+    )
