@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -107,7 +108,10 @@ def _method_table(evals, adapters=()) -> list[str]:
     methods = list(dict.fromkeys(m for m, _ in latest))
     head = ["Method"] + [f"{_titles(t)[0]} {name}" for t in tasks for name in _titles(t)[1:]]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for m in methods:
+    ordered = sorted(methods, key=lambda m: list(_SECTIONS).index(_section(m)))  # stable: a section keeps its order
+    for i, m in enumerate(ordered):
+        if i == 0 or _section(m) != _section(ordered[i - 1]):
+            rows.append(f"| **{_section(m)}** |" + " |" * (len(head) - 1))
         cells = [m]
         for t in tasks:
             e = latest.get((m, t))
@@ -119,6 +123,21 @@ def _method_table(evals, adapters=()) -> list[str]:
             cells += [f"{_percent(e, first)} (n={e.n}, u={u})", _percent(e, second)]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
+
+
+# Table 1's sections, and the methods of each (a row label starts with its method's name)
+_SECTIONS = {
+    "Weak only": ("weak", "weak-sft", "weak-self-refine"),
+    "Strong only": ("strong", "strong-cot", "strong-self-refine"),
+    "RAG": ("skr", "flare"),
+    "Collaboration": ("supericl", "collab"),
+    "Other": (),
+}
+
+
+def _section(label: str) -> str:
+    method = re.split(r"[\[ ,+]", label, maxsplit=1)[0]
+    return next((name for name, methods in _SECTIONS.items() if method in methods), "Other")
 
 
 def _percent(e, metric: str) -> str:

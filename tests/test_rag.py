@@ -92,6 +92,11 @@ def test_skr_retrieves_only_when_the_strong_model_says_it_needs_to(tmp_path, db_
         assert main([*base, "--methods", "skr", "--run", "again"]) == 0  # another run: every call reused
         capsys.readouterr()
         assert len(srv.requests) == sent and all(r is not None for *_, r in rows(db, "retrieve")[2:])
+    # Table 1's layout: the RAG rows in a section of their own, after the strong model alone
+    assert main(["report", "--out", str(tmp_path / "report"), "--db", db_url]) == 0
+    lines = [line.split(" |")[0] for line in (tmp_path / "report" / "report.md").read_text().splitlines()]
+    at = {name: lines.index(f"| {name}") for name in ("**Strong only**", "strong-cot", "**RAG**", "skr")}
+    assert at["**Strong only**"] < at["strong-cot"] < at["**RAG**"] < at["skr"]
 
 
 @pytest.mark.slow
