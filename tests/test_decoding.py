@@ -192,3 +192,38 @@ def test_a_short_request_joins_a_long_one_and_finishes_first(tiny_model):
     assert [g.text for g in quick.result(timeout=60)[0]] == [g.text for g in alone[0]]
     assert not long.done()  # the short one did not wait for the long one to end
     assert long.result(timeout=120)[0][0].tokens_out == 400
+
+
+def test_token_logprobs_are_the_models_own_on_the_decoded_sequence(tiny_model):
+    """With `logprobs`, each new token's log probability is the one a forward pass over the prompt and
+    the tokens before it gives (left padding and the batch beside it change nothing)."""
+    import torch
+
+    from cowest.nodes.models.decoding import decoded
+    from cowest.nodes.models.local import LocalBase
+
+    base = LocalBase(tiny_model)
+    enc = encoded(base, ["Short one?", "A much longer prompt here?"])
+    sampling = Sampling(max_new_tokens=6, repetition_penalty=1.1, logprobs=True)
+    with torch.inference_mode():
+        batch = decoded(base.model, enc["input_ids"], enc["attention_mask"], 1, sampling, {-1})
+        for row, (ids, mask) in enumerate(zip(enc["input_ids"], enc["attention_mask"])):
+            prompt = ids[mask.bool()]  # the row without its padding
+            full = torch.cat([prompt, torch.tensor(batch.out[row])])[None]
+            scores = torch.log_softmax(base.model(input_ids=full).logits[0].float(), dim=-1)
+            expected = [scores[len(prompt) - 1 + i, t].item() for i, t in enumerate(batch.out[row])]
+            assert batch.logprobs[row] == pytest.approx(expected, abs=1e-4)
+    plain = decoded(base.model, enc["input_ids"], enc["attention_mask"], 1, Sampling(max_new_tokens=6), {-1})
+    assert plain.logprobs == [[], []]  # not asked: not computed
+
+
+def test_a_local_models_generations_carry_their_tokens_log_probabilities_when_asked(tiny_model):
+    from cowest.nodes.models import get_model
+
+    model = get_model(f"huggingface:{tiny_model}")
+    prompts = [[{"role": "user", "content": c}] for c in ("Hello there?", "Name a city.")]
+    for gens in model.generate(prompts, sampling=Sampling(max_new_tokens=5, logprobs=True)):
+        pieces = gens[0].logprobs
+        assert len(pieces) == gens[0].tokens_out and all(lp <= 0 for _, lp in pieces)
+        assert "".join(t for t, _ in pieces).strip() == gens[0].text  # the pieces are the text, token by token
+    assert all(g[0].logprobs is None for g in model.generate(prompts, sampling=Sampling(max_new_tokens=5)))

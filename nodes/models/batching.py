@@ -170,6 +170,8 @@ class BatchServer:
             batch.step()
             for r in [r for r in live if all(batch.done[i] for i in r.slots)]:
                 rows = [batch.out[i] for i in r.slots]
-                done = base.generations(rows, r.lengths, r.n, r.per_prompt, time.perf_counter() - r.start)
+                scores = [batch.logprobs[i] for i in r.slots] if like.sampling.logprobs else None
+                seconds = time.perf_counter() - r.start
+                done = base.generations(rows, r.lengths, r.n, r.per_prompt, seconds, scores)
                 live.remove(r)
                 r.outputs.set_result(done)

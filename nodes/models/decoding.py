@@ -27,23 +27,39 @@ def decode(
     """New token ids for each of `k` continuations of each (left-padded) prompt, rows ordered prompt
     by prompt; a row ends with its stop token, or at `sampling.max_new_tokens` tokens. `seeds`: one
     per row, which makes its sampled tokens the same whatever else decodes beside it."""
+    return decoded(model, input_ids, attention_mask, k, sampling, stop_ids, seeds).out
+
+
+def decoded(
+    model: Any,
+    input_ids: Any,
+    attention_mask: Any,
+    k: int,
+    sampling: Sampling,
+    stop_ids: set[int],
+    seeds: list[int | None] | None = None,
+) -> Decoding:
+    """`decode`'s batch once every row has finished: its `out`, and its `logprobs` where asked for."""
     batch = Decoding(model, sampling, stop_ids)
     batch.add(input_ids, attention_mask, k, seeds)
     while batch.rows:
         batch.step()
-    return batch.out
+    return batch
 
 
 class Decoding:
     """Rows decoding together, one token each per `step`. Prompts may be added between steps (they
     join the rows already decoding, continuous batching) and a row leaves when it has finished.
-    `out[slot]` holds the new tokens of each row ever added, `done[slot]` whether it has finished."""
+    `out[slot]` holds the new tokens of each row ever added, `done[slot]` whether it has finished, and
+    with `sampling.logprobs` `logprobs[slot]` each token's log probability under the model (before
+    the repetition penalty and temperature: what the model believes, FLARE's confidence)."""
 
     def __init__(self, model: Any, sampling: Sampling, stop_ids: set[int]):
         self.model, self.sampling = model, sampling
         self.layers = model.config.get_text_config(decoder=True).num_hidden_layers
         self.stops = torch.tensor(sorted(stop_ids))
         self.out: list[list[int]] = []
+        self.logprobs: list[list[float]] = []
         self.done: list[bool] = []
         self.cache: Any = None  # the rows' keys and values, on one time axis (left-padded)
         self.state: dict[str, Any] = {}  # per row: slot, last token, position, mask, seen tokens, tokens left
@@ -81,6 +97,7 @@ class Decoding:
             ids, mask, positions = (t.repeat_interleave(k, 0) for t in (ids, mask, positions))
         slots = range(len(self.out), len(self.out) + ids.shape[0])
         self.out += [[] for _ in slots]
+        self.logprobs += [[] for _ in slots]
         self.done += [False for _ in slots]
         if seeds is not None and not self.sampling.greedy:
             if len(seeds) != len(slots):
@@ -127,6 +144,10 @@ class Decoding:
         left = s["left"] - 1
         finished = torch.isin(chosen, self.stops) | (left == 0)
         ended = finished.tolist()  # one read back from the device per step
+        if self.sampling.logprobs:
+            scores = torch.log_softmax(logits[:, -1, :].float(), dim=-1).gather(1, chosen[:, None]).squeeze(1)
+            for slot, score in zip(slots, scores.tolist()):
+                self.logprobs[slot].append(score)
         for slot, token, end in zip(slots, chosen.tolist(), ended):
             self.out[slot].append(token)
             self.done[slot] = end

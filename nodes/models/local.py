@@ -144,41 +144,55 @@ class LocalBase:
     ) -> list[list[Generation]]:
         """`run_batch` for a caller that holds the lock, inside `generating(adapter)`. `seeds` are
         honoured by the eager decoding loop; compiled `generate` draws from torch's global stream."""
-        from .decoding import decode
+        from .decoding import decoded
 
         enc = self.encode(prompts)
         per_prompt = 1 if sampling.greedy else n  # greedy: n equal sequences, decoded once
         start = time.perf_counter()
+        logprobs = None
         if self.compiled:
             rows = self._generate_compiled(enc, per_prompt, sampling)
         else:
             row_seeds: list[int | None] | None = None
             if seeds is not None and not sampling.greedy:
                 row_seeds = [x for row in seeds for x in row]
-            rows = decode(
+            batch = decoded(
                 self.model, enc["input_ids"], enc["attention_mask"], per_prompt, sampling, self.stop_ids, row_seeds
             )
+            rows, logprobs = batch.out, batch.logprobs if sampling.logprobs else None
         lengths = enc["attention_mask"].sum(dim=1).tolist()
-        return self.generations(rows, lengths, n, per_prompt, time.perf_counter() - start)
+        return self.generations(rows, lengths, n, per_prompt, time.perf_counter() - start, logprobs)
 
     def generations(
-        self, rows: list[list[int]], lengths: list[int], n: int, per_prompt: int, seconds: float
+        self,
+        rows: list[list[int]],
+        lengths: list[int],
+        n: int,
+        per_prompt: int,
+        seconds: float,
+        logprobs: list[list[float]] | None = None,
     ) -> list[list[Generation]]:
         """`n` Generations for each prompt (of `lengths` tokens) from the new tokens of its
-        `per_prompt` rows, prompt by prompt."""
+        `per_prompt` rows, prompt by prompt; with `logprobs` (per row), each token's text and log probability."""
         tok = self.tokenizer
         share = seconds / max(1, len(lengths) * n)
         results: list[list[Generation]] = []
         for i, tokens_in in enumerate(lengths):
             gens = []
             for j in range(n):
-                new = rows[i * per_prompt + (j if per_prompt > 1 else 0)]
+                row = i * per_prompt + (j if per_prompt > 1 else 0)
+                new = rows[row]
+                scored = None
+                if logprobs is not None:
+                    pieces = [str(tok.decode([t], skip_special_tokens=True)) for t in new]
+                    scored = [[piece, lp] for piece, lp in zip(pieces, logprobs[row]) if piece]
                 gens.append(
                     Generation(
                         text=clean_text(str(tok.decode(new, skip_special_tokens=True))),
                         tokens_in=int(tokens_in),
                         tokens_out=len(new),
                         latency_s=share,
+                        logprobs=scored,
                     )
                 )
             results.append(gens)
