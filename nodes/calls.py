@@ -102,13 +102,14 @@ def _plan_the_rest(call: NodeCall) -> list[Step]:
     todo, jobs = call.todo, call.jobs
     plan = current_plan()
     assert plan is not None
+    searched = call.spec.provider == "retriever"  # a retrieval reads and writes no tokens
     plan.add(
         call.role,
         call.billed,
         needed=len(jobs),
         covered=len(jobs) - len(todo),
-        tokens_in=sum(len(json.dumps(jobs[i].messages)) // 4 for i in todo),
-        tokens_out=len(todo) * call.sampling.max_new_tokens,
+        tokens_in=0 if searched else sum(len(json.dumps(jobs[i].messages)) // 4 for i in todo),
+        tokens_out=0 if searched else len(todo) * call.sampling.max_new_tokens,
     )
     # A placeholder judgment has the lowest score: the dry run goes on as if no answer were top.
     score = 1.0 if call.role == "judge" else None

@@ -29,8 +29,9 @@ from cowest.graph.context import CollabContext
 from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState, Step
 
-from .calls import run_jobs
+from .calls import PLACEHOLDER, run_jobs
 from .effects import Effect, NodeSteps, StoreWork
+from .ledger import current_plan
 from .models import ModelSpec, Sampling
 from .models.base import GREEDY, Messages
 from .parsing import answer_fields
@@ -145,8 +146,11 @@ def _self_knowledge(text: str) -> dict[str, Any]:
 
 def _next_sentence(step: Step, so_far: str) -> tuple[str, list[tuple[str, float]] | None]:
     """The first sentence of a continuation (a restatement of the answer so far cut off), and the
-    probabilities of its tokens when the call returned them."""
+    probabilities of its tokens when the call returned them. In a dry run every placeholder is a
+    new unsure sentence, so the plan counts FLARE's most calls."""
     text = step.get("text") or ""
+    if text == PLACEHOLDER and current_plan() is not None:
+        return PLACEHOLDER, None
     start = 0  # where the continuation starts in the output
     if so_far and text.startswith(so_far.strip()):
         start = len(so_far.strip())

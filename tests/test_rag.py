@@ -161,3 +161,24 @@ def test_a_corpus_passage_needs_text_and_a_unique_id(tmp_path):
     write_jsonl(tmp_path / "d.jsonl", [{"id": "a", "title": "no text"}])
     with pytest.raises(CorpusError, match=r"d\.jsonl:1: a passage is"):
         read_corpus(str(tmp_path / "d.jsonl"))
+
+
+@pytest.mark.slow
+def test_a_plan_counts_flares_most_calls_and_sends_nothing(tmp_path, db_url, monkeypatch, capsys):
+    from cowest.nodes.rag import MAX_SENTENCES
+
+    task, corpus = files(tmp_path)
+    with ScriptedServer(strong) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        argv = ["plan", "eval", "--task", task, "--strong", "openai:scripted", "--db", db_url, "--corpus", corpus]
+        assert main([*argv, "--methods", "flare"]) == 0
+        assert srv.requests == []
+    to_send = {
+        line.split()[2]: int(line.split()[-7]) for line in capsys.readouterr().out.splitlines() if "eval flare" in line
+    }
+    # every sentence written ahead (but the first), retrieved for and written again, for the 3 queries
+    assert to_send == {
+        "retrieve": 3 * MAX_SENTENCES,
+        "strong_rag": 3 * MAX_SENTENCES,
+        "flare_lookahead": 3 * (MAX_SENTENCES - 1),
+    }
