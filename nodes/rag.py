@@ -75,44 +75,38 @@ def _skr(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Effe
 
 def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Effect, Any, Step]:
     strong, sampling, query = ctx.strong_spec, ctx.greedy(), state["query"]
-    text, found, retrievals, last, calls = "", [], 0, None, []
+    unsure = replace(sampling, logprobs=True)  # the sentences written ahead: their tokens' probabilities decide
+    text, found, retrievals, calls = "", [], 0, []
+    last: Step | None = None
     for t in range(MAX_SENTENCES):
-        if t == 0:  # FLARE's first query is the question itself
-            passages, search = (yield from _retrieve(log, ctx, query, 0)), None
-            retrievals += 1
-        else:
-            unsure = replace(sampling, logprobs=True)  # the tokens' probabilities decide
-            [ahead] = yield from _write(log, strong, unsure, "flare_lookahead", t, flare_prompt(query, text, []))
+        search: str | None = query  # FLARE's first query is the question itself
+        if t > 0:
+            ahead = yield from _write(log, strong, unsure, "flare_lookahead", t, flare_prompt(query, text, []))
             calls.append(ahead.get("call_id"))
             if ahead.get("error"):
                 return _failed(ahead, calls)
             sentence, probabilities = _next_sentence(ahead, text)
             if not sentence:
                 break
-            search = _unsure_query(sentence, probabilities, ctx.flare_threshold)
-            if search is None:  # sure of every token: the sentence stands
-                text, last = _joined(text, sentence), ahead
-                if _is_answer(sentence):
-                    break
-                continue
+            search, last = _unsure_query(sentence, probabilities, ctx.flare_threshold), ahead
+        if search is not None:  # retrieve, and write the sentence again with what was found
             passages = yield from _retrieve(log, ctx, search, t)
             retrievals += 1
-        found += [p["id"] for p in passages if p["id"] not in found]
-        [written] = yield from _write(log, strong, sampling, "strong_rag", t, flare_prompt(query, text, passages))
-        calls.append(written.get("call_id"))
-        if written.get("error"):
-            return _failed(written, calls)
-        sentence, _ = _next_sentence(written, text)
-        if not sentence:
-            break
-        text, last = _joined(text, sentence), written
+            found += [p["id"] for p in passages if p["id"] not in found]
+            last = yield from _write(log, strong, sampling, "strong_rag", t, flare_prompt(query, text, passages))
+            calls.append(last.get("call_id"))
+            if last.get("error"):
+                return _failed(last, calls)
+            sentence, _ = _next_sentence(last, text)
+            if not sentence:
+                break
+        text = _joined(text, sentence)
         if _is_answer(sentence):
             break
     answer = answer_fields(ctx.task, state)(text)["answer"] if text else None
-    call_id = last.get("call_id") if last else None
     return Step(
         index=0,
-        call_id=call_id,
+        call_id=last.get("call_id") if last else None,
         text=text or None,
         answer=answer,
         error=None,
@@ -124,9 +118,11 @@ def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Ef
 
 def _write(
     log: CallLog, spec: ModelSpec, sampling: Sampling, role: str, index: int, prompt: Messages
-) -> Generator[Effect, Any, list[Step]]:
+) -> Generator[Effect, Any, Step]:
+    """One strong call of FLARE: a sentence (and what follows it), parsed later."""
     job = log.job(role, index, spec, sampling, prompt)
-    return (yield from run_jobs(log, role, spec, [job], sampling, lambda text: {}, billed=True))
+    [step] = yield from run_jobs(log, role, spec, [job], sampling, lambda text: {}, billed=True)
+    return step
 
 
 def _retrieve(log: CallLog, ctx: CollabContext, search: str, index: int) -> Generator[Effect, Any, list[dict]]:

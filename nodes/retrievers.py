@@ -90,28 +90,22 @@ class BM25Retriever(BaseRetriever):
 
 
 def read_corpus(path: str) -> list[tuple[str, str]]:
-    """(id, text) per line of a JSON Lines file of `{"id": ..., "text": ...}`; CorpusError naming the
-    file and line of the first bad one."""
-    file = Path(path)
-    if not file.is_file():
+    """(id, text) per row of a JSON Lines (or JSON array) file of `{"id": ..., "text": ...}`;
+    BadInput naming the file and line of the first bad one."""
+    from cowest.tasks.base import read_json_rows
+
+    if not Path(path).is_file():
         raise CorpusError(f"--corpus {path}: no such file")
     passages: list[tuple[str, str]] = []
     seen: set[str] = set()
-    with file.open(encoding="utf-8") as fh:
-        for line, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"{path}:{line}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not str(row.get("text") or "").strip():
-                raise CorpusError(f'{path}:{line}: a passage is {{"id": ..., "text": ...}} with some text')
-            pid = str(row.get("id", line - 1))
-            if pid in seen:
-                raise CorpusError(f"{path}:{line}: passage id {pid!r} appears twice")
-            seen.add(pid)
-            passages.append((pid, str(row["text"]).strip()))
+    for line, row in read_json_rows(Path(path)):
+        if not str(row.get("text") or "").strip():
+            raise CorpusError(f'{path}:{line}: a passage is {{"id": ..., "text": ...}} with some text')
+        pid = str(row.get("id", line - 1))
+        if pid in seen:
+            raise CorpusError(f"{path}:{line}: passage id {pid!r} appears twice")
+        seen.add(pid)
+        passages.append((pid, str(row["text"]).strip()))
     if not passages:
         raise CorpusError(f"--corpus {path}: no passages")
     return passages

@@ -15,21 +15,6 @@ from transformers.cache_utils import DynamicCache, DynamicLayer
 from .base import Sampling
 
 
-def decode(
-    model: Any,
-    input_ids: Any,
-    attention_mask: Any,
-    k: int,
-    sampling: Sampling,
-    stop_ids: set[int],
-    seeds: list[int | None] | None = None,
-) -> list:
-    """New token ids for each of `k` continuations of each (left-padded) prompt, rows ordered prompt
-    by prompt; a row ends with its stop token, or at `sampling.max_new_tokens` tokens. `seeds`: one
-    per row, which makes its sampled tokens the same whatever else decodes beside it."""
-    return decoded(model, input_ids, attention_mask, k, sampling, stop_ids, seeds).out
-
-
 def decoded(
     model: Any,
     input_ids: Any,
@@ -39,12 +24,20 @@ def decoded(
     stop_ids: set[int],
     seeds: list[int | None] | None = None,
 ) -> Decoding:
-    """`decode`'s batch once every row has finished: its `out`, and its `logprobs` where asked for."""
+    """New token ids for each of `k` continuations of each (left-padded) prompt, rows ordered prompt
+    by prompt, as the batch's `out` once every row has finished (and its `logprobs` where asked
+    for); a row ends with its stop token, or at `sampling.max_new_tokens` tokens. `seeds`: one per
+    row, which makes its sampled tokens the same whatever else decodes beside it."""
     batch = Decoding(model, sampling, stop_ids)
     batch.add(input_ids, attention_mask, k, seeds)
     while batch.rows:
         batch.step()
     return batch
+
+
+def decode(*args: Any, **kwargs: Any) -> list:
+    """`decoded(...).out`: the new token ids of each row."""
+    return decoded(*args, **kwargs).out
 
 
 class Decoding:
