@@ -26,6 +26,9 @@ from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 IFQA = ROOT.parent / "shared" / "data" / "ifqa"
+sys.path.insert(0, str(ROOT / "examples"))
+
+from ifqa_corpus import ifqa_corpus  # noqa: E402
 
 
 def cowest(*argv: str, env: dict) -> dict | None:
@@ -83,7 +86,7 @@ def latency(out: Path, questions: list[str]) -> dict:
 
 def table(out: Path, n: int, train: int) -> dict:
     rows = json.loads((IFQA / "dev.json").read_text())
-    corpus = [{"id": f"{r['idx']}-{j}", "text": c} for r in rows for j, c in enumerate(r.get("context") or []) if c]
+    corpus = ifqa_corpus(rows)
     corpus_file = write_jsonl(out / "ifqa-contexts.jsonl", corpus)
     heldout = write_jsonl(out / "ifqa-heldout.jsonl", rows[:n])
     pool = write_jsonl(out / "ifqa-train.jsonl", json.loads((IFQA / "train.json").read_text())[:train])
