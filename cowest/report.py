@@ -66,7 +66,7 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
 
 def _latest(evals, adapters=()):
     """The newest result of each (row label, task)."""
-    lineage = {a.path: a for a in adapters if a.path}
+    lineage = {_same_path(a.path): a for a in adapters if a.path}
     best = {}
     for e in evals:
         best[(_row_label(e, lineage), e.task)] = e
@@ -75,9 +75,11 @@ def _latest(evals, adapters=()):
 
 def _row_label(e, lineage) -> str:
     """A Table-1 row: the method, and for a trained adapter its round and feedback arm."""
-    a = lineage.get(e.adapter)
-    if a is None:
+    if not e.adapter:
         return e.method
+    a = lineage.get(_same_path(e.adapter))
+    if a is None:  # an adapter trained elsewhere: its own row, never merged with the method's plain one
+        return f"{e.method}@{e.adapter}"
     if a.kind == "sft":
         return f"{e.method} + SFT"
     m = a.metrics or {}
@@ -85,6 +87,11 @@ def _row_label(e, lineage) -> str:
     if arm == "individual":
         arm += f", annotator {m.get('annotator', 'strong')}"
     return f"{e.method}, round {a.round} ({arm} feedback, {a.kind})"
+
+
+def _same_path(path: str) -> str:
+    """One spelling of an adapter folder (eval records it as given, rounds as an absolute path)."""
+    return str(Path(path).resolve())
 
 
 def _titles(task: str) -> tuple[str, str, str]:
@@ -151,10 +158,11 @@ def _percent(e, metric: str) -> str:
 def _plot_cost(evals, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
-    latest = list(_latest(evals).values())
-    if not latest:
+    rows = _latest(evals)
+    if not rows:
         return False
-    labels = [f"{e.method}\n{e.task}" for e in latest]
+    latest = list(rows.values())
+    labels = [f"{label}\n{task}" for label, task in rows]
     fig, (a, b) = plt.subplots(2, 1, figsize=(min(14, max(6, 0.8 * len(labels))), 7), sharex=True)
     a.bar(labels, [e.strong_calls / max(1, e.n) for e in latest], color="#4C72B0")
     a.set_title("strong-model calls per query")
@@ -172,14 +180,16 @@ def _plot_metric_per_round(evals, adapters, path: Path) -> bool:
     its 95% interval."""
     import matplotlib.pyplot as plt
 
-    round_of = {a.path: a.round for a in adapters if a.path}
+    round_of = {_same_path(a.path): a.round for a in adapters if a.path}
     series = defaultdict(list)
     for e in evals:
-        if e.adapter and e.adapter in round_of:
+        if e.adapter and _same_path(e.adapter) in round_of:
             key = metric_names(e.task)[0]
             interval = intervals_of(e).get(key)
             low, high = (interval.low, interval.high) if interval else (e.metrics[key], e.metrics[key])
-            series[f"{e.method} ({e.task}, n={e.n})"].append((round_of[e.adapter], e.metrics[key], low, high))
+            series[f"{e.method} ({e.task}, n={e.n})"].append(
+                (round_of[_same_path(e.adapter)], e.metrics[key], low, high)
+            )
     if not series:
         return False
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -290,3 +290,24 @@ def test_eval_prints_intervals_and_compares_methods_paired(tmp_path, tiny_model,
         assert "different query sets: 2 queries only in the first, 0 only in the second" in err
     assert main(["eval", *base, "--methods", "weak", "--against", "collab"]) == 2
     assert "--against collab: not one of the methods run" in capsys.readouterr().err
+
+
+def test_a_report_keeps_an_adapters_row_apart_however_its_path_was_spelled(tmp_path, monkeypatch):
+    """eval records the adapter folder as given (relative), rounds as an absolute path: the row is
+    the round's, never merged into the plain method's row (where the newest would hide the other)."""
+    from types import SimpleNamespace as Row
+
+    from cowest.report import _latest
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adapters" / "r" / "round-1").mkdir(parents=True)
+    trained = Row(path=str(tmp_path / "adapters" / "r" / "round-1"), kind="dpo", round=1, metrics={})
+    plain = Row(method="collab", adapter="", task="medmcqa")
+    tuned = Row(method="collab", adapter="adapters/r/round-1", task="medmcqa")
+    elsewhere = Row(method="collab", adapter="/somewhere/else", task="medmcqa")
+    rows = _latest([plain, tuned, elsewhere], [trained])
+    assert rows == {
+        ("collab", "medmcqa"): plain,
+        ("collab, round 1 (collaborative feedback, dpo)", "medmcqa"): tuned,
+        ("collab@/somewhere/else", "medmcqa"): elsewhere,
+    }
