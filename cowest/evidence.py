@@ -48,13 +48,16 @@ def compare(a: EvalResult, b: EvalResult) -> dict[str, PairedDifference]:
 
 
 def find_eval(store: TraceStore, ref: str, run: str | None = None) -> EvalResult:
-    """An evaluation by id, or the newest one of a method label (`collab`, `collab@ADAPTER_DIR`)."""
+    """An evaluation by id, or the newest one of a method label: `collab` (without an adapter) or
+    `collab@ADAPTER_DIR`."""
     evals = store.evals(store.run_id(run) if run else None)
     if ref.isdigit():
         found = [e for e in evals if e.id == int(ref)]
     else:
         method, _, adapter = ref.partition("@")
-        found = [e for e in evals if e.method == method and (not adapter or _same_path(e.adapter, adapter))]
+        found = [
+            e for e in evals if e.method == method and (_same_path(e.adapter, adapter) if adapter else not e.adapter)
+        ]
     if not found:
         known = ", ".join(sorted({f"{e.id}:{e.method}" for e in evals})[:12]) or "none"
         raise BadInput(f"no evaluation {ref!r}{f' in run {run}' if run else ''}; stored: {known}")

@@ -204,6 +204,13 @@ def test_report_draws_rounds_and_metric_per_round(tmp_path, db_url):
     for png in ("metric_per_round.png", "rounds.png", "strong_cost.png"):
         assert f"({png})" in md and (tmp_path / "r" / png).stat().st_size > 1000
     assert "| loop | 2 | dpo | 8 | 32 | 9 | 6 |" in md
+    # `collab` names the evaluation without an adapter (none here), `collab@DIR` the one with that adapter
+    from cowest.core import BadInput
+    from cowest.evidence import find_eval
+
+    assert find_eval(store, "collab@/ad/r1").adapter == "/ad/r1"
+    with pytest.raises(BadInput, match="no evaluation 'collab'"):
+        find_eval(store, "collab")
 
 
 def test_self_refine_and_supericl_modes(tmp_path, tiny_model, db_url, monkeypatch):
