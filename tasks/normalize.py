@@ -1,4 +1,5 @@
-"""SQuAD-style answer normalisation and the answer-line parsing shared by all tasks."""
+"""SQuAD-style answer normalisation, the answer-line parsing shared by all tasks, and finding an
+option letter or a class named in an answer."""
 
 from __future__ import annotations
 
@@ -54,3 +55,37 @@ def _strip_label(text: str) -> str:
         if m:
             lines[0] = m.group(1)
     return "\n".join(lines).strip()
+
+
+def letter_in(text: str, options: tuple[str, ...], letters: tuple[str, ...]) -> str | None:
+    """An option letter in any usual dress (`B`, `(b)`, `Option B`, `The answer is B`), or else an
+    option's text: the whole answer, or the one option named inside it (whole words only: option
+    "d" is not inside "idea")."""
+    span = "".join(letters)
+    m = re.search(
+        rf"(?:^|\b(?:option|choice|answer(?:\s+is)?)\s*)\(?\s*([{span}])\s*(?:[).:,\]]|$|\s)", text.strip(), re.I
+    )
+    if m:
+        return m.group(1).upper()
+    said = normalize_answer(text)
+    if not said:
+        return None
+    named = [(letter, normalize_answer(option)) for letter, option in zip(letters, options)]
+    for letter, option in named:
+        if said == option:
+            return letter
+    hits = [letter for letter, option in named if option and f" {option} " in f" {said} "]
+    return hits[0] if len(hits) == 1 else None
+
+
+def label_in(text: str, aliases: dict[str, tuple[str, ...]]) -> str | None:
+    """The class named first in `text`, by its name or another word for it (case and `_` / `-` for
+    spaces do not matter; the longer of two names found at one place wins)."""
+    said = re.sub(r"[_\-]+", " ", text.lower())
+    found = [
+        (said.find(name.lower()), -len(name), label)
+        for label, others in aliases.items()
+        for name in (label, *others)
+        if name and name.lower() in said
+    ]
+    return min(found)[2] if found else None

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import DataError, Example, Task
-from .normalize import normalize_answer
+from .normalize import label_in, letter_in, normalize_answer
 
 QA_METRICS = ("exact_match", "f1")
 LABEL_METRICS = ("accuracy", "macro_f1")
@@ -224,9 +224,9 @@ class TemplateTask(Task):
         if self.choices_field:
             options = example.options if example else ()
             letters = tuple(string.ascii_uppercase[: len(options)]) if options else self._letters
-            return _letter_in(text, options, letters or ("A", "B", "C", "D"))
+            return letter_in(text, options, letters or ("A", "B", "C", "D"))
         if self.aliases:
-            return _label_in(text, self.aliases)
+            return label_in(text, self.aliases)
         return text.strip().rstrip(".").strip() or None
 
     def is_correct(self, answer: str | None, example: Example) -> bool:
@@ -290,37 +290,3 @@ def _render(key: str, template: Any, row: dict[str, Any]) -> str:
         return str(template.render(**row))
     except UndefinedError as exc:
         raise ValueError(f"`{key}` uses a missing field ({exc.message})") from None
-
-
-def _letter_in(text: str, options: tuple[str, ...], letters: tuple[str, ...]) -> str | None:
-    """An option letter in any usual dress (`B`, `(b)`, `Option B`, `The answer is B`), or else an
-    option's text: the whole answer, or the one option named inside it (whole words only: option
-    "d" is not inside "idea")."""
-    span = "".join(letters)
-    m = re.search(
-        rf"(?:^|\b(?:option|choice|answer(?:\s+is)?)\s*)\(?\s*([{span}])\s*(?:[).:,\]]|$|\s)", text.strip(), re.I
-    )
-    if m:
-        return m.group(1).upper()
-    said = normalize_answer(text)
-    if not said:
-        return None
-    named = [(letter, normalize_answer(option)) for letter, option in zip(letters, options)]
-    for letter, option in named:
-        if said == option:
-            return letter
-    hits = [letter for letter, option in named if option and f" {option} " in f" {said} "]
-    return hits[0] if len(hits) == 1 else None
-
-
-def _label_in(text: str, aliases: dict[str, tuple[str, ...]]) -> str | None:
-    """The class named first in `text`, by its name or another word for it (case and `_` / `-` for
-    spaces do not matter; the longer of two names found at one place wins)."""
-    said = re.sub(r"[_\-]+", " ", text.lower())
-    found = [
-        (said.find(name.lower()), -len(name), label)
-        for label, others in aliases.items()
-        for name in (label, *others)
-        if name and name.lower() in said
-    ]
-    return min(found)[2] if found else None
