@@ -96,7 +96,9 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
 
 def method_contexts(opts: EvalOptions, run: str, db: str) -> Iterator[tuple[str, Method, CollabContext]]:
     """Each method (and draft format) as a labelled graph context."""
-    retriever = corpus_retriever(opts.corpus, opts.top_k) if opts.corpus else opts.retriever
+    searches = any(MODES[METHODS[name].mode].rag for name in opts.methods)
+    # the BM25 index is built only for a method that searches it
+    retriever = corpus_retriever(opts.corpus, opts.top_k) if opts.corpus and searches else opts.retriever
     for name in opts.methods:
         method = METHODS[name]
         for fmt, label in zip(opts.formats if method.drafts else ["cot"], method_labels(method, opts.formats)):
