@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,7 +31,7 @@ class ScriptedServer:
         self.script = script
         self.requests: list[dict] = []
         self.paths: list[str] = []  # the request target of every POST, its query string included
-        self.headers: list[dict] = []  # the headers of every POST
+        self.headers: list[Message] = []  # the headers of every POST (names case-insensitive, as in HTTP)
         self.gzip = False  # compress answers for a client that accepts gzip
         self.redirects: dict[str, str] = {}  # path prefix -> where a 307 sends it
         self.close_after_read = 0  # read this many requests, then close the connection without answering
@@ -83,7 +84,7 @@ class ScriptedServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 with server._lock:
                     server.paths.append(self.path)
-                    server.headers.append(dict(self.headers))
+                    server.headers.append(self.headers)
                     drop = server.close_after_read > 0
                     server.close_after_read -= drop
                 if drop:  # the request was read: closing now leaves the client not knowing its fate

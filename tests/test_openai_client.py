@@ -179,3 +179,17 @@ def test_an_api_key_with_a_line_break_is_refused_before_any_request():
 def test_the_key_is_never_in_the_endpoints_repr():
     assert "sk-secret" not in repr(endpoint("http://127.0.0.1:8000/v1", "sk-secret", 5))
     assert json.dumps(str(endpoint("http://127.0.0.1:8000/v1", "sk-secret", 5).url)).find("sk-secret") < 0
+
+
+def test_a_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(serve, monkeypatch):
+    proxy = serve(reply)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url.rsplit("/v1", 1)[0])
+    assert ask(remote("http://model.internal:8000/v1"), 1)[0][0].text.endswith("Answer: A")
+    assert proxy.paths == ["http://model.internal:8000/v1/chat/completions"]  # sent to the proxy, absolute
+
+    direct = serve(reply)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the discard port: a proxy that is not there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    clear_endpoints()
+    assert ask(remote(direct.url), 1)[0][0].text.endswith("Answer: A")
+    assert len(direct.requests) == 1

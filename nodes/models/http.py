@@ -1,17 +1,26 @@
 """The one HTTP stack of every OpenAI-compatible endpoint (strong model, judge, a served weak model,
 the reachability probe, vLLM's LoRA loading): one `httpx.AsyncClient` per endpoint and event loop.
 
-httpx owns the connection pool, HTTP/2 where the server offers it (the h2 package), proxies from the
-environment (HTTPS_PROXY / NO_PROXY), decompression (gzip, deflate) and redirects (a 307 / 308 is
-followed with its method and body; the key is not sent on to another origin). TLS verifies against
-OpenSSL's default paths, which read SSL_CERT_FILE and SSL_CERT_DIR (and the system store), plus
-certifi's roots. The client never resends a request by itself: every retry is the caller's, counted
-against --max-retries.
+httpx owns the requests: headers, timeouts, proxies from the environment (HTTPS_PROXY / NO_PROXY),
+decompression (gzip, deflate) and redirects (a 307 / 308 is followed with its method and body; the key
+is not sent on to another origin). Under it, the connection pool depends on the base URL:
+
+- https: httpcore's pool, with HTTP/2 where the server offers it (the h2 package, by ALPN);
+- plain http (vLLM, llama.cpp, Ollama, a local gateway: HTTP/1.1 servers, often sent many requests
+  at once) with no proxy in the environment: aiohttp's pool, through httpx-aiohttp (the transport
+  the openai SDK offers for concurrency). httpcore scans every pooled connection at each request's
+  start and end, which at 64 connections cost more CPU than the requests (bench/RESULTS.md).
+
+TLS verifies against OpenSSL's default paths, which read SSL_CERT_FILE and SSL_CERT_DIR (and the
+system store), plus certifi's roots. No POST is ever sent again by the stack: every retry is the
+caller's, counted against --max-retries (aiohttp may resend the GET probe once on a kept connection
+the server had closed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import ssl
 import sys
@@ -115,6 +124,7 @@ class Endpoint:
         with self._lock:
             if loop not in self._clients:
                 self._clients[loop] = httpx.AsyncClient(
+                    transport=_plain_http_pool() if self.url.scheme == "http" else None,
                     headers=self._headers,
                     timeout=httpx.Timeout(self.timeout),
                     follow_redirects=True,
@@ -129,16 +139,13 @@ class Endpoint:
         self, method: str, path: str, json: Any = None, headers: dict | None = None, timeout: float | None = None
     ) -> httpx.Response:
         """One request, within the endpoint's timeout (or `timeout`) in all; any answer is returned.
-        Raises APITimeoutError or APIConnectionError (a connection that closed after the request was
-        written too: the caller decides whether to send it again)."""
+        Raises APITimeoutError or APIConnectionError (`_failure`)."""
         seconds = timeout or self.timeout
         request = self.client().build_request(method, self.url_for(path), json=json, headers=headers)
         try:
             return await _within(seconds, self.client().send(request))
-        except (asyncio.TimeoutError, httpx.TimeoutException):
-            raise APITimeoutError(f"Request timed out after {seconds:g} s") from None
-        except httpx.TransportError as exc:
-            raise APIConnectionError(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
+        except (asyncio.TimeoutError, httpx.TransportError) as exc:
+            raise _failure(exc, seconds) from None
 
     async def post_json(self, path: str, body: dict[str, Any], idempotency_key: str | None = None) -> Any:
         """POST `body`; the answer's JSON, or APIStatusError for an error status."""
@@ -167,6 +174,20 @@ class Endpoint:
         for c in clients:
             await c.aclose()
 
+    def close_pools(self, wait: float = 0.0) -> None:
+        """Close each loop's client on its own loop (from any thread but those loops'), waiting up to
+        `wait` seconds for each; a loop that no longer runs has nothing left to close."""
+        with self._lock:
+            clients, self._clients = list(self._clients.items()), {}
+        for loop, client in clients:
+            if loop.is_running() and not loop.is_closed():
+                done = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+                if wait:
+                    try:
+                        done.result(wait)
+                    except Exception:  # closing is best effort: the process is leaving or forgetting it
+                        pass
+
 
 _endpoints: dict[tuple[str, str | None, float], Endpoint] = {}
 _endpoints_lock = threading.Lock()
@@ -182,10 +203,50 @@ def endpoint(base_url: str, api_key: str | None, timeout: float) -> Endpoint:
         return _endpoints[key]
 
 
-def clear_endpoints() -> None:
-    """Forget every endpoint (tests; a changed TLS or proxy setting takes effect on the next one)."""
+def clear_endpoints(wait: float = 0.0) -> None:
+    """Forget every endpoint, closing its pools (tests; a changed TLS or proxy setting takes effect on
+    the next one)."""
     with _endpoints_lock:
+        gone = list(_endpoints.values())
         _endpoints.clear()
+    for ep in gone:
+        ep.close_pools(wait)
+
+
+# aiohttp reports a pool still open at exit on stderr: close them while the requests' loop still runs.
+atexit.register(clear_endpoints, 1.0)
+
+
+def _plain_http_pool() -> httpx.AsyncBaseTransport | None:
+    """aiohttp's pool under httpx for a plain-HTTP origin: no connection limit (the model's in-flight
+    limit is the one), no cookie jar of its own (httpx keeps cookies), httpx's keep-alive expiry.
+    None (httpcore's pool) where the environment names a proxy: httpx applies HTTP(S)_PROXY and
+    NO_PROXY only to the transports it makes itself."""
+    import urllib.request
+
+    if any(urllib.request.getproxies().get(scheme) for scheme in ("http", "https", "all")):
+        return None
+    import aiohttp
+    from httpx_aiohttp import AiohttpTransport
+
+    def session() -> aiohttp.ClientSession:  # made on first request, on the loop that sends it
+        connector = aiohttp.TCPConnector(limit=0, ssl=tls_context(), keepalive_timeout=5.0)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    return AiohttpTransport(client=session)
+
+
+def _failure(exc: BaseException, seconds: float) -> Exception:
+    """A transport error as APITimeoutError or APIConnectionError (a connection that closed after the
+    request was written too: the caller decides whether to send it again)."""
+    import aiohttp
+
+    # httpx-aiohttp maps aiohttp's errors onto httpx's, a dropped connection onto ConnectTimeout: the
+    # aiohttp error it came from says which it was.
+    cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
+    if isinstance(cause, (asyncio.TimeoutError, httpx.TimeoutException)):
+        return APITimeoutError(f"Request timed out after {seconds:g} s")
+    return APIConnectionError(f"{type(cause).__name__}: {cause or 'connection failed'}")
 
 
 def _reply(data: Any) -> Reply:
