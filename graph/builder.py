@@ -39,21 +39,21 @@ from cowest.nodes.strong_solo import strong_solo
 from cowest.nodes.weak_draft import weak_draft
 
 from .context import CollabContext
-from .state import CollabInput, CollabState
+from .state import CollabInput, CollabState, RouteState
 
 
-def _has_gold(state: CollabState) -> bool:
+def _has_gold(state: RouteState) -> bool:
     return bool(state.get("gold") or state.get("answers"))
 
 
-def _unjudged(state: CollabState) -> bool:
+def _unjudged(state: RouteState) -> bool:
     return _has_gold(state) and any(
         r.get("score") is None and not r.get("error") and not r.get("judge_error") for r in state.get("refinements", [])
     )
 
 
 def after_start(
-    state: CollabState, runtime: Runtime[CollabContext]
+    state: RouteState, runtime: Runtime[CollabContext]
 ) -> list[Literal["strong_solo", "weak_draft", "strong_rag"]]:
     spec = runtime.context.spec
     if spec.then == "weak_draft":  # collect: the drafts do not depend on z; sampled while it is asked
@@ -61,7 +61,7 @@ def after_start(
     return [spec.starts_with]
 
 
-def after_solo(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["judge", "self_refine", "__end__"]:
+def after_solo(state: RouteState, runtime: Runtime[CollabContext]) -> Literal["judge", "self_refine", "__end__"]:
     spec = runtime.context.spec
     if spec.then == "self_refine":
         return "self_refine"
@@ -69,7 +69,7 @@ def after_solo(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["
 
 
 def after_draft(
-    state: CollabState, runtime: Runtime[CollabContext]
+    state: RouteState, runtime: Runtime[CollabContext]
 ) -> Literal["strong_refine", "self_refine", "judge", "__end__"]:
     then = runtime.context.spec.then
     if then in ("self_refine", "judge"):
@@ -78,14 +78,14 @@ def after_draft(
     return "__end__" if then in ("end", "weak_draft") else "strong_refine"
 
 
-def after_refine(state: CollabState, runtime: Runtime[CollabContext]) -> Literal["judge", "pair_collector", "__end__"]:
+def after_refine(state: RouteState, runtime: Runtime[CollabContext]) -> Literal["judge", "pair_collector", "__end__"]:
     if _unjudged(state):
         return "judge"
     return "pair_collector" if runtime.context.spec.pairs else "__end__"
 
 
 def after_judge(
-    state: CollabState, runtime: Runtime[CollabContext]
+    state: RouteState, runtime: Runtime[CollabContext]
 ) -> Literal["strong_refine", "pair_collector", "__end__"]:
     spec = runtime.context.spec
     if not spec.pairs:
@@ -100,7 +100,7 @@ def _router(route: Any) -> tuple[Any, list[str]]:
     the state and the context."""
     from .serving import resolved
 
-    def router(state: CollabState, runtime: Runtime, config: RunnableConfig) -> Any:
+    def router(state: RouteState, runtime: Runtime, config: RunnableConfig) -> Any:
         if not isinstance(runtime.context, CollabContext):
             runtime = runtime.override(context=resolved(runtime.context, config))  # type: ignore[arg-type]
         return route(state, runtime)

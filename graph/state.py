@@ -60,3 +60,12 @@ class CollabState(CollabInput, total=False):
     rag: Step | None  # the RAG baselines' answer (SKR, FLARE)
     answer: str | None  # the collaboration's final answer (infer mode)
     output: str | None  # its full text
+
+
+class RouteState(TypedDict, total=False):
+    """What the routers read (graph/builder.py): LangGraph hands a router only the channels its input
+    type names, and at every step, so they get these three rather than the whole state."""
+
+    gold: str | None
+    answers: list[str]
+    refinements: list[Step]
