@@ -110,13 +110,17 @@ class Endpoint:
         self._headers = headers
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._lock = threading.Lock()
+        self._urls: dict[str, httpx.URL] = {}
 
     def __repr__(self) -> str:  # never the key
         return f"Endpoint({str(self.url)!r})"
 
     def url_for(self, path: str) -> httpx.URL:
-        """`path` under the base URL, the base's query string kept."""
-        return self.url.copy_with(path=self.url.path.rstrip("/") + "/" + path.lstrip("/"))
+        """`path` under the base URL, the base's query string kept (made once per path: httpx
+        parses a URL again at each copy)."""
+        if path not in self._urls:
+            self._urls[path] = self.url.copy_with(path=self.url.path.rstrip("/") + "/" + path.lstrip("/"))
+        return self._urls[path]
 
     def client(self) -> httpx.AsyncClient:
         """This loop's client (a pool belongs to the loop it was made on)."""
@@ -141,9 +145,10 @@ class Endpoint:
         """One request, within the endpoint's timeout (or `timeout`) in all; any answer is returned.
         Raises APITimeoutError or APIConnectionError (`_failure`)."""
         seconds = timeout or self.timeout
-        request = self.client().build_request(method, self.url_for(path), json=json, headers=headers)
+        client = self.client()
+        request = client.build_request(method, self.url_for(path), json=json, headers=headers)
         try:
-            return await _within(seconds, self.client().send(request))
+            return await _within(seconds, client.send(request))
         except (asyncio.TimeoutError, httpx.TransportError) as exc:
             raise _failure(exc, seconds) from None
 
