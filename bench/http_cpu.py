@@ -5,8 +5,9 @@ reference loop's CPU time beside each (how fast the machine was).
 
     python bench/http_cpu.py [--requests 400] [--repeat 5]
 
-To compare two versions of cowest in one run, alternate them: put the other version's package first
-on PYTHONPATH (a folder laid out as tools/typecheck.sh lays it) for every other call.
+To compare versions of cowest in one run, alternate them, each with PYTHONPATH set to an import
+root in which all of cowest is that version's (`alternate.import_root(rev, work)` builds one; a
+worktree itself on PYTHONPATH mixes it with the working tree). "cowest" in the output says which.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def main() -> None:
     url = queue.get(timeout=60)
     os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-bench")
 
-    import cowest
+    import cowest.nodes
     from cowest.nodes.models import Sampling, get_model
 
     model = get_model("openai:scripted")
@@ -73,7 +74,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "cowest": str(Path(cowest.__file__).resolve().parent),
+                "cowest.nodes": str(Path(cowest.nodes.__file__).resolve().parent),
                 "requests per sample": args.requests,
                 "samples": samples,
                 "median": median(per_request),

@@ -9,7 +9,6 @@ from cowest.core import BadInput, option
 from cowest.graph import CollabContext
 from cowest.graph.modes import MODES, ModeName
 from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
-from cowest.nodes.retrievers import read_corpus
 
 from .options import JobOptions
 
@@ -102,6 +101,8 @@ class EvalOptions(JobOptions, CollabContext):
         if rag and not (self.corpus or self.retriever):
             raise BadInput(f"{', '.join(rag)} need --corpus FILE.jsonl (the passages to retrieve from)")
         if self.corpus:
+            from cowest.nodes.retrievers import read_corpus  # LangChain's retrievers: not at CLI start
+
             read_corpus(self.corpus)  # a bad corpus is bad input before anything is sent or written
         if self.top_k < 1:
             raise BadInput(f"--top-k must be at least 1 (got {self.top_k})")
