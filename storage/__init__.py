@@ -2,8 +2,9 @@
 
 from .database import DEFAULT_URL, StoreError, default_url
 from .export import example_rows, export_examples, export_pairs, export_traces, preference_rows, trace_rows
+from .reads import RunCounts
 from .schema import Adapter, Base, Call, EvalResult, Example, Pair, Query, Run
-from .store import RunCounts, TraceStore, get_store
+from .store import TraceStore, get_store
 
 __all__ = [
     "DEFAULT_URL",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -15,8 +14,9 @@ from .database import StoreError, open_database, safe_url
 from .driver_sql import DriverSQL
 from .orm_writes import save_calls_orm, write_judged_orm
 from .outcomes import OutcomeRecords
+from .reads import TraceReads
 from .rows import TABLE, StoredCall, column_values, find_by_keys, values_of
-from .schema import Call, Example, Pair, Query, Run
+from .schema import Call, Query, Run
 
 # Built once (every query runs it): building an UPDATE costs twice what SQLite takes to run it.
 _SET_ERROR = (
@@ -28,20 +28,9 @@ _SET_ERROR = (
 ExampleRow = tuple[int, int, bool, float]  # sample index, draft call id, desirable, Δ
 
 
-@dataclass
-class RunCounts:
-    name: str
-    task: str
-    queries: int
-    calls: int
-    pairs: int
-    failures: int
-    rounds: list[int]
-
-
-class TraceStore(OutcomeRecords):
-    """A run's trace (runs, queries, calls, pairs, labelled drafts) and, through OutcomeRecords, what
-    was trained and evaluated from it."""
+class TraceStore(TraceReads, OutcomeRecords):
+    """A run's trace (runs, queries, calls, pairs, labelled drafts), its listings (TraceReads) and,
+    through OutcomeRecords, what was trained and evaluated from it."""
 
     def __init__(self, url: str):
         self.url = url
@@ -233,72 +222,6 @@ class TraceStore(OutcomeRecords):
     def save_examples(self, run_id: int, round: int, query_pk: int, examples: list[ExampleRow]) -> None:
         self.save_judged(run_id, round, query_pk, examples=examples)
 
-    def examples_of(self, run_id: int, round: int | None = None) -> list[Example]:
-        with self.session() as s:
-            q = select(Example).where(Example.run_id == run_id)
-            if round is not None:
-                q = q.where(Example.round == round)
-            return list(s.scalars(q.order_by(Example.id)))
-
-    def calls_by_id(self, ids) -> dict[int, Call]:
-        ids = [i for i in ids if i is not None]
-        if not ids:
-            return {}
-        with self.session() as s:
-            return {c.id: c for c in s.scalars(select(Call).where(Call.id.in_(ids)))}
-
-    def runs(self) -> list[Run]:
-        with self.session() as s:
-            return list(s.scalars(select(Run).order_by(Run.id)))
-
-    # -- reading --------------------------------------------------------------------------------
-    def run_counts(self) -> list[RunCounts]:
-        out = []
-        with self.session() as s:
-            for run in s.scalars(select(Run).order_by(Run.id)):
-                n_calls = _count(s, select(func.count()).select_from(Call).where(Call.run_id == run.id))
-                failed_calls = _count(
-                    s, select(func.count()).select_from(Call).where(Call.run_id == run.id, Call.error.is_not(None))
-                )
-                failed_queries = _count(
-                    s, select(func.count()).select_from(Query).where(Query.run_id == run.id, Query.error.is_not(None))
-                )
-                rounds = sorted(s.scalars(select(Call.round).where(Call.run_id == run.id).distinct()))
-                out.append(
-                    RunCounts(
-                        name=run.name,
-                        task=run.task,
-                        queries=_count(s, select(func.count()).select_from(Query).where(Query.run_id == run.id)),
-                        calls=n_calls,
-                        pairs=_count(s, select(func.count()).select_from(Pair).where(Pair.run_id == run.id)),
-                        failures=failed_calls + failed_queries,
-                        rounds=rounds,
-                    )
-                )
-        return out
-
-    def calls_of(self, run_id: int, round: int | None = None) -> list[Call]:
-        with self.session() as s:
-            q = select(Call).where(Call.run_id == run_id)
-            if round is not None:
-                q = q.where(Call.round == round)
-            return list(s.scalars(q.order_by(Call.id)))
-
-    def pairs_of(self, run_id: int, round: int | None = None) -> list[Pair]:
-        with self.session() as s:
-            q = select(Pair).where(Pair.run_id == run_id)
-            if round is not None:
-                q = q.where(Pair.round == round)
-            return list(s.scalars(q.order_by(Pair.id)))
-
-    def queries_of(self, run_id: int) -> dict[int, Query]:
-        with self.session() as s:
-            return {q.id: q for q in s.scalars(select(Query).where(Query.run_id == run_id))}
-
-    def count_calls(self) -> int:
-        with self.session() as s:
-            return _count(s, select(func.count()).select_from(Call))
-
 
 def _replaces(stored: StoredCall, new_error: str | None) -> bool:
     """Whether a new call (that failed with `new_error`, or None) may take the place of `stored`
@@ -306,10 +229,6 @@ def _replaces(stored: StoredCall, new_error: str | None) -> bool:
     if stored.error is None and new_error is not None:
         return False  # a failure never hides a success
     return stored.error is not None
-
-
-def _count(session: Any, query: Any) -> int:
-    return int(session.scalar(query) or 0)
 
 
 _stores: dict[str, TraceStore] = {}
