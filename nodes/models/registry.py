@@ -7,7 +7,8 @@ import threading
 from collections import OrderedDict
 
 from .base import DEFAULT_POLICY, ChatModel, RequestPolicy
-from .local import LocalBase, LocalChatModel
+from .local import LocalBase
+from .local_chat import LocalChatModel
 from .providers import ProviderChatModel
 from .remote import RemoteChatModel
 from .settings import ModelSettings
