@@ -22,6 +22,14 @@ def tiny_model(tmp_path_factory) -> str:
 
 
 @pytest.fixture
+def data(tmp_path) -> str:
+    """Four MedMCQA-shaped queries in a JSON Lines file (the CLI tests' --data)."""
+    from test_collect_graph import mcq
+
+    return str(write_jsonl(tmp_path / "mcq.jsonl", [mcq(i, f"Question number {i}?") for i in range(4)]))
+
+
+@pytest.fixture
 def db_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'cowest.db'}"
 

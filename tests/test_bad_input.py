@@ -1,0 +1,53 @@
+"""Bad input exits 2 with one line, before anything is written: out-of-range values, a missing or
+foreign adapter, a file that is not a database (through `cowest collect` and `cowest runs`)."""
+
+import pytest
+from test_reliability import collect_argv
+
+from cowest.cli import main
+from cowest.storage import get_store
+
+pytestmark = pytest.mark.slow  # loads a model
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--limit", "0"], "--limit must be at least 1"),
+        (["--limit", "-1"], "--limit must be at least 1"),
+        (["--concurrency", "0"], "--concurrency must be at least 1"),
+        (["--temperature", "-1"], "--temperature must be 0 or more"),
+        (["--top-p", "0"], "--top-p must be in (0, 1]"),
+        (["--samples", "0"], "--samples must be at least 1"),
+        (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
+        (["--offset", "100"], "no usable rows"),
+    ],
+)
+def test_bad_values_are_refused_before_anything_is_written(capsys, data, tiny_model, db_url, tmp_path, extra, message):
+    argv = collect_argv(data, tiny_model, db_url, *extra)
+    argv[argv.index("openai:scripted")] = f"huggingface:{tiny_model}"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "cowest.db").exists() or get_store(db_url).runs() == []
+
+
+def test_a_missing_or_foreign_adapter_is_bad_input(capsys, data, tiny_model, db_url, tmp_path):
+    argv = collect_argv(data, tiny_model, db_url)
+    argv[argv.index("openai:scripted")] = f"huggingface:{tiny_model}"
+    argv[argv.index(f"huggingface:{tiny_model}")] = f"huggingface:{tiny_model}@/no/such/dir"
+    assert main(argv) == 2 and "adapter folder not found" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "adapter_config.json").write_text('{"base_model_name_or_path": "meta-llama/Llama-3-8B"}')
+    argv[argv.index(f"huggingface:{tiny_model}@/no/such/dir")] = f"huggingface:{tiny_model}@{foreign}"
+    assert main(argv) == 2 and "was trained on meta-llama/Llama-3-8B" in capsys.readouterr().err
+    assert not (tmp_path / "cowest.db").exists() or get_store(db_url).runs() == []
+
+
+def test_a_file_that_is_not_a_database_is_bad_input(capsys, tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not a database\n" * 100)
+    assert main(["runs", "--db", f"sqlite:///{junk}"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open database" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
