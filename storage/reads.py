@@ -28,11 +28,7 @@ class TraceReads:
     session: Any  # sessionmaker, set by TraceStore
 
     def examples_of(self, run_id: int, round: int | None = None) -> list[Example]:
-        with self.session() as s:
-            q = select(Example).where(Example.run_id == run_id)
-            if round is not None:
-                q = q.where(Example.round == round)
-            return list(s.scalars(q.order_by(Example.id)))
+        return self._of(Example, run_id, round)
 
     def calls_by_id(self, ids) -> dict[int, Call]:
         ids = [i for i in ids if i is not None]
@@ -71,18 +67,10 @@ class TraceReads:
         return out
 
     def calls_of(self, run_id: int, round: int | None = None) -> list[Call]:
-        with self.session() as s:
-            q = select(Call).where(Call.run_id == run_id)
-            if round is not None:
-                q = q.where(Call.round == round)
-            return list(s.scalars(q.order_by(Call.id)))
+        return self._of(Call, run_id, round)
 
     def pairs_of(self, run_id: int, round: int | None = None) -> list[Pair]:
-        with self.session() as s:
-            q = select(Pair).where(Pair.run_id == run_id)
-            if round is not None:
-                q = q.where(Pair.round == round)
-            return list(s.scalars(q.order_by(Pair.id)))
+        return self._of(Pair, run_id, round)
 
     def queries_of(self, run_id: int) -> dict[int, Query]:
         with self.session() as s:
@@ -91,6 +79,14 @@ class TraceReads:
     def count_calls(self) -> int:
         with self.session() as s:
             return _count(s, select(func.count()).select_from(Call))
+
+    def _of(self, table: Any, run_id: int, round: int | None) -> list[Any]:
+        """A run's rows of `table` (of one round, or all), in the order they were written."""
+        with self.session() as s:
+            q = select(table).where(table.run_id == run_id)
+            if round is not None:
+                q = q.where(table.round == round)
+            return list(s.scalars(q.order_by(table.id)))
 
 
 def _count(session: Any, query: Any) -> int:
