@@ -76,16 +76,18 @@ def _skr(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Effe
 def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Effect, Any, Step]:
     strong, sampling, query = ctx.strong_spec, ctx.greedy(), state["query"]
     unsure = replace(sampling, logprobs=True)  # the sentences written ahead: their tokens' probabilities decide
-    text, found, retrievals, calls = "", [], 0, []
+    text, found, retrievals = "", [], 0
+    calls: list[int | None] = []  # every strong call the answer took
     last: Step | None = None
     for t in range(MAX_SENTENCES):
         search: str | None = query  # FLARE's first query is the question itself
         if t > 0:
-            ahead = yield from _write(log, strong, unsure, "flare_lookahead", t, flare_prompt(query, text, []))
-            calls.append(ahead.get("call_id"))
+            prompt = flare_prompt(query, text, [])
+            ahead, sentence, probabilities = yield from _write(
+                log, strong, unsure, "flare_lookahead", t, prompt, text, calls
+            )
             if ahead.get("error"):
                 return _failed(ahead, calls)
-            sentence, probabilities = _next_sentence(ahead, text)
             if not sentence:
                 break
             search, last = _unsure_query(sentence, probabilities, ctx.flare_threshold), ahead
@@ -93,11 +95,10 @@ def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Ef
             passages = yield from _retrieve(log, ctx, search, t)
             retrievals += 1
             found += [p["id"] for p in passages if p["id"] not in found]
-            last = yield from _write(log, strong, sampling, "strong_rag", t, flare_prompt(query, text, passages))
-            calls.append(last.get("call_id"))
+            prompt = flare_prompt(query, text, passages)
+            last, sentence, _ = yield from _write(log, strong, sampling, "strong_rag", t, prompt, text, calls)
             if last.get("error"):
                 return _failed(last, calls)
-            sentence, _ = _next_sentence(last, text)
             if not sentence:
                 break
         text = _joined(text, sentence)
@@ -117,12 +118,24 @@ def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Ef
 
 
 def _write(
-    log: CallLog, spec: ModelSpec, sampling: Sampling, role: str, index: int, prompt: Messages
-) -> Generator[Effect, Any, Step]:
-    """One strong call of FLARE: a sentence (and what follows it), parsed later."""
+    log: CallLog,
+    spec: ModelSpec,
+    sampling: Sampling,
+    role: str,
+    index: int,
+    prompt: Messages,
+    so_far: str,
+    calls: list[int | None],
+) -> Generator[Effect, Any, tuple[Step, str, list[tuple[str, float]] | None]]:
+    """One strong call of FLARE, its id added to `calls`: the step, and the sentence it adds to the
+    answer `so_far` with its tokens' probabilities ("" and None when the call failed)."""
     job = log.job(role, index, spec, sampling, prompt)
     [step] = yield from run_jobs(log, role, spec, [job], sampling, lambda text: {}, billed=True)
-    return step
+    calls.append(step.get("call_id"))
+    if step.get("error"):
+        return step, "", None
+    sentence, probabilities = _next_sentence(step, so_far)
+    return step, sentence, probabilities
 
 
 def _retrieve(log: CallLog, ctx: CollabContext, search: str, index: int) -> Generator[Effect, Any, list[dict]]:
