@@ -1,17 +1,31 @@
 """Continuous batching of a local model's requests: one worker thread decodes every request that is
 waiting, and a request that arrives while others decode joins them at the next step (as vLLM does)
 instead of waiting for their whole batch to end. Requests decode together when their adapter and
-sampling agree."""
+sampling agree.
+
+Every local model of the process decodes on one thread (the decoding thread), as one device serves
+them all: CUDA graphs captured by torch.compile live in the thread that captured them, and a thread
+that holds no model between batches lets a dropped model's memory go.
+
+Nothing waits on the decoding thread without a way out: a request leaves the queue only into a
+list the thread owns, and whatever stops a batch (an exception in the model's forward, an
+out-of-memory, a bug) fails every request it owned, and the thread goes on with the next."""
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .base import Generation, Messages, Sampling
+from .base import Generation, Messages, ModelCallError, Sampling
+from .spec import ModelSpecError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,16 +65,40 @@ def _choice(sampling: Sampling) -> Sampling:
     return replace(sampling, max_new_tokens=0)
 
 
+class _DecodingThread:
+    """The process's one decoding thread: runs the work handed to it, one at a time. A daemon: an
+    interrupted job exits without waiting for the batch in flight."""
+
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[], None]) -> None:
+        self._work.put(work)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="cowest-decoding", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._work.get()()
+
+
+DECODING = _DecodingThread()
+
+
 class BatchServer:
     """Serves the generate requests of every caller of one LocalBase (the graph runs several queries
-    at once) from a worker thread that owns the model while it decodes."""
+    at once) on the decoding thread, which owns the model while it decodes."""
 
     def __init__(self, base: Any, max_sequences: int = 64):
         self.base = base
         self.max_sequences = max_sequences  # rows decoding at once; a larger request runs alone
         self._pending: list[_Request] = []
         self._changed = threading.Condition()
-        self._worker: threading.Thread | None = None
+        self._scheduled = False  # whether the decoding thread has this server's queue to serve
 
     def generate(
         self,
@@ -89,25 +127,66 @@ class BatchServer:
         req = _Request(adapter, prompts, n, sampling, seeds)
         with self._changed:
             self._pending.append(req)
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._serve, name="cowest-local-batches", daemon=True)
-                self._worker.start()
             self._changed.notify()
+            if not self._scheduled:
+                self._scheduled = True
+                DECODING.run(self._serve)
         return req.outputs
 
     def _serve(self) -> None:
+        """Decode until this server's queue is empty (on the decoding thread)."""
         while True:
             with self._changed:
-                while not self._pending:
-                    self._changed.wait()
+                if not self._pending:
+                    self._scheduled = False
+                    return
                 first = self._pending[0]
-            self._decode(first)
+            if self.base.whole_batches:
+                self._gather()
+            owned: list[_Request] = []
+            try:
+                self._decode(first, owned)
+            except BaseException as exc:  # noqa: BLE001 - handed to the requests that were waiting on it
+                log.debug("the local model failed", exc_info=True)
+                failure = model_failure(exc)
+                log.warning("%s (%d request(s) failed)", failure, max(1, len(owned)))
+                if not owned:  # it failed before taking any (an adapter that does not load): the first one
+                    owned = self._take(first, self.max_sequences, owned)
+                for r in owned:
+                    if not r.outputs.done():
+                        r.outputs.set_exception(failure)
+                if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt: the thread ends
+                    self._fail_pending(failure)
+                    with self._changed:
+                        self._scheduled = False
+                    raise
 
-    def _take(self, like: _Request, room: int, same_n: bool = False) -> list[_Request]:
+    def _gather(self) -> None:
+        """Before a whole batch starts, let the requests that are on their way arrive: the graph's
+        queries ask within milliseconds of each other, and a batch that starts with the first alone
+        makes the rest wait for all of it (on a GPU, two batches cost twice one)."""
+        deadline = time.perf_counter() + _GATHER_MAX_S
+        with self._changed:
+            seen = -1
+            while len(self._pending) != seen and sum(r.rows for r in self._pending) < self.max_sequences:
+                seen = len(self._pending)
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    return
+                self._changed.wait(timeout=min(_GATHER_QUIET_S, left))
+
+    def _fail_pending(self, failure: Exception) -> None:
+        with self._changed:
+            waiting, self._pending = self._pending, []
+        for r in waiting:
+            r.outputs.set_exception(failure)
+
+    def _take(self, like: _Request, room: int, owned: list[_Request], same_n: bool = False) -> list[_Request]:
         """The waiting requests that decode with `like` and fit in `room` rows (the first one always
-        does when the room is all there is). Into rows already decoding, none while the request
-        that has waited longest decodes otherwise: the batch drains and that one goes next, rather
-        than waiting as long as requests like the running ones keep coming."""
+                does when the room is all there is). Into rows already decoding, none while the request
+                that has waited longest decodes otherwise: the batch drains and that one goes next, rather
+                than waiting as long as requests like the running ones keep coming. Each one taken joins `owned`
+        before the lock is let go, so no failure can lose it."""
         taken: list[_Request] = []
         with self._changed:
             if room < self.max_sequences and self._pending and not self._pending[0].decodes_with(like):
@@ -119,22 +198,16 @@ class BatchServer:
                     taken.append(r)
                     room -= r.rows
                     self._pending.remove(r)
+                    owned.append(r)
         return taken
 
-    def _decode(self, like: _Request) -> None:
+    def _decode(self, like: _Request, owned: list[_Request]) -> None:
         """Decode `like`'s requests, taking in those that arrive meanwhile, until none is left."""
-        live: list[_Request] = []
-        try:
-            with self.base.lock, self.base.generating(like.adapter):
-                if self.base.compiled:  # transformers' generate, which takes whole batches of one n
-                    live = self._take(like, self.max_sequences, same_n=True)
-                    self._whole_batch(live)
-                else:
-                    self._continuous(like, live)
-        except Exception as exc:  # every request decoding at that moment sees the failure
-            for r in live or self._take(like, self.max_sequences):  # none yet: those that could not start
-                if not r.outputs.done():
-                    r.outputs.set_exception(exc)
+        with self.base.lock, self.base.generating(like.adapter):
+            if self.base.whole_batches:  # generate (or vLLM), which takes whole batches of one n
+                self._whole_batch(self._take(like, self.max_sequences, owned, same_n=True))
+            else:
+                self._continuous(like, owned)
 
     def _whole_batch(self, group: list[_Request]) -> None:
         outputs = self.base.run_batch_here(
@@ -145,13 +218,14 @@ class BatchServer:
             r.outputs.set_result(outputs[at : at + len(r.prompts)])
             at += len(r.prompts)
 
-    def _continuous(self, like: _Request, live: list[_Request]) -> None:
+    def _continuous(self, like: _Request, owned: list[_Request]) -> None:
         from .decoding import Decoding
 
         base = self.base
         batch = Decoding(base.model, like.sampling, base.stop_ids)
+        live: list[_Request] = []
         while True:
-            taken = self._take(like, self.max_sequences - batch.rows)
+            taken = self._take(like, self.max_sequences - batch.rows, owned)
             # one prefill for the requests of each k and length budget
             for k, budget in sorted({(r.per_prompt, r.sampling.max_new_tokens) for r in taken}):
                 group = [r for r in taken if (r.per_prompt, r.sampling.max_new_tokens) == (k, budget)]
@@ -175,3 +249,16 @@ class BatchServer:
                 done = base.generations(rows, r.lengths, r.n, r.per_prompt, seconds, scores)
                 live.remove(r)
                 r.outputs.set_result(done)
+
+
+_GATHER_QUIET_S = 0.005  # a whole batch starts once no request has arrived for this long...
+_GATHER_MAX_S = 0.05  # ...or after this long at most
+
+
+def model_failure(exc: BaseException) -> ModelCallError | ModelSpecError:
+    """What the calls a failed forward was serving end with: one line naming the error's kind (a
+    CUDA error, an out-of-memory, a bug in the model's code), stored as each call's error."""
+    if isinstance(exc, (ModelCallError, ModelSpecError)):
+        return exc
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return ModelCallError(f"local model failed: {type(exc).__name__}: {first}"[:500])

@@ -16,7 +16,7 @@ from .base import (
     generate_each,
 )
 from .local import LocalBase
-from .spec import ModelSpec, ModelSpecError
+from .spec import ModelSpec
 
 
 class LocalChatModel:
@@ -66,9 +66,7 @@ class LocalChatModel:
     ) -> list[list[Generation]]:
         try:
             return self.base.batches.generate(self.adapter, prompts, n, sampling, seeds)
-        except (ModelSpecError, ModelCallError):
-            raise
-        except (RuntimeError, ValueError) as exc:  # torch's
+        except ModelCallError as exc:
             raise self._failed(exc) from exc
 
     async def agenerate(
@@ -77,10 +75,9 @@ class LocalChatModel:
         """`generate`, awaited: the batch server's thread decodes and no thread waits for it."""
         try:
             return await asyncio.wrap_future(self.base.batches.submit(self.adapter, prompts, n, sampling, seeds))
-        except (ModelSpecError, ModelCallError):
-            raise
-        except (RuntimeError, ValueError) as exc:  # torch's
+        except ModelCallError as exc:
             raise self._failed(exc) from exc
 
     def _failed(self, exc: Exception) -> ModelCallError:
-        return ModelCallError(f"{self.spec}: generation failed: {exc}")
+        """The batch server's failure (any exception of the model's, as one line), naming the model."""
+        return ModelCallError(f"{self.spec}: {exc}")
