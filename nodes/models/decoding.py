@@ -2,10 +2,16 @@
 the K samples of a prompt continue from one prefill (its KV cache repeated K times), a row that has
 finished leaves the batch, so one long draft does not keep the finished rows computing to the end,
 and new prompts join the rows already decoding at the next step instead of waiting for them.
-Choosing a token follows transformers: repetition penalty, then temperature, then top-p."""
+Choosing a token follows transformers: repetition penalty, then temperature, then top-p.
+
+Only public transformers API: the model's forward, `DynamicCache` and its documented methods
+(`update`, `batch_repeat_interleave`, `batch_select_indices`, `layers[i].keys/values`); the cache's
+argument name is read off the forward's signature (`past_key_values`, renamed `cache` in 5.2x)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +19,6 @@ import torch
 from transformers.cache_utils import DynamicCache
 
 from .base import Sampling
-from .kv_cache import RoomyLayer
 
 
 def decoded(
@@ -50,7 +55,6 @@ class Decoding:
 
     def __init__(self, model: Any, sampling: Sampling, stop_ids: set[int]):
         self.model, self.sampling = model, sampling
-        self.layers = model.config.get_text_config(decoder=True).num_hidden_layers
         self.stops = torch.tensor(sorted(stop_ids))
         self.out: list[list[int]] = []
         self.logprobs: list[list[float]] = []
@@ -79,13 +83,9 @@ class Decoding:
         self.stops = self.stops.to(ids.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: a row's positions start at its first token
         cache = DynamicCache()
-        # Room for the new tokens is reserved up to a point and grown when used: a large budget that
-        # is never used should not take its memory up front.
-        room = ids.shape[1] + min(budget, _ROOM_AHEAD)
-        cache.layers = [RoomyLayer(room) for _ in range(self.layers)]
         # The prefill only fills the cache: its last position is fed again as the first step.
         prefill = dict(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1])
-        self.model(**prefill, cache=cache, logits_to_keep=1)
+        self.model(**prefill, **{cache_argument(self.model): cache}, use_cache=True, logits_to_keep=1)
         if k > 1:
             cache.batch_repeat_interleave(k)
             ids, mask, positions = (t.repeat_interleave(k, 0) for t in (ids, mask, positions))
@@ -118,8 +118,14 @@ class Decoding:
         mask are padded on the left (masked out); its seen tokens with a token already seen, which
         leaves the repetition penalty as it was."""
         length = max(self.cache.get_seq_length(), cache.get_seq_length())
-        room = length + min(int(max(self.state["left"].max(), state["left"].max())), _ROOM_AHEAD) + 1
-        self.cache.layers = [RoomyLayer.joined(a, b, length, room) for a, b in zip(self.cache.layers, cache.layers)]
+        joined_cache = DynamicCache()
+        for i, (a, b) in enumerate(zip(self.cache.layers, cache.layers)):
+            keys, values = (
+                torch.cat([_pad_left(x, length, 0.0), _pad_left(y, length, 0.0)])
+                for x, y in ((a.keys, b.keys), (a.values, b.values))
+            )
+            joined_cache.update(keys, values, i)
+        self.cache = joined_cache
         ours, theirs = self.state, state
         width = max(ours["seen"].shape[1], theirs["seen"].shape[1])
         joined = {name: torch.cat([ours[name], theirs[name]]) for name in ("slot", "last", "position", "left")}
@@ -131,7 +137,11 @@ class Decoding:
         """One token for every row; the rows that finish leave."""
         s = self.state
         logits = self.model(
-            input_ids=s["last"], attention_mask=s["mask"], position_ids=s["position"], cache=self.cache, use_cache=True
+            input_ids=s["last"],
+            attention_mask=s["mask"],
+            position_ids=s["position"],
+            use_cache=True,
+            **{cache_argument(self.model): self.cache},
         ).logits
         slots = s["slot"].tolist()
         chosen = choose(logits[:, -1, :].float(), s["seen"], self.sampling, self._uniforms(slots, logits.device))
@@ -178,17 +188,32 @@ class Decoding:
         return fresh.to(device)
 
 
-_ROOM_AHEAD = 512  # new tokens' room reserved at once in the KV cache; more is added as it fills
+def cache_argument(model: Any) -> str:
+    """The name under which `model`'s forward takes its KV cache."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT model passes it on
+    return _cache_argument(type(inner))
 
 
-def _pad_left(t: Any, width: int, value: int | None) -> Any:
-    """`t` (rows x columns) padded on the left to `width` columns with `value`, or with each row's
-    first column when `value` is None."""
-    missing = width - t.shape[1]
+@functools.cache
+def _cache_argument(cls: type) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+
+
+def _pad_left(t: Any, width: int, value: float | None) -> Any:
+    """`t` padded on the left of its time axis (the second to last for a KV cache, 4 dimensions;
+    the last for rows x columns) to `width`, with `value` or, when it is None, each row's first
+    column. A cache's padding is zeros: masked out, but never NaN, which a mask would not cancel."""
+    axis = -2 if t.dim() == 4 else -1
+    missing = width - t.shape[axis]
     if missing <= 0:
         return t
-    pad = t[:, :1].expand(-1, missing) if value is None else t.new_full((t.shape[0], missing), value)
-    return torch.cat([pad, t], dim=1)
+    shape = list(t.shape)
+    shape[axis] = missing
+    if value is None:
+        pad = t[:, :1].expand(-1, missing)
+    else:
+        pad = t.new_full(shape, value)
+    return torch.cat([pad, t], dim=axis)
 
 
 def choose(logits: Any, seen: Any, sampling: Sampling, uniforms: Any = None) -> Any:
