@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cowest.core import EXIT_OK, BadInput, copy_as
 from cowest.nodes.models import ModelSettings
+from cowest.nodes.models.registry import release_local_models
 from cowest.storage import Adapter, StoreError, TraceStore, get_store
 from cowest.trainer.dpo import DPOOptions, train_dpo
 from cowest.trainer.kto import KTOOptions, train_kto
@@ -108,6 +109,7 @@ def _rounds(opts, store, run, adapter, budget, settings, progress):
             )
             yield _report_from_row(row, f"{_NOTHING[opts.objective]}: kept the previous adapter")
             continue
+        release_local_models()  # the sampling copy of the weak model: training needs its memory
         trained = _train(opts, store, run, r, adapter, counts)
         if trained is None:  # a non-main process of `accelerate launch`: the main one records the round
             return

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cowest.core import BadInput, option
-from cowest.nodes.models import BUNDLED_NAME, ModelSettings, ModelSpec, RequestPolicy, Sampling
+from cowest.nodes.models import (
+    BUNDLED_NAME,
+    ENGINE_HELP,
+    ModelSettings,
+    ModelSpec,
+    RequestPolicy,
+    Sampling,
+    WeakEngine,
+)
 from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
 
 from .modes import MODES, ModeName, ModeSpec
@@ -101,13 +109,7 @@ class CollabContext:
     weak_concurrency: int = option(
         0, help="Requests to the weak model in flight at once when it is served (openai: spec); 0: adaptive."
     )
-    weak_compile: bool = option(
-        False,
-        help=(
-            "A local weak model on CUDA: static KV cache + torch.compile (each new batch shape compiles "
-            "once; pays off on long runs). Ignored, with a warning, on a CPU."
-        ),
-    )
+    weak_engine: WeakEngine = option("auto", help=ENGINE_HELP)
     weak_base_url: str = option(
         "",
         help=(
@@ -190,7 +192,7 @@ class CollabContext:
             max_retries=self.max_retries,
             max_in_flight=pinned[0] if pinned else 0,
             base_url=own_server,
-            compiled=self.weak_compile and spec.base == self.weak_spec.base,
+            engine=self.weak_engine if spec.base == self.weak_spec.base else "auto",
         )
 
     @property

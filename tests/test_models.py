@@ -1,5 +1,5 @@
 """Model specs, and the local model as callers see it: its batch server (requests joining, fairness,
-failures, awaited requests), K samples from one prefill, `--weak-compile` on a CPU."""
+failures, awaited requests), K samples from one prefill, `--weak-engine` on a CPU."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -167,17 +167,18 @@ def test_awaited_local_requests_hold_no_thread_and_get_what_a_blocking_call_gets
         asyncio.run(broken.agenerate_each(prompts[:1], [1], sampling))
 
 
-def test_weak_compile_on_a_cpu_warns_and_changes_nothing(tiny_model):
-    """--weak-compile is for CUDA; on a CPU the model runs as it would without it."""
+def test_the_compiled_engine_on_a_cpu_warns_and_changes_nothing(tiny_model):
+    """--weak-engine compiled is for CUDA; on a CPU the model runs as it would on auto (the loop)."""
     import torch
 
     from cowest.graph import CollabContext
     from cowest.nodes.models.local import LocalBase
 
-    ctx = CollabContext(weak=f"huggingface:{tiny_model}", weak_compile=True)
-    assert ctx.request_policy_for(ctx.weak_spec).compiled and not ctx.request_policy_for(ctx.strong_spec).compiled
+    ctx = CollabContext(weak=f"huggingface:{tiny_model}", weak_engine="compiled")
+    assert ctx.request_policy_for(ctx.weak_spec).engine == "compiled"
+    assert ctx.request_policy_for(ctx.strong_spec).engine == "auto"
     with pytest.warns(UserWarning, match="CUDA"):
-        compiled = LocalBase(tiny_model, compiled=True)
+        compiled = LocalBase(tiny_model, engine="compiled")
     plain = LocalBase(tiny_model)
     prompt = [[{"role": "user", "content": "Is fire hot?"}]]
     sampled = Sampling(temperature=1.0, top_p=0.9, max_new_tokens=6)
@@ -185,7 +186,39 @@ def test_weak_compile_on_a_cpu_warns_and_changes_nothing(tiny_model):
     a = compiled.run_batch(None, prompt, 3, sampled)
     torch.manual_seed(3)
     b = plain.run_batch(None, prompt, 3, sampled)
-    assert not compiled.compiled and [g.text for g in a[0]] == [g.text for g in b[0]]
+    assert compiled.engine == plain.engine == "loop" and [g.text for g in a[0]] == [g.text for g in b[0]]
+
+
+@pytest.mark.parametrize("engine", ["loop", "generate"])
+def test_every_transformers_engine_gives_greedy_generates_tokens(tiny_model, engine):
+    """Greedy, each engine gives the text transformers' generate gives: an engine changes the cost,
+    not the answer."""
+    import torch
+
+    from cowest.nodes.models.local import LocalBase
+
+    base = LocalBase(tiny_model, engine=engine)
+    prompts = [[{"role": "user", "content": c}] for c in ("Is fire hot?", "A much longer prompt, is it?")]
+    greedy = Sampling(max_new_tokens=8, repetition_penalty=1.1)
+    enc = base.encode(prompts)
+    with torch.inference_mode():
+        out = base.model.generate(
+            **enc, max_new_tokens=8, do_sample=False, repetition_penalty=1.1, pad_token_id=base.tokenizer.pad_token_id
+        )
+    expected = [base.tokenizer.decode(r, skip_special_tokens=True).strip() for r in out[:, enc["input_ids"].shape[1] :]]
+    got = base.batches.generate(None, prompts, 2, greedy)
+    assert [[g.text for g in row] for row in got] == [[e, e] for e in expected]
+
+
+def test_the_vllm_engine_without_vllm_is_one_line_of_bad_input(tiny_model):
+    from cowest.nodes.models import ModelSpecError, get_model
+    from cowest.nodes.models.base import RequestPolicy
+    from cowest.nodes.models.vllm_engine import vllm_available
+
+    if vllm_available():
+        pytest.skip("vLLM with CUDA is installed here")
+    with pytest.raises(ModelSpecError, match="needs vLLM on a CUDA machine"):
+        get_model(f"huggingface:{tiny_model}", policy=RequestPolicy(engine="vllm"))
 
 
 def test_loaded_bases_are_bounded_least_recently_used_first(tiny_model, tmp_path, monkeypatch):

@@ -51,8 +51,9 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    trainer.train()
+    speed = trainer.train().metrics
     metrics = summarize_log(trainer.state.log_history)
+    metrics.update({k: speed[k] for k in ("train_runtime", "train_steps_per_second") if k in speed})
     metrics.update(extra_metrics or {}, dpo=opts.described())
     return save_round(
         store,

@@ -30,6 +30,7 @@ COLLAB_FLAGS = ("task", "weak", "strong", "format", "max_new_tokens", "timeout",
     "judge_concurrency",
     "weak_concurrency",
     "weak_base_url",
+    "weak_engine",
 )
 # The spending caps and prices of every job that calls the strong model (their owner: JobOptions).
 BUDGET_FLAGS = ("max_strong_calls", "max_strong_tokens", "price_in", "price_out")

@@ -3,12 +3,15 @@
 from .base import ChatModel, Generation, Messages, ModelCallError, Outcome, RequestPolicy, Sampling
 from .bundled import BUNDLED_NAME, bundled_model_dir
 from .checks import check_specs
+from .local import ENGINE_HELP, WeakEngine
 from .registry import clear_models, get_model
 from .settings import ModelSettings
 from .spec import ModelSpec, ModelSpecError
 
 __all__ = [
     "BUNDLED_NAME",
+    "ENGINE_HELP",
+    "WeakEngine",
     "ChatModel",
     "Generation",
     "Messages",

@@ -38,13 +38,13 @@ GREEDY = Sampling()
 class RequestPolicy:
     """How a model is called. Remote: a request's timeout (from the moment it is sent, not while it
     waits for a slot), its retries (exponential backoff with jitter, honouring Retry-After) and the
-    model's requests in flight. Local: whether it runs compiled."""
+    model's requests in flight. Local: the engine it decodes with."""
 
     timeout: float = 60.0
     max_retries: int = 2
     max_in_flight: int = 0  # requests to this model at once; 0: adaptive (limits.py)
     base_url: str | None = None  # this model's own OpenAI-compatible server (default: $OPENAI_BASE_URL)
-    compiled: bool = False  # a local model on CUDA: static KV cache + torch.compile
+    engine: str = "auto"  # a local model's decoding engine (local.py's ENGINES)
 
 
 DEFAULT_POLICY = RequestPolicy()

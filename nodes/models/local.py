@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .base import (
     Generation,
@@ -37,11 +37,35 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
+WeakEngine = Literal["auto", "loop", "generate", "compiled", "vllm"]
+ENGINES: tuple[str, ...] = get_args(WeakEngine)
+ENGINE_HELP = (
+    "How a local weak model decodes. auto: `generate` on CUDA, `loop` on a CPU (each the fastest that "
+    "ran rounds end to end there, bench/RESULTS.md). loop: cowest's decoding loop (K samples from one "
+    "prefill, requests join the running batch). generate: transformers' generate over whole batches. "
+    "compiled: generate with a static KV cache and torch.compile (CUDA; each new batch shape compiles "
+    "once, so it pays off on long runs of few shapes). vllm: vLLM in-process (pip install vllm, CUDA), "
+    "round adapters as LoRA requests."
+)
+
+
+def resolve_engine(engine: str, device: str) -> str:
+    """The engine that `engine` means on `device` (auto: the fastest measured there)."""
+    if engine not in ENGINES:
+        raise ModelSpecError(f"unknown weak engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if engine == "auto":
+        return "generate" if device == "cuda" else "loop"
+    if engine == "compiled" and device != "cuda":
+        warnings.warn("the compiled engine is for CUDA: the weak model runs cowest's loop on this CPU", stacklevel=3)
+        return "loop"
+    return engine
+
+
 class LocalBase:
     """One loaded base model and tokenizer, shared by every adapter view of it. Generation is
     serialised by a lock: one model, one device."""
 
-    def __init__(self, model: str, compiled: bool = False):
+    def __init__(self, model: str, engine: str = "auto"):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -62,16 +86,26 @@ class LocalBase:
         self.stop_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
         self.lock = threading.Lock()
         self._adapters: dict[str, str] = {}  # adapter dir -> PEFT adapter name
-        self.batches = BatchServer(self)
+        self.engine = resolve_engine(engine, self.device)
+        if self.engine == "vllm":
+            raise ModelSpecError("the vllm engine is not a transformers model: load it with VllmBase")
+        # On a GPU more rows decode in one step for the same time; on a CPU a step's cost grows with them.
+        self.batches = BatchServer(self, max_sequences=256 if self.device == "cuda" else 64)
         # A model this small gains nothing from splitting its products across CPU cores; the other
         # cores' spin-waits doubled the CPU a tiny model's batch cost (bench/RESULTS.md).
         small = sum(p.numel() for p in self.model.parameters()) < _SMALL_MODEL_PARAMETERS
         self.cpu_threads = 1 if self.device == "cpu" and small else None
-        self.compiled = compiled and self.device == "cuda"
-        if compiled and not self.compiled:
-            warnings.warn("--weak-compile is for CUDA: the weak model runs uncompiled on this CPU", stacklevel=2)
-        if self.compiled:
+        if self.engine == "compiled":
             self._compile()
+
+    @property
+    def whole_batches(self) -> bool:
+        """Whether requests decode as whole batches (generate) rather than joining running rows."""
+        return self.engine != "loop"
+
+    @property
+    def compiled(self) -> bool:
+        return self.engine == "compiled"
 
     def _compile(self) -> None:
         """A static KV cache, with which transformers' generate compiles the decoding step itself
@@ -102,10 +136,14 @@ class LocalBase:
         return nullcontext()
 
     def encode(self, prompts: list[Messages]) -> Any:
-        """The prompts in the chat template, tokenized and left-padded into one batch."""
+        """The prompts in the chat template, tokenized and left-padded into one batch (compiled: to a
+        multiple of 64 tokens, so that prompt lengths make few shapes to compile)."""
         tok = self.tokenizer
         texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
-        return tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        multiple = 64 if self.compiled else None
+        return tok(texts, return_tensors="pt", padding=True, pad_to_multiple_of=multiple, add_special_tokens=False).to(
+            self.device
+        )
 
     @contextmanager
     def generating(self, adapter: str | None) -> Iterator[None]:
@@ -143,8 +181,8 @@ class LocalBase:
         per_prompt = 1 if sampling.greedy else n  # greedy: n equal sequences, decoded once
         start = time.perf_counter()
         logprobs = None
-        if self.compiled:
-            rows = self._generate_compiled(enc, per_prompt, sampling)
+        if self.whole_batches:
+            rows = self._generate(enc, per_prompt, sampling)
         else:
             row_seeds: list[int | None] | None = None
             if seeds is not None and not sampling.greedy:
@@ -191,8 +229,8 @@ class LocalBase:
             results.append(gens)
         return results
 
-    def _generate_compiled(self, enc: Any, per_prompt: int, sampling: Sampling) -> list[list[int]]:
-        """transformers' `generate`, which sizes the static cache the compiled forward needs."""
+    def _generate(self, enc: Any, per_prompt: int, sampling: Sampling) -> list[list[int]]:
+        """transformers' `generate` (compiled: it sizes the static cache the compiled step needs)."""
         kwargs: dict[str, Any] = dict(
             max_new_tokens=sampling.max_new_tokens,
             num_return_sequences=per_prompt,

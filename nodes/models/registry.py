@@ -15,7 +15,7 @@ from .settings import ModelSettings
 from .spec import ModelSpec
 
 _lock = threading.Lock()
-_bases: OrderedDict[tuple[str, bool], LocalBase] = OrderedDict()  # least recently used first
+_bases: OrderedDict[tuple[str, str], LocalBase] = OrderedDict()  # least recently used first
 # Loaded local bases at most: a long-lived process (a server) that is asked for many models keeps
 # the most recently used; a dropped one is freed once no request holds it.
 MAX_LOADED_BASES = int(os.environ.get("COWEST_MAX_LOADED_MODELS", "4"))
@@ -43,12 +43,12 @@ def _model(
     settings = settings or ModelSettings.from_env()
     with _lock:
         if spec.provider == "huggingface":
-            which = (spec.model, policy.compiled)
+            which = (spec.model, policy.engine)
             base = _bases.get(which)
             if base is None:
                 if not load:
                     return None
-                base = _bases[which] = LocalBase(spec.model, compiled=policy.compiled)
+                base = _bases[which] = load_base(spec.model, policy.engine)
                 while len(_bases) > max(1, MAX_LOADED_BASES):
                     _bases.popitem(last=False)
             _bases.move_to_end(which)
@@ -70,6 +70,23 @@ def _model(
         return _remotes.get(key)
 
 
+def load_base(model: str, engine: str) -> LocalBase:
+    """A local model on `engine`: vLLM in-process, or transformers."""
+    if engine == "vllm":
+        from .vllm_engine import VllmBase
+
+        return VllmBase(model)  # type: ignore[return-value]  # the same face as LocalBase
+    return LocalBase(model, engine)
+
+
+def release_local_models() -> None:
+    """Drop every loaded local model and give its memory back, so that training the weak model
+    finds the GPU free (an 8B model's sampling copy and its training copy do not fit one 80 GB GPU)."""
+    with _lock:
+        _bases.clear()
+    free_accelerator_memory()
+
+
 def clear_models() -> None:
     """Forget every loaded model (tests, or to free memory between jobs)."""
     from .http import clear_endpoints
@@ -78,3 +95,15 @@ def clear_models() -> None:
         _bases.clear()
         _remotes.clear()
     clear_endpoints()
+    free_accelerator_memory()
+
+
+def free_accelerator_memory() -> None:
+    """Give the memory of dropped models back to the GPU (training needs it), where torch is loaded."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
