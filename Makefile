@@ -5,7 +5,12 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 QUESTION ?= Which organ produces insulin? Can you explain?
 
-.PHONY: demo test lint setup clean
+OLDEST := .venv-oldest
+# The tests that drive transformers, TRL, peft and langgraph hardest, for the oldest versions allowed.
+OLDEST_TESTS := tests/test_decoding.py tests/test_models.py tests/test_engine_failures.py tests/test_trainer.py \
+	tests/test_kto.py tests/test_collect_graph.py tests/test_rounds.py tests/test_cli.py
+
+.PHONY: demo test test-oldest lint setup clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +34,17 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The same tests against the oldest versions pyproject.toml allows (constraints-oldest.txt); CI runs it.
+test-oldest: $(OLDEST)/.installed
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider $(OLDEST_TESTS)
+
+$(OLDEST)/.installed: pyproject.toml constraints-oldest.txt
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST)/bin/python -m pip install -q -c constraints-oldest.txt torch
+	$(OLDEST)/bin/python -m pip install -q -c constraints-oldest.txt -e . pytest
+	touch $@
+
 # Lint, format and types (CI runs this before the tests).
 lint: setup
 	$(BIN)/ruff check .
@@ -36,4 +52,4 @@ lint: setup
 	MYPY=$(BIN)/mypy tools/typecheck.sh
 
 clean:
-	rm -rf $(VENV) cowest.db* *.egg-info build
+	rm -rf $(VENV) $(OLDEST) cowest.db* *.egg-info build

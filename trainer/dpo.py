@@ -54,6 +54,7 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
     speed = trainer.train().metrics
     metrics = summarize_log(trainer.state.log_history)
     metrics.update({k: speed[k] for k in ("train_runtime", "train_steps_per_second") if k in speed})
+    metrics["processes"] = trainer.args.world_size  # > 1 under `accelerate launch`
     metrics.update(extra_metrics or {}, dpo=opts.described())
     return save_round(
         store,
