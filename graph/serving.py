@@ -44,6 +44,7 @@ class ServerSettings:
     judge: Literal["llm", "exact"] = "llm"
     judge_model: str = ""
     weak_base_url: str = ""  # a served weak model's own endpoint (vLLM); its key: $COWEST_WEAK_API_KEY
+    weak_engine: str = "auto"  # a local weak model's engine (CollabContext.weak_engine)
     db: str = ""  # the operator's store; empty: the served graphs record nothing
     adapters: dict[str, str] = field(default_factory=dict)  # the names callers may pick -> adapter folders
     per_caller_runs: bool = False  # run names live under the authenticated caller's id (LangGraph auth)
@@ -125,6 +126,7 @@ class CallerContext(BaseModel):
             judge=s.judge,
             judge_model=s.judge_model,
             weak_base_url=s.weak_base_url,
+            weak_engine=s.weak_engine,  # type: ignore[arg-type]  # checked when the model loads
             db=s.db,
             run=run_name(self.run, user, s.per_caller_runs),
             format=self.format,

@@ -191,12 +191,12 @@ class Decoding:
 def cache_argument(model: Any) -> str:
     """The name under which `model`'s forward takes its KV cache."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT model passes it on
-    return _cache_argument(type(inner))
+    return _cache_argument(type(inner).forward)
 
 
 @functools.cache
-def _cache_argument(cls: type) -> str:
-    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+def _cache_argument(forward: Any) -> str:
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
 
 
 def _pad_left(t: Any, width: int, value: float | None) -> Any:
