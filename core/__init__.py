@@ -11,6 +11,7 @@ from .errors import (
     ConfigError,
     CowestError,
     ServiceUnavailable,
+    check_run_name,
 )
 from .options import copy_as, option
 
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "CowestError",
     "ServiceUnavailable",
+    "check_run_name",
     "copy_as",
     "option",
 ]

@@ -32,3 +32,13 @@ class BudgetExceeded(CowestError):
     """The job reached its spending limit; what it finished is stored."""
 
     exit_code = EXIT_BUDGET
+
+
+def check_run_name(name: str) -> str:
+    """`name` if it can be a run's name: it becomes a folder (OUT/RUN/round-N) and is printed, so
+    1-64 letters, digits, '.', '_' or '-', and not '.' or '..'."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name) or name in (".", ".."):
+        raise BadInput(f"run name {name!r}: use 1-64 letters, digits, '.', '_' or '-' (it names a folder)")
+    return name

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cowest.core import BadInput, copy_as, option
+from cowest.core import BadInput, check_run_name, copy_as, option
 from cowest.graph import CollabContext
 from cowest.graph.modes import ModeName
 from cowest.tasks.base import data_identity
@@ -78,6 +78,8 @@ class JobOptions:
             raise BadInput(f"--lease-seconds must be more than 0 (got {self.lease_seconds})")
         if self.max_failures < 0:
             raise BadInput(f"--max-failures must be 0 or more (got {self.max_failures})")
+        if self.run:
+            check_run_name(self.run)
         for name in ("max_strong_calls", "max_strong_tokens", "price_in", "price_out"):
             value = getattr(self, name)
             if value is not None and value < 0:

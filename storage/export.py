@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from .store import TraceStore
 
 
+def _data_order(query: Any) -> tuple:
+    """Where a query stands in its data file: its line (then its id, for rows without one)."""
+    return (query.line if query.line is not None else float("inf"), query.qid)
+
+
 def preference_rows(store: TraceStore, run: str, round: int | None = None) -> list[dict]:
     """One row per pair: `prompt` (the weak model's prompt messages), `chosen` and `rejected` (one
-    assistant message each), plus the ids that trace it back to its query and its two draft rows."""
+    assistant message each), plus the ids that trace it back to its query and its two draft rows.
+    In the data's order (round, query's line, the chosen draft's sample index), not in the order the
+    rows were written, which follows which query finished first: an interrupted run and an
+    uninterrupted one train on the same sequence of pairs."""
     run_id = store.run_id(run)
     calls = {c.id: c for c in store.calls_of(run_id)}
     queries = store.queries_of(run_id)
     rows = []
-    for pair in store.pairs_of(run_id, round):
+    ordered = sorted(
+        store.pairs_of(run_id, round),
+        key=lambda p: (p.round, _data_order(queries[p.query_id]), calls[p.chosen_id].sample_index, p.id),
+    )
+    for pair in ordered:
         chosen, rejected = calls[pair.chosen_id], calls[pair.rejected_id]
         rows.append(
             {
@@ -42,9 +55,11 @@ def example_rows(store: TraceStore, run: str, round: int | None = None) -> list[
     weak model's prompt messages), `completion` (one assistant message), `label` (True: desirable,
     its collaboration beat the strong model alone), plus Δ and the ids that trace it back."""
     run_id = store.run_id(run)
-    examples = store.examples_of(run_id, round)
-    drafts = store.calls_by_id(e.draft_id for e in examples)
     queries = store.queries_of(run_id)
+    examples = sorted(
+        store.examples_of(run_id, round), key=lambda e: (e.round, _data_order(queries[e.query_id]), e.idx, e.id)
+    )  # in the data's order, as preference_rows
+    drafts = store.calls_by_id(e.draft_id for e in examples)
     return [
         {
             "prompt": drafts[e.draft_id].prompt,

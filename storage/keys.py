@@ -40,8 +40,10 @@ _digests: dict[tuple[str, int, int], str] = {}
 
 def adapter_digest(path: str) -> str:
     """A content hash of a LoRA adapter's weights and config: a retrained adapter in the same folder
-    gets a new hash, a copy in another folder the same one. Falls back to the path when the
-    folder is gone (a migrated row whose adapter was deleted)."""
+    gets a new hash, a copy in another folder the same one, and so do the same weights saved by
+    another process (the config is hashed as canonical JSON: PEFT writes `target_modules`, a set, in
+    any order). Falls back to the path when the folder is gone (a migrated row whose adapter was
+    deleted)."""
     folder = Path(path)
     files = sorted(p for p in folder.glob("adapter_*") if p.is_file()) if folder.is_dir() else []
     if not files:
@@ -51,8 +53,24 @@ def adapter_digest(path: str) -> str:
         h = hashlib.sha256()
         for p in files:
             h.update(p.name.encode())
+            if p.suffix == ".json":
+                h.update(_canonical_config(p))
+                continue
             with p.open("rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
         _digests[stamp] = h.hexdigest()
     return _digests[stamp]
+
+
+def _canonical_config(path: Path) -> bytes:
+    """A PEFT config's JSON with sorted keys, and its set-valued lists sorted."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return path.read_bytes()  # not JSON after all: its bytes
+    if isinstance(config, dict):
+        for name in ("target_modules", "modules_to_save", "exclude_modules", "layers_to_transform"):
+            if isinstance(config.get(name), list):
+                config[name] = sorted(config[name], key=str)
+    return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()

@@ -51,3 +51,18 @@ def test_a_file_that_is_not_a_database_is_bad_input(capsys, tmp_path):
     assert main(["runs", "--db", f"sqlite:///{junk}"]) == 2
     err = capsys.readouterr().err
     assert "cannot open database" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["../../ESCAPED", "a/b", "with\nnewline", "\x1b[31mred", ".."])
+def test_a_run_name_that_is_a_path_or_holds_control_characters_is_refused(name, capsys, tmp_path, data, db_url):
+    """Run names become folders (OUT/RUN/round-N) and are printed: no separators, no control characters."""
+    out = tmp_path / "adapters" / "sub"
+    argv = ["rounds", "--task", "medmcqa", "--data", data, "--rounds", "1", "--db", db_url, "--out", str(out)]
+    code = main(argv + ["--run", name])
+    err = capsys.readouterr().err
+    assert code == 2 and "run name" in err and err.count("\n") == 1
+    assert not list(tmp_path.rglob("ESCAPED")) and not (tmp_path / "cowest.db").exists()
+    with pytest.raises(Exception, match="run name"):
+        from cowest.trainer.dpo import DPOOptions
+
+        DPOOptions(run=name, round=1)

@@ -185,6 +185,23 @@ def test_an_adapter_is_known_by_its_content_not_its_path(tmp_path):
     assert adapter_digest(str(a)) != adapter_digest(str(b))
 
 
+def test_the_same_weights_saved_by_two_processes_have_one_identity(tmp_path):
+    """PEFT writes `target_modules` (a set) in any order: two processes saving the same weights must
+    not give the adapter two identities (a second `rounds` would draft everything again)."""
+    import json
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, modules in ((a, ["q_proj", "v_proj", "o_proj"]), (b, ["v_proj", "o_proj", "q_proj"])):
+        folder.mkdir()
+        config = {"r": 8, "target_modules": modules, "lora_alpha": 16}
+        (folder / "adapter_config.json").write_text(json.dumps(dict(reversed(config.items())) if folder == b else config))
+        (folder / "adapter_model.safetensors").write_bytes(b"\x00" * 64)
+    assert (a / "adapter_config.json").read_bytes() != (b / "adapter_config.json").read_bytes()
+    assert adapter_digest(str(a)) == adapter_digest(str(b))
+    (b / "adapter_config.json").write_text(json.dumps({"r": 16, "target_modules": ["q_proj"], "lora_alpha": 16}))
+    assert adapter_digest(str(a)) != adapter_digest(str(b))
+
+
 # -- migration -----------------------------------------------------------------------------------
 def _old_key(*parts) -> str:
     """0.1's key: a hash of positional reprs."""

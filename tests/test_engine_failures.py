@@ -8,7 +8,8 @@ import torch
 from conftest import write_jsonl
 from test_collect_graph import mcq, script, scripted_collect
 
-from cowest.collect import collect
+from cowest.collect import collect, exit_code
+from cowest.core import EXIT_FAILURES
 from cowest.nodes.models.registry import clear_models, get_model
 from cowest.storage import get_store
 
@@ -69,3 +70,4 @@ def test_a_forward_that_raises_mid_run_fails_its_calls_and_the_job_ends(serve, t
     assert hook.calls >= 6 and failed, "the forward never failed"
     assert all(type(error).__name__ in c.error or str(error) in c.error for c in failed)
     assert summary.queries == 24 and summary.failed_calls >= len(failed)
+    assert exit_code(summary) == EXIT_FAILURES

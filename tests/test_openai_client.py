@@ -193,3 +193,17 @@ def test_a_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(serve, mo
     clear_endpoints()
     assert ask(remote(direct.url), 1)[0][0].text.endswith("Answer: A")
     assert len(direct.requests) == 1
+
+
+def test_a_request_and_its_retries_carry_one_idempotency_key(serve):
+    """A server that honours Idempotency-Key can drop a retried repeat only if the retry carries the
+    first try's key; two requests have two keys."""
+    srv = serve(reply)
+    srv.fail_next, srv.fail_status, srv.retry_after = 2, 503, "0"
+    ask(remote(srv.url), 2)
+    keys = [h["Idempotency-Key"] for h in srv.headers]
+    prompts = [r["messages"][-1]["content"] for r in srv.requests]
+    assert len(keys) == 4  # two failed tries, then one success for each prompt
+    by_prompt = {p: {k for k, q in zip(keys, prompts) if q == p} for p in set(prompts)}
+    assert sorted(len(ks) for ks in by_prompt.values()) == [1, 1]  # each prompt: one key on every try
+    assert len(set(keys)) == 2

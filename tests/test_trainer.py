@@ -220,3 +220,26 @@ def test_dpo_preset_fills_the_settings_left_at_the_papers_and_explicit_flags_win
     opts = from_args(DPOHyperparams, p.parse_args(["--preset", "small", "--dpo-lr", "3e-5"])).resolved()
     assert (opts.learning_rate, opts.grad_accum) == (3e-5, 4)
     assert opts.described()["preset"] == "small"
+
+
+def test_pairs_and_examples_train_in_the_datas_order_not_the_order_they_were_written(db_url):
+    """A resumed run writes its pairs in another order (queries finish when they finish); DPO and
+    KTO must read them in the data's order, so both runs train on the same sequence."""
+    from cowest.storage import example_rows, preference_rows
+
+    store = get_store(db_url)
+    run_id = store.ensure_run("order", "open")
+    lines = {"q0": 0, "q1": 1, "q2": 2}
+    for n, qid in enumerate(["q2", "q0", "q1"]):  # written as a resumed run might
+        q = store.ensure_query(run_id, qid, f"Question {qid}?", "gold", line=lines[qid])
+        rows = [save_draft(store, run_id, f"order-{qid}-{i}", 1, q, i, qid, f"draft {i}") for i in (1, 0, 3, 2)]
+        store.save_pairs(run_id, 1, q, [(rows[0].id, rows[1].id), (rows[3].id, rows[2].id)])  # chosen 1, then 2
+        store.save_examples(run_id, 1, q, [(r.sample_index, r.id, r.sample_index % 2 == 1, 1.0) for r in rows])
+    pairs = preference_rows(store, "order", 1)
+    assert [(p["query_id"], p["chosen"][0]["content"]) for p in pairs] == [
+        (qid, f"draft {i}") for qid in ("q0", "q1", "q2") for i in (1, 2)
+    ]
+    examples = example_rows(store, "order", 1)
+    assert [(e["query_id"], e["completion"][0]["content"]) for e in examples] == [
+        (qid, f"draft {i}") for qid in ("q0", "q1", "q2") for i in range(4)
+    ]

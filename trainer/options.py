@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from cowest.core import BadInput, option
+from cowest.core import BadInput, check_run_name, option
 from cowest.nodes.models.bundled import BUNDLED_NAME
 from cowest.nodes.prompts import DraftFormat
 
@@ -125,6 +125,7 @@ class RoundSource:
         return str(Path(root) / run / f"round-{round}{cls.suffix}")
 
     def __post_init__(self) -> None:
+        check_run_name(self.run)
         self.out = self.out or self.folder("adapters", self.run, self.round)
 
 

@@ -163,10 +163,14 @@ class Endpoint:
         except ValueError:
             raise APIStatusError(reply.status_code, f"not JSON: {reply.text[:200]!r}", reply.headers) from None
 
-    async def complete(self, model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> Reply:
-        """One chat completion. Its Idempotency-Key lets a server that honours one drop a repeat."""
+    async def complete(
+        self, model: str, messages: list[dict[str, str]], params: dict[str, Any], idempotency_key: str | None = None
+    ) -> Reply:
+        """One chat completion. Its Idempotency-Key (the caller's, the same for every retry of one
+        request) lets a server that honours one drop a repeat."""
         body = {"model": model, "stream": False, "messages": messages, **params}
-        data = await self.post_json("chat/completions", body, idempotency_key=f"cowest-{uuid.uuid4().hex}")
+        key = idempotency_key or new_idempotency_key()
+        data = await self.post_json("chat/completions", body, idempotency_key=key)
         return _reply(data)
 
     async def probe(self, timeout: float = 5.0) -> None:
@@ -292,3 +296,8 @@ else:  # pragma: no cover
 
     async def _within(seconds: float, coro: Any) -> Any:
         return await asyncio.wait_for(coro, seconds)
+
+
+def new_idempotency_key() -> str:
+    """A request's Idempotency-Key: made once per request, and sent again with each of its retries."""
+    return f"cowest-{uuid.uuid4().hex}"

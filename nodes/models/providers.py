@@ -71,6 +71,9 @@ class ProviderChatModel(RemoteChatModel):
                 self._clients[sampling] = init_provider_model(self.parsed, sampling, self.policy)
             return self._clients[sampling]
 
-    async def _request(self, prompt: Messages, n: int, sampling: Sampling, seed: int | None = None) -> Reply:
-        # LangChain's standard parameters have no seed: a provider's samples are not reproducible
+    async def _request(
+        self, prompt: Messages, n: int, sampling: Sampling, seed: int | None = None, key: str | None = None
+    ) -> Reply:
+        # LangChain's standard parameters have no seed (nor an idempotency key): a provider's samples
+        # are not reproducible
         return reply_of(await self._client(sampling).agenerate([to_langchain(prompt)]))

@@ -21,7 +21,7 @@ from .base import (
     Seeds,
     clean_text,
 )
-from .http import endpoint
+from .http import endpoint, new_idempotency_key
 from .limits import limit_for
 from .messages import one_line, request_params
 from .requests_loop import run_on_loop
@@ -94,8 +94,10 @@ class RemoteChatModel:
         asked = (self._complete(p, c, sampling, seed) for p, c, seed in zip(prompts, counts, firsts))
         return list(await asyncio.gather(*asked))
 
-    async def _request(self, prompt: Messages, n: int, sampling: Sampling, seed: int | None = None) -> Reply:
-        return await self.endpoint.complete(self.model, prompt, request_params(sampling, n, seed))
+    async def _request(
+        self, prompt: Messages, n: int, sampling: Sampling, seed: int | None = None, key: str | None = None
+    ) -> Reply:
+        return await self.endpoint.complete(self.model, prompt, request_params(sampling, n, seed), key)
 
     async def _complete(self, prompt: Messages, n: int, sampling: Sampling, seed: int | None = None) -> Outcome:
         """`n` results for one prompt. A short answer marks the server as ignoring `n`; the missing
@@ -126,11 +128,12 @@ class RemoteChatModel:
         flight with this one is the limit's doing, not the server's failure: it halves the limit
         and is sent again without counting as a retry."""
         retries = crowded = 0
+        key = new_idempotency_key()  # one request, however often it is sent
         while True:
             async with self.limit.aslot() as crowd:
                 start = time.perf_counter()
                 try:
-                    result = await self._request(prompt, n, sampling, seed)
+                    result = await self._request(prompt, n, sampling, seed, key)
                     self.limit.success(slow=time.perf_counter() - start > self.policy.timeout / 2)
                     break
                 except Exception as exc:
