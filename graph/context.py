@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cowest.core import BadInput, option
+from cowest.core.limits import limits
 from cowest.nodes.models import (
     BUNDLED_NAME,
     ENGINE_HELP,
@@ -170,6 +171,14 @@ class CollabContext:
         ):
             if not ok:
                 raise BadInput(f"--{name.replace('_', '-')} must be {rule} (got {getattr(self, name)})")
+        caps = limits()
+        for name, cap, env in (
+            ("samples", caps.max_samples, "COWEST_MAX_SAMPLES"),
+            ("max_new_tokens", caps.max_new_tokens, "COWEST_MAX_NEW_TOKENS"),
+        ):
+            if getattr(self, name) > cap:
+                flag, value = name.replace("_", "-"), getattr(self, name)
+                raise BadInput(f"--{flag} {value:,} is over the limit of {cap:,} ({env}, the operator's)")
 
     # -- derived settings, one place for each --------------------------------------------------
     @property

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cowest.core import BadInput
+from cowest.core.limits import limits
 
 
 class DataError(BadInput):
@@ -54,6 +55,7 @@ class Task(ABC):
         rows = _read_hub(text[3:], self.hub_split) if text.startswith("hf:") else list(read_json_rows(Path(path)))
         rows = [(line, row) for line, row in rows if self.keep(row)]
         self.prepare(rows)
+        cap = limits().max_query_chars
         result = LoadResult(examples=[])
         for line, row in rows[offset:]:
             if limit is not None and len(result.examples) >= limit:
@@ -62,6 +64,11 @@ class Task(ABC):
                 example = self.parse_row(row, line)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise DataError(f"{path}:{line}: malformed {self.name} row ({_why(exc)})") from None
+            if example is not None and len(example.query) > cap:
+                raise DataError(
+                    f"{path}:{line}: the query is {len(example.query):,} characters, over the limit of {cap:,} "
+                    "(COWEST_MAX_QUERY_CHARS)"
+                )
             if example is None:
                 msg = f"{path}:{line}: empty question, skipped"
                 warnings.warn(msg, stacklevel=2)
@@ -122,7 +129,15 @@ def read_json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line, row) from a JSON array or a JSON Lines file."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if text.lstrip().startswith("["):
         try:
             rows = json.loads(text)

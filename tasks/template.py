@@ -32,6 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cowest.core.limits import limits
+
 from .base import DataError, Example, Task
 from .normalize import label_in, letter_in, normalize_answer
 
@@ -271,22 +273,60 @@ def _template(path: str, key: str, text: Any) -> Any:
 def _compiled(path: str, key: str, source: str) -> Any:
     # Compiled once per text: nodes build the task at every step they parse an answer in.
     from jinja2 import StrictUndefined, TemplateSyntaxError
-    from jinja2.sandbox import SandboxedEnvironment
+
+    _BoundedSandbox = _sandbox()
 
     if _FIELD.match(source):  # `gold: capital` names a field
         source = "{{ " + source + " }}"
     try:
-        return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False).from_string(source)
+        return _BoundedSandbox(undefined=StrictUndefined, autoescape=False).from_string(source)
     except TemplateSyntaxError as exc:
         raise DataError(f"{path}: `{key}` is not a valid Jinja2 template ({exc.message})") from None
 
 
 def _render(key: str, template: Any, row: dict[str, Any]) -> str:
-    """The template over the row; ValueError naming the template and the field a row lacks (the
-    loader adds the file and line)."""
-    from jinja2 import UndefinedError
+    """The template over the row, at most the operator's max_render_chars long; ValueError naming
+    the template and what went wrong (the loader adds the file and line): a field the row lacks, an
+    output past the limit, anything the sandbox refuses."""
+    from jinja2 import TemplateError, UndefinedError
 
+    cap = limits().max_render_chars
+    pieces, size = [], 0
     try:
-        return str(template.render(**row))
+        for piece in template.generate(**row):  # streamed: a loop cannot build a huge string first
+            size += len(piece)
+            if size > cap:
+                raise ValueError(f"`{key}` renders past {cap:,} characters (COWEST_MAX_RENDER_CHARS)")
+            pieces.append(piece)
     except UndefinedError as exc:
         raise ValueError(f"`{key}` uses a missing field ({exc.message})") from None
+    except (TemplateError, OverflowError, TypeError, ArithmeticError) as exc:
+        raise ValueError(f"`{key}` cannot be rendered: {type(exc).__name__}: {_first_line(exc)}") from None
+    return "".join(pieces)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]
+
+
+@lru_cache(maxsize=1)
+def _sandbox() -> type:
+    from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+    class BoundedSandbox(SandboxedEnvironment):
+        """Jinja's sandbox, with `*` and `**` checked before they run (its documented hook): a
+        template cannot multiply a string, or raise a number, into gigabytes."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            cap = limits().max_render_chars
+            if operator == "*":
+                for seq, times in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > cap:
+                        raise SecurityError(f"a {type(seq).__name__} repeated {times:,} times is past the limit")
+            if operator == "**" and isinstance(right, (int, float)) and abs(right) > 1000:
+                raise SecurityError(f"an exponent of {right} is past the limit (1000)")
+            return super().call_binop(context, operator, left, right)
+
+    return BoundedSandbox

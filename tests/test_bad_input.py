@@ -66,3 +66,19 @@ def test_a_run_name_that_is_a_path_or_holds_control_characters_is_refused(name, 
         from cowest.trainer.dpo import DPOOptions
 
         DPOOptions(run=name, round=1)
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--samples", "1000000000"], "--samples 1,000,000,000 is over the limit of 256"),
+        (["--max-new-tokens", "1000000000000"], "--max-new-tokens 1,000,000,000,000 is over the limit"),
+    ],
+)
+def test_sizes_past_the_operators_limits_are_refused_before_anything_is_written(
+    extra, message, capsys, data, db_url, tmp_path
+):
+    code = main(["collect", "--task", "medmcqa", "--data", data, "--db", db_url, "--limit", "1"] + extra)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "cowest.db").exists()

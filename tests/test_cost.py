@@ -194,7 +194,9 @@ def test_the_same_weights_saved_by_two_processes_have_one_identity(tmp_path):
     for folder, modules in ((a, ["q_proj", "v_proj", "o_proj"]), (b, ["v_proj", "o_proj", "q_proj"])):
         folder.mkdir()
         config = {"r": 8, "target_modules": modules, "lora_alpha": 16}
-        (folder / "adapter_config.json").write_text(json.dumps(dict(reversed(config.items())) if folder == b else config))
+        (folder / "adapter_config.json").write_text(
+            json.dumps(dict(reversed(config.items())) if folder == b else config)
+        )
         (folder / "adapter_model.safetensors").write_bytes(b"\x00" * 64)
     assert (a / "adapter_config.json").read_bytes() != (b / "adapter_config.json").read_bytes()
     assert adapter_digest(str(a)) == adapter_digest(str(b))

@@ -151,3 +151,48 @@ def test_the_built_in_tasks_are_task_files_in_the_package(tmp_path):
     mine.write_text((BUILTIN / "medmcqa.yaml").read_text().replace("index_base: auto", "index_base: 1"))
     by_name, by_file = get_task("medmcqa").load(sample).examples, get_task(str(mine)).load(sample).examples
     assert by_name == by_file and len(by_name) > 1
+
+
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ("{{ country * 100000000 }}", "cannot be rendered: SecurityError"),
+        ("{{ 'x' * 50000000 }}", "cannot be rendered: SecurityError"),
+        ("{{ 2 ** 100000000 }}", "cannot be rendered: SecurityError"),
+        ("{% for i in range(90000) %}{{ country }}{% endfor %}", "renders past 200,000 characters"),
+        ("{{ country.__class__.__mro__ }}", "cannot be rendered: SecurityError"),
+        ("{{ country + 1 }}", "cannot be rendered: TypeError"),
+    ],
+)
+def test_a_hostile_template_is_one_line_of_bad_input_in_bounded_memory(query, message, tmp_path):
+    """Jinja's sandbox holds, and what it refuses, or an output past the operator's limit, is a
+    DataError naming the file and line, not a traceback or gigabytes of memory."""
+    from cowest.tasks import get_task
+    from cowest.tasks.base import DataError
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"country": "France", "capital": "Paris"}\n')
+    spec = tmp_path / "t.yaml"
+    spec.write_text(f'name: hostile\nquery: "{query}"\ngold: capital\n')
+    with pytest.raises(DataError, match=message) as caught:
+        get_task(str(spec)).load(str(data))
+    text = str(caught.value)  # the task file's template checked on the first row, or that row
+    assert text.startswith((f"{spec}:", f"{data}:1:")) and "\n" not in text
+
+
+def test_a_query_past_the_limit_and_a_file_that_is_not_utf8_are_one_line(tmp_path, monkeypatch):
+    from cowest.tasks import get_task
+    from cowest.tasks.base import DataError
+
+    big = tmp_path / "big.jsonl"
+    big.write_text(
+        '{"id": "1", "question": "' + "why " * 20000 + '?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}\n'
+    )
+    with pytest.raises(DataError, match=r"big.jsonl:1: the query is [\d,]+ characters, over the limit of 50,000"):
+        get_task("medmcqa").load(str(big))
+    monkeypatch.setenv("COWEST_MAX_QUERY_CHARS", "1000000")
+    assert len(get_task("medmcqa").load(str(big)).examples) == 1
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"question": "ok"}\n{"question": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.jsonl:2: not UTF-8 text \(byte 0xe9\)"):
+        get_task("medmcqa").load(str(latin))

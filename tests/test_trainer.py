@@ -230,7 +230,7 @@ def test_pairs_and_examples_train_in_the_datas_order_not_the_order_they_were_wri
     store = get_store(db_url)
     run_id = store.ensure_run("order", "open")
     lines = {"q0": 0, "q1": 1, "q2": 2}
-    for n, qid in enumerate(["q2", "q0", "q1"]):  # written as a resumed run might
+    for qid in ["q2", "q0", "q1"]:  # written as a resumed run might
         q = store.ensure_query(run_id, qid, f"Question {qid}?", "gold", line=lines[qid])
         rows = [save_draft(store, run_id, f"order-{qid}-{i}", 1, q, i, qid, f"draft {i}") for i in (1, 0, 3, 2)]
         store.save_pairs(run_id, 1, q, [(rows[0].id, rows[1].id), (rows[3].id, rows[2].id)])  # chosen 1, then 2
