@@ -56,6 +56,7 @@ class Task(ABC):
         rows = [(line, row) for line, row in rows if self.keep(row)]
         self.prepare(rows)
         cap = limits().max_query_chars
+        seen: dict[str, int] = {}  # id -> its line
         result = LoadResult(examples=[])
         for line, row in rows[offset:]:
             if limit is not None and len(result.examples) >= limit:
@@ -69,11 +70,16 @@ class Task(ABC):
                     f"{path}:{line}: the query is {len(example.query):,} characters, over the limit of {cap:,} "
                     "(COWEST_MAX_QUERY_CHARS)"
                 )
+            if example is not None and example.id in seen:
+                raise DataError(
+                    f"{path}:{line}: id {example.id!r} again (first on line {seen[example.id]}); ids must be unique"
+                )
             if example is None:
                 msg = f"{path}:{line}: empty question, skipped"
                 warnings.warn(msg, stacklevel=2)
                 result.skipped.append(msg)
                 continue
+            seen[example.id] = line
             result.examples.append(example)
         return result
 

@@ -82,3 +82,27 @@ def test_sizes_past_the_operators_limits_are_refused_before_anything_is_written(
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "cowest.db").exists()
+
+
+def test_a_damaged_or_read_only_store_is_one_line_not_a_traceback(tmp_path, capsys, data):
+    """A store file with damaged pages, or one this user may not write, ends every command with one
+    line naming the store's failure."""
+    import sqlite3
+
+    damaged = tmp_path / "damaged.db"
+    with sqlite3.connect(damaged) as db:  # a real store's tables, then its pages overwritten
+        store = get_store(f"sqlite:///{damaged}")
+        store.ensure_run("r", "open")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = bytearray(damaged.read_bytes())
+    raw[4096 * 2 :] = b"\xde\xad" * ((len(raw) - 4096 * 2) // 2)
+    damaged.write_bytes(raw)
+    code = main(["runs", "--db", f"sqlite:///{damaged}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "the store failed" in err and err.count("\n") == 1
+    readonly = tmp_path / "ro.db"
+    get_store(f"sqlite:///{readonly}").ensure_run("r", "open")
+    url = f"sqlite:///file:{readonly}?mode=ro&uri=true"  # read-only to everyone, root included
+    code = main(["collect", "--task", "medmcqa", "--data", data, "--db", url, "--limit", "1", "--judge", "exact"])
+    err = capsys.readouterr().err
+    assert code == 2 and "readonly database" in err and err.count("\n") == 1

@@ -196,3 +196,16 @@ def test_a_query_past_the_limit_and_a_file_that_is_not_utf8_are_one_line(tmp_pat
     latin.write_bytes('{"question": "ok"}\n{"question": "caf\xe9"}\n'.encode("latin-1"))
     with pytest.raises(DataError, match=r"latin.jsonl:2: not UTF-8 text \(byte 0xe9\)"):
         get_task("medmcqa").load(str(latin))
+
+
+def test_duplicate_ids_in_a_data_file_are_one_line_naming_both_lines(tmp_path):
+    from cowest.tasks import get_task
+    from cowest.tasks.base import DataError
+
+    rows = [
+        {"id": i, "question": f"Q{n}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}
+        for n, i in enumerate(["x", "y", "x"])
+    ]
+    data = write_jsonl(tmp_path / "dup.jsonl", rows)
+    with pytest.raises(DataError, match=r"dup.jsonl:3: id 'x' again \(first on line 1\)"):
+        get_task("medmcqa").load(str(data))
