@@ -90,6 +90,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
+    # What is left is cowest's own: one line each, without the source line Python would print
+    warnings.formatwarning = lambda message, *args, **kwargs: f"cowest: warning: {message}\n"
 
 
 def _parser() -> argparse.ArgumentParser:

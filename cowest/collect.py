@@ -11,6 +11,7 @@ from cowest.nodes.effects import StoreWork
 from cowest.nodes.ledger import Budget, error_kind, keeping_ledger
 from cowest.nodes.models import ModelSettings, check_specs
 from cowest.nodes.models.limits import current_limits
+from cowest.nodes.models.local import check_engine
 from cowest.nodes.models.requests_loop import submit_on_loop
 from cowest.nodes.pair_collector import split_of_state
 from cowest.nodes.recording import remember_queries
@@ -129,6 +130,8 @@ def check_models(ctx: CollabContext, settings: ModelSettings | None = None) -> N
     specs = [ctx.weak] + ([ctx.strong] if ctx.spec.uses_strong else [])
     specs += [ctx.judge_model] if ctx.judge == "llm" else []
     check_specs(specs, settings, own_servers={ctx.weak: ctx.weak_base_url})
+    if ctx.weak_spec.provider == "huggingface":
+        check_engine(ctx.weak_engine)
 
 
 def _mark_finished(claims: Claims, query_pk: int, error: str | None) -> None:

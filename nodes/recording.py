@@ -72,9 +72,26 @@ class CallLog:
         self.cache = cache  # reuse calls other runs made (False: --no-cache)
         self.writable = store is not None and current_plan() is None
         self._keyed: dict[tuple[ModelSpec, Sampling], tuple[dict, dict]] = {}  # a node step's jobs share these
+        self._identities: dict[ModelSpec, dict] = {}
+
+    def identity(self, spec: ModelSpec) -> dict:
+        """`spec`'s model identity (a local adapter's content hash reads its files: see `open`)."""
+        if spec not in self._identities:
+            self._identities[spec] = model_identity(spec, endpoint=self.policy_for(spec).base_url)
+        return self._identities[spec]
 
     @classmethod
     def open(cls, state: CollabState, ctx) -> CallLog:
+        """The call log of this query's run. Opened as store work (a worker thread under a foreign
+        event loop), it also reads the identities of the run's models there: an adapter's content hash
+        reads its files, which an async node must not do on the loop (LangGraph's server refuses it)."""
+        log = cls._open(state, ctx)
+        for spec in {ctx.weak_spec, ctx.strong_spec, ctx.judge_spec}:
+            log.identity(spec)
+        return log
+
+    @classmethod
+    def _open(cls, state: CollabState, ctx) -> CallLog:
         qid = query_id_of(state)
         if not ctx.db:
             return cls(
@@ -136,8 +153,7 @@ class CallLog:
         its judgment), keyed without the round so later rounds find it in their own run."""
         sample = None if sampling.greedy else {"run": self.run, "round": self.round, "query": self.qid, "index": index}
         if (spec, sampling) not in self._keyed:
-            identity = model_identity(spec, endpoint=self.policy_for(spec).base_url)
-            self._keyed[(spec, sampling)] = identity, decoding(sampling, spec)
+            self._keyed[(spec, sampling)] = self.identity(spec), decoding(sampling, spec)
         identity, settings = self._keyed[(spec, sampling)]
         content = content_key(identity, messages, settings, sample)
         seed = None if sample is None or self.seed is None else sample_seed(self.seed, sample)

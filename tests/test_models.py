@@ -210,7 +210,7 @@ def test_every_transformers_engine_gives_greedy_generates_tokens(tiny_model, eng
     assert [[g.text for g in row] for row in got] == [[e, e] for e in expected]
 
 
-def test_the_vllm_engine_without_vllm_is_one_line_of_bad_input(tiny_model):
+def test_the_vllm_engine_without_vllm_is_one_line_of_bad_input(tiny_model, tmp_path, capsys):
     from cowest.nodes.models import ModelSpecError, get_model
     from cowest.nodes.models.base import RequestPolicy
     from cowest.nodes.models.vllm_engine import vllm_available
@@ -219,6 +219,14 @@ def test_the_vllm_engine_without_vllm_is_one_line_of_bad_input(tiny_model):
         pytest.skip("vLLM with CUDA is installed here")
     with pytest.raises(ModelSpecError, match="needs vLLM on a CUDA machine"):
         get_model(f"huggingface:{tiny_model}", policy=RequestPolicy(engine="vllm"))
+    from cowest.cli import main
+
+    mcq = tmp_path / "m.jsonl"
+    mcq.write_text('{"id": "1", "question": "Q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}\n')
+    argv = ["collect", "--task", "medmcqa", "--data", str(mcq), "--weak", f"huggingface:{tiny_model}"]
+    argv += ["--judge", "exact", "--weak-engine", "vllm", "--db", f"sqlite:///{tmp_path / 'v.db'}"]
+    assert main(argv) == 2  # before anything is spent or written: no failed calls, no store
+    assert "needs vLLM" in capsys.readouterr().err and not (tmp_path / "v.db").exists()
 
 
 def test_loaded_bases_are_bounded_least_recently_used_first(tiny_model, tmp_path, monkeypatch):

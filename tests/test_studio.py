@@ -28,7 +28,7 @@ def strong(prompt: str) -> str:
 
 
 @pytest.fixture
-def served(tiny_model, tmp_path):
+def served(tiny_model, sft_adapter, tmp_path):
     """`langgraph dev` on a free port, with the operator's settings file, strong model and key."""
     cli = shutil.which("langgraph", path=str(Path(sys.executable).parent)) or shutil.which("langgraph")
     if cli is None:
@@ -40,6 +40,7 @@ def served(tiny_model, tmp_path):
         settings.write_text(
             f"weak: huggingface:{tiny_model}\nstrong: openai:scripted\njudge: exact\n"
             f"db: sqlite:///{tmp_path / 'operator.db'}\nmax_new_tokens: 64\nmax_samples: 4\n"
+            f"adapters:\n  sft: {sft_adapter['path']}\n"
         )
         port = _free_port()
         env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false"}
@@ -96,6 +97,27 @@ def test_served_graphs_run_the_operators_models_and_store(served):
     assert "Blocking" not in (tmp_path / "server.log").read_text()
 
 
+def served_adapter(tmp_path) -> str:
+    """The adapter folder the operator registered as `sft` (the settings file the fixture wrote)."""
+    import yaml
+
+    return yaml.safe_load((tmp_path / "server.yaml").read_text())["adapters"]["sft"]
+
+
+def test_a_caller_picks_a_registered_adapter_by_name(served):
+    """The documented feature through the HTTP API: the operator registers an adapter by name, a
+    caller picks it, and the weak draft is the adapter's (its calls keyed by the adapter's content)."""
+    client, _, tmp_path = served
+    out, error = run(client, "collaborate", {"max_new_tokens": 8, "adapter": "sft", "run": "with-adapter"})
+    assert not error, error
+    assert out["drafts"][0]["error"] is None and "Blocking" not in (tmp_path / "server.log").read_text()
+    from cowest.storage import get_store
+
+    store = get_store(f"sqlite:///{tmp_path / 'operator.db'}")
+    (draft,) = [c for c in store.calls_of(store.run_id("with-adapter")) if c.role == "weak_draft"]
+    assert draft.adapter and Path(draft.adapter).resolve() == Path(served_adapter(tmp_path)).resolve()
+
+
 # What a caller tried -> what happened: "ignored" (LangGraph's server drops context fields that are
 # not in the graph's schema before the run starts), or the refusal the run's error says.
 ATTACKS = {
@@ -105,7 +127,7 @@ ATTACKS = {
     "a model of the caller's choice": ({"weak": "huggingface:/etc", "strong": "openai:x"}, "ignored"),
     "a huge generation": ({"max_new_tokens": 10**6}, "above this server's cap 64"),
     "huge K": ({"samples": 10**4}, "above this server's cap 4"),
-    "an adapter path": ({"adapter": "/etc/passwd"}, "unknown adapter '/etc/passwd'; this server offers: none"),
+    "an adapter path": ({"adapter": "/etc/passwd"}, "unknown adapter '/etc/passwd'; this server offers: sft"),
     "a run name that is a path": ({"run": "../../x"}, "use 1-64 letters"),
 }
 

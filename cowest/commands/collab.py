@@ -44,10 +44,13 @@ def add_collect_flags(p: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -
 def cmd_ask(args: argparse.Namespace) -> int:
     from cowest.graph import CollabContext, build_graph
     from cowest.nodes.models import check_specs
+    from cowest.nodes.models.local import check_engine
     from cowest.storage import default_url
 
     ctx = from_args(CollabContext, args, mode="infer", db=args.db or default_url(), run=f"ask-{args.task}")
     check_specs([ctx.weak, ctx.strong])
+    if ctx.weak_spec.provider == "huggingface":
+        check_engine(ctx.weak_engine)
     state = build_graph().invoke({"query": args.question}, context=ctx)
     draft = (state.get("drafts") or [{}])[0]
     final = (state.get("refinements") or [{}])[0]

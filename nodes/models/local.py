@@ -61,6 +61,24 @@ def resolve_engine(engine: str, device: str) -> str:
     return engine
 
 
+def check_engine(engine: str) -> None:
+    """BadInput unless `engine` can run here (vLLM installed with CUDA, for `vllm`): found before
+    anything is spent, not as failed calls."""
+    if engine not in ENGINES:
+        raise ModelSpecError(f"unknown weak engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if engine == "vllm":
+        from .vllm_engine import vllm_available
+
+        if not vllm_available():
+            raise ModelSpecError(VLLM_MISSING)
+
+
+VLLM_MISSING = (
+    "--weak-engine vllm needs vLLM on a CUDA machine (pip install vllm); use --weak-engine auto, "
+    "or serve the model (`vllm serve`) as --weak openai:NAME --weak-base-url URL"
+)
+
+
 class LocalBase:
     """One loaded base model and tokenizer, shared by every adapter view of it. Generation is
     serialised by a lock: one model, one device."""

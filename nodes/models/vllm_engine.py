@@ -14,7 +14,7 @@ from typing import Any
 
 from .base import Generation, Messages, Sampling, clean_text
 from .batching import BatchServer
-from .local import resolve_model_path
+from .local import VLLM_MISSING, resolve_model_path
 from .spec import ModelSpecError
 
 
@@ -39,10 +39,7 @@ class VllmBase:
 
     def __init__(self, model: str, max_lora_rank: int = 64):
         if not vllm_available():
-            raise ModelSpecError(
-                "--weak-engine vllm needs vLLM on a CUDA machine (pip install vllm); "
-                "use --weak-engine auto, or serve it (`vllm serve`) as --weak openai:NAME --weak-base-url URL"
-            )
+            raise ModelSpecError(VLLM_MISSING)
         from vllm import LLM
 
         self.path = resolve_model_path(model)
