@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -110,7 +112,10 @@ def _rounds(opts, store, run, adapter, budget, settings, progress):
             yield _report_from_row(row, f"{_NOTHING[opts.objective]}: kept the previous adapter")
             continue
         release_local_models()  # the sampling copy of the weak model: training needs its memory
-        trained = _train(opts, store, run, r, adapter, counts)
+        with training_lock(_round_folder(opts, run, r)):
+            # Another `rounds` on this run may have trained the round while this one waited: use it
+            done = store.adapter(store.run_id(run), r, opts.objective)
+            trained = done or _train(opts, store, run, r, adapter, counts)
         if trained is None:  # a non-main process of `accelerate launch`: the main one records the round
             return
         adapter = trained.path
@@ -118,6 +123,37 @@ def _rounds(opts, store, run, adapter, budget, settings, progress):
 
 
 _NOTHING = {"dpo": "no pairs", "kto": "no judged examples"}
+
+
+def _round_folder(opts: RoundsOptions, run: str, r: int) -> str:
+    kind = KTOOptions if opts.objective == "kto" else DPOOptions
+    return kind.folder(opts.out, run, r)
+
+
+@contextmanager
+def training_lock(folder: str) -> Iterator[None]:
+    """One trainer per round folder on this machine: a second `rounds` on the same run waits here
+    (saying so) until the first has written the round, instead of training it again into the same
+    folder. An advisory lock on FOLDER.lock, released by the kernel if its holder dies."""
+    import fcntl
+    import os
+    import sys
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # `accelerate launch`: its processes train together
+        yield
+        return
+    lock_path = Path(folder).with_name(Path(folder).name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"cowest: another process is training {folder}; waiting for it", file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _nothing_to_learn(opts: RoundsOptions, summary: CollectSummary) -> bool:

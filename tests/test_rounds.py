@@ -220,3 +220,52 @@ def test_stop_when_no_gain_ends_the_loop_after_a_round_that_did_not_help(
     store = get_store(db_url)
     assert [a.round for a in store.adapters_of(store.run_id("s"))] == [1]
     assert len(store.evals(store.run_id("s-heldout"))) == 1  # round 1 kept round 0's (bare) model
+
+
+def test_a_second_rounds_on_a_run_waits_for_the_round_being_trained_and_trains_it_no_more(tiny_model, tmp_path, db_url):
+    """Two operators, one run: while one process trains round 1, a second `cowest rounds` waits
+    (saying so) and then takes the round the first recorded instead of training it again into the
+    same folder."""
+    import subprocess
+    import sys
+    import time
+
+    from cowest.rounds import training_lock
+    from cowest.storage import Adapter
+
+    data = questions(tmp_path, 3)
+    out = tmp_path / "adapters"
+    with ScriptedServer(script) as srv:
+        env = {**os.environ, "OPENAI_BASE_URL": srv.url, "OPENAI_API_KEY": "none"}
+        argv = [sys.executable, "-m", "cowest.cli", "rounds", "--task", "medmcqa", "--data", str(data)]
+        argv += ["--limit", "3", "--samples", "4", "--run", "two", "--weak", f"huggingface:{tiny_model}"]
+        argv += ["--strong", "openai:scripted", "--max-new-tokens", "10", "--db", db_url, "--out", str(out)]
+        argv += ["--rounds", "1", "--dpo-max-steps", "1", "--dpo-grad-accum", "1"]
+        with training_lock(str(out / "two" / "round-1")):  # the first operator, training round 1
+            second = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            deadline = time.time() + 180
+            line = ""
+            while "waiting" not in line:
+                line = second.stderr.readline()
+                assert line or second.poll() is None, "the second operator ended without waiting"
+                assert time.time() < deadline
+            store = get_store(db_url)
+            theirs = out / "two" / "round-1"
+            theirs.mkdir(parents=True)
+            store.save_adapter(
+                Adapter(
+                    run_id=store.run_id("two"),
+                    round=1,
+                    kind="dpo",
+                    path=str(theirs),
+                    base_model=tiny_model,
+                    reference="base",
+                    pair_ids=[],
+                    metrics={"note": "the first operator's"},
+                )
+            )
+        stdout, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, stdout[-2000:]
+    (row,) = get_store(db_url).adapters_of(get_store(db_url).run_id("two"))
+    assert row.path == str(theirs) and row.metrics["note"] == "the first operator's"
+    assert not (theirs / "adapter_model.safetensors").exists()  # the second did not train into it
