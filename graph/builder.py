@@ -29,6 +29,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from cowest.core import BadInput
+from cowest.core.limits import limits
 from cowest.nodes.effects import as_node
 from cowest.nodes.judge import judge
 from cowest.nodes.pair_collector import pair_collector
@@ -39,7 +41,7 @@ from cowest.nodes.strong_solo import strong_solo
 from cowest.nodes.weak_draft import weak_draft
 
 from .context import CollabContext
-from .state import CollabInput, CollabState, RouteState
+from .state import CollabInput, CollabState, RouteState, StartState
 
 
 def _has_gold(state: RouteState) -> bool:
@@ -53,8 +55,13 @@ def _unjudged(state: RouteState) -> bool:
 
 
 def after_start(
-    state: RouteState, runtime: Runtime[CollabContext]
+    state: StartState, runtime: Runtime[CollabContext]
 ) -> list[Literal["strong_solo", "weak_draft", "strong_rag"]]:
+    """Where a query starts; a query past the operator's limit is refused here, before any model
+    is asked (a served graph's caller sends any text it likes)."""
+    query, cap = state.get("query") or "", limits().max_query_chars
+    if len(query) > cap:
+        raise BadInput(f"the query is {len(query):,} characters, over this server's limit of {cap:,}")
     spec = runtime.context.spec
     if spec.then == "weak_draft":  # collect: the drafts do not depend on z; sampled while it is asked
         return ["strong_solo", "weak_draft"]
@@ -106,7 +113,9 @@ def _router(route: Any) -> tuple[Any, list[str]]:
         return route(state, runtime)
 
     router.__name__ = route.__name__
-    returns = get_type_hints(route)["return"]
+    hints = get_type_hints(route)
+    router.__annotations__ = {**router.__annotations__, "state": hints["state"]}  # the channels it reads
+    returns = hints["return"]
     if get_origin(returns) is list:  # START's router may name several nodes
         returns = get_args(returns)[0]
     return router, list(get_args(returns))

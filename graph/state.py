@@ -62,6 +62,12 @@ class CollabState(CollabInput, total=False):
     output: str | None  # its full text
 
 
+class StartState(TypedDict, total=False):
+    """What the first router reads: the query, to refuse one past the operator's size limit."""
+
+    query: str
+
+
 class RouteState(TypedDict, total=False):
     """What the routers read (graph/builder.py): LangGraph hands a router only the channels its input
     type names, and at every step, so they get these three rather than the whole state."""

@@ -224,6 +224,7 @@ def test_the_vllm_engine_without_vllm_is_one_line_of_bad_input(tiny_model, tmp_p
     mcq = tmp_path / "m.jsonl"
     mcq.write_text('{"id": "1", "question": "Q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}\n')
     argv = ["collect", "--task", "medmcqa", "--data", str(mcq), "--weak", f"huggingface:{tiny_model}"]
+    argv += ["--strong", f"huggingface:{tiny_model}"]  # no bundled model needed (the oldest-versions venv)
     argv += ["--judge", "exact", "--weak-engine", "vllm", "--db", f"sqlite:///{tmp_path / 'v.db'}"]
     assert main(argv) == 2  # before anything is spent or written: no failed calls, no store
     assert "needs vLLM" in capsys.readouterr().err and not (tmp_path / "v.db").exists()

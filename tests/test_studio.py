@@ -154,3 +154,11 @@ def test_every_attack_is_refused_or_ignored_and_reaches_nothing(served):
         assert catcher.requests == [] and catcher.connections == 0  # nothing, and no key, went to the caller's URL
     assert not (tmp_path / "evil.db").exists()  # no file outside the operator's paths
     assert {h.get("Authorization") for h in operator_api.headers} == {f"Bearer {SECRET}"}
+
+
+def test_a_query_past_the_servers_limit_is_refused_before_any_model_is_asked(served):
+    client, operator_api, _ = served
+    before = len(operator_api.requests)
+    out, error = run(client, "collect", {"max_new_tokens": 8, "samples": 2}, query="why? " * 12_000)
+    assert out is None and "over this server's limit of 50,000" in error
+    assert len(operator_api.requests) == before
