@@ -32,10 +32,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from cowest.core.limits import limits
-
 from .base import DataError, Example, Task
 from .normalize import label_in, letter_in, normalize_answer
+from .rendering import compiled, render
 
 QA_METRICS = ("exact_match", "f1")
 LABEL_METRICS = ("accuracy", "macro_f1")
@@ -126,7 +125,7 @@ class TemplateTask(Task):
     def keep(self, row: dict[str, Any]) -> bool:
         if "keep" not in self._templates:
             return True
-        return _render("keep", self._templates["keep"], row).strip().lower() not in _FALSE
+        return render("keep", self._templates["keep"], row).strip().lower() not in _FALSE
 
     def prepare(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
         """Check the templates against the first row (a field it lacks is named now, before any
@@ -136,7 +135,7 @@ class TemplateTask(Task):
             line, first = rows[0]
             for key, template in self._templates.items():
                 try:
-                    _render(key, template, first)
+                    render(key, template, first)
                 except ValueError as exc:
                     raise DataError(
                         f"{self.path}: {exc}".replace("a missing field", f"a field row {line} lacks")
@@ -166,17 +165,17 @@ class TemplateTask(Task):
         return len(row.get(str(self.choices_field)) or [])
 
     def parse_row(self, row: dict[str, Any], line: int) -> Example | None:
-        query = _render("query", self._templates["query"], row).strip()
+        query = render("query", self._templates["query"], row).strip()
         if not query:
             return None
-        qid = _render("id", self._templates["id"], row).strip() if "id" in self._templates else ""
+        qid = render("id", self._templates["id"], row).strip() if "id" in self._templates else ""
         qid = qid or str(line - 1)
         explanation = None
         if "sft_target" in self._templates:
-            explanation = _render("sft_target", self._templates["sft_target"], row).strip() or None
+            explanation = render("sft_target", self._templates["sft_target"], row).strip() or None
         if self.choices_field:
             options = self._options_of(row)
-            letter = self._gold_letter(_render("gold", self._templates["gold"], row).strip(), options)
+            letter = self._gold_letter(render("gold", self._templates["gold"], row).strip(), options)
             listing = "\n".join(f"{L}. {text}" for L, text in zip(string.ascii_uppercase, options))
             return Example(
                 qid,
@@ -187,7 +186,7 @@ class TemplateTask(Task):
                 options,
                 line,
             )
-        gold = _render("gold", self._templates["gold"], row).strip()
+        gold = render("gold", self._templates["gold"], row).strip()
         if self.labels:
             label = next((x for x in self.labels if x.lower() == gold.lower()), None)
             if label is None:
@@ -241,7 +240,7 @@ class TemplateTask(Task):
 
 def _gold_field(template: Any, row: dict[str, Any]) -> str:
     try:
-        return _render("gold", template, row).strip()
+        return render("gold", template, row).strip()
     except ValueError:
         return ""  # that row is named as malformed when it is parsed
 
@@ -266,67 +265,10 @@ def _data_path(path: str, data: Any) -> str | None:
 
 def _template(path: str, key: str, text: Any) -> Any:
     """A sandboxed Jinja2 template: a bare field name is that field; a missing field is an error."""
-    return _compiled(path, key, str(text))
-
-
-@lru_cache(maxsize=256)
-def _compiled(path: str, key: str, source: str) -> Any:
-    # Compiled once per text: nodes build the task at every step they parse an answer in.
-    from jinja2 import StrictUndefined, TemplateSyntaxError
-
-    _BoundedSandbox = _sandbox()
-
+    source = str(text)
     if _FIELD.match(source):  # `gold: capital` names a field
         source = "{{ " + source + " }}"
     try:
-        return _BoundedSandbox(undefined=StrictUndefined, autoescape=False).from_string(source)
-    except TemplateSyntaxError as exc:
-        raise DataError(f"{path}: `{key}` is not a valid Jinja2 template ({exc.message})") from None
-
-
-def _render(key: str, template: Any, row: dict[str, Any]) -> str:
-    """The template over the row, at most the operator's max_render_chars long; ValueError naming
-    the template and what went wrong (the loader adds the file and line): a field the row lacks, an
-    output past the limit, anything the sandbox refuses."""
-    from jinja2 import TemplateError, UndefinedError
-
-    cap = limits().max_render_chars
-    pieces, size = [], 0
-    try:
-        for piece in template.generate(**row):  # streamed: a loop cannot build a huge string first
-            size += len(piece)
-            if size > cap:
-                raise ValueError(f"`{key}` renders past {cap:,} characters (COWEST_MAX_RENDER_CHARS)")
-            pieces.append(piece)
-    except UndefinedError as exc:
-        raise ValueError(f"`{key}` uses a missing field ({exc.message})") from None
-    except (TemplateError, OverflowError, TypeError, ArithmeticError) as exc:
-        raise ValueError(f"`{key}` cannot be rendered: {type(exc).__name__}: {_first_line(exc)}") from None
-    return "".join(pieces)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0][:200]
-
-
-@lru_cache(maxsize=1)
-def _sandbox() -> type:
-    from jinja2.sandbox import SandboxedEnvironment, SecurityError
-
-    class BoundedSandbox(SandboxedEnvironment):
-        """Jinja's sandbox, with `*` and `**` checked before they run (its documented hook): a
-        template cannot multiply a string, or raise a number, into gigabytes."""
-
-        intercepted_binops = frozenset({"*", "**"})
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            cap = limits().max_render_chars
-            if operator == "*":
-                for seq, times in ((left, right), (right, left)):
-                    if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > cap:
-                        raise SecurityError(f"a {type(seq).__name__} repeated {times:,} times is past the limit")
-            if operator == "**" and isinstance(right, (int, float)) and abs(right) > 1000:
-                raise SecurityError(f"an exponent of {right} is past the limit (1000)")
-            return super().call_binop(context, operator, left, right)
-
-    return BoundedSandbox
+        return compiled(source)
+    except ValueError as exc:
+        raise DataError(f"{path}: `{key}` is not a valid Jinja2 template ({exc})") from None

@@ -25,7 +25,6 @@ import os
 import ssl
 import sys
 import threading
-import uuid
 from functools import cache
 from typing import Any
 
@@ -169,8 +168,7 @@ class Endpoint:
         """One chat completion. Its Idempotency-Key (the caller's, the same for every retry of one
         request) lets a server that honours one drop a repeat."""
         body = {"model": model, "stream": False, "messages": messages, **params}
-        key = idempotency_key or new_idempotency_key()
-        data = await self.post_json("chat/completions", body, idempotency_key=key)
+        data = await self.post_json("chat/completions", body, idempotency_key=idempotency_key)
         return _reply(data)
 
     async def probe(self, timeout: float = 5.0) -> None:
@@ -296,8 +294,3 @@ else:  # pragma: no cover
 
     async def _within(seconds: float, coro: Any) -> Any:
         return await asyncio.wait_for(coro, seconds)
-
-
-def new_idempotency_key() -> str:
-    """A request's Idempotency-Key: made once per request, and sent again with each of its retries."""
-    return f"cowest-{uuid.uuid4().hex}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 from cowest.core import ConfigError
 
@@ -21,7 +22,7 @@ from .base import (
     Seeds,
     clean_text,
 )
-from .http import endpoint, new_idempotency_key
+from .http import endpoint
 from .limits import limit_for
 from .messages import one_line, request_params
 from .requests_loop import run_on_loop
@@ -128,7 +129,7 @@ class RemoteChatModel:
         flight with this one is the limit's doing, not the server's failure: it halves the limit
         and is sent again without counting as a retry."""
         retries = crowded = 0
-        key = new_idempotency_key()  # one request, however often it is sent
+        key = f"cowest-{uuid.uuid4().hex}"  # the Idempotency-Key of one request, however often it is sent
         while True:
             async with self.limit.aslot() as crowd:
                 start = time.perf_counter()

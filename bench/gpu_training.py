@@ -1,0 +1,166 @@
+"""Parts (b) and (c) of bench/gpu_check.py: `rounds --rounds 2` end to end with held-out
+evaluation, and DPO steps/s against plain TRL on the same pairs."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from gpu_common import free, mcq_rows, save_partial, write_jsonl
+
+
+def strong_script(prompt: str) -> str:
+    """The scripted strong model and judge: the refinement's answer follows the draft, so drafts differ
+    in how well they are refined, and some rounds find pairs."""
+    from scripted_server import kind_of, section
+
+    kind = kind_of(prompt)
+    if kind == "judge":
+        out = section(prompt, "Model output:")
+        return "10" if "Answer: A" in out else "6" if "Answer: B" in out else "1"
+    if kind == "refine":
+        draft = section(prompt, "Expert model's answer:")
+        return f"Explanation: built on the draft.\nAnswer: {'ABC'[sum(draft.encode()) % 3]}"
+    return "Explanation: a guess.\nAnswer: B"
+
+
+def rounds(
+    path: str, work: Path, queries: int, k: int, new_tokens: int, budget_s: float, engine: str, results: dict
+) -> None:
+    from scripted_server import ScriptedServer
+
+    from cowest.rounds import RoundsOptions, run_rounds
+    from cowest.trainer.options import DPOHyperparams
+
+    work.mkdir(parents=True, exist_ok=True)
+    train = write_jsonl(work / "train.jsonl", mcq_rows(queries))
+    heldout = write_jsonl(work / "heldout.jsonl", mcq_rows(queries, offset=1000))
+    results["setting"] = f"{queries} queries x K={k}, {new_tokens} new tokens, held-out {queries}, engine {engine}"
+    results["note"] = "round 1's seconds include round 0's held-out evaluation; DPO trains 8 steps a round"
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    with ScriptedServer(strong_script) as server:
+        os.environ["OPENAI_BASE_URL"], os.environ["OPENAI_API_KEY"] = server.url, "none"
+        for r in (1, 2):
+            opts = RoundsOptions(
+                task="medmcqa",
+                data=train,
+                limit=queries,
+                samples=k,
+                weak=f"huggingface:{path}",
+                strong="openai:scripted",
+                judge="llm",
+                max_new_tokens=new_tokens,
+                db=f"sqlite:///{work / 'rounds.db'}",
+                concurrency=queries,
+                rounds=r,
+                run="gpu",
+                out=str(work / "adapters"),
+                eval_data=heldout,
+                weak_engine=engine,
+                dpo=DPOHyperparams(preset="small", max_steps=8, batch_size=4, grad_accum=1),
+            )
+            start = time.perf_counter()
+            ended, reports = within(budget_s, lambda o=opts: run_rounds(o, progress=False))
+            seconds = round(time.perf_counter() - start, 1)
+            if not ended:
+                results[f"rounds 1..{r}"] = f"still running after {budget_s} s: a hang"
+                return
+            last = reports[-1]
+            results[f"round {r}"] = {
+                "seconds": seconds,  # round 1's include round 0's held-out evaluation
+                "pairs": last.pairs,
+                "drafts": last.drafts,
+                "note": last.note,
+                "heldout": last.heldout.as_dict() if last.heldout else None,
+            }
+            save_partial()
+    if torch.cuda.is_available():
+        results["peak GPU memory (GiB)"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    results["hangs"] = 0
+
+
+def within(seconds: float, job: Any) -> tuple[bool, Any]:
+    """(finished, result) of `job` run in a thread given `seconds`."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = job()
+        except BaseException as exc:  # noqa: BLE001 - handed back
+            box["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        return False, None
+    if "error" in box:
+        raise box["error"]
+    return True, box["value"]
+
+
+def dpo(path: str, works: list[Path], steps: int) -> dict:
+    """cowest's DPO round trainer against plain TRL on the same pairs (round 1 of a store of part b)."""
+    from cowest.storage import get_store
+    from cowest.trainer.dpo import DPOOptions, dpo_dataset, train_dpo
+    from cowest.trainer.options import DPOHyperparams
+
+    for work in works:
+        if (work / "rounds.db").exists():
+            store = get_store(f"sqlite:///{work / 'rounds.db'}")
+            dataset, _ = dpo_dataset(store, "gpu", 1)
+            if dataset is not None:
+                break
+    else:
+        return {"error": "part (b) stored no pairs in round 1"}
+    results: dict[str, Any] = {"pairs": len(dataset), "steps": steps}
+    # The first trainer of a process pays for CUDA's start (kernels, allocator): a plain one warms up
+    results["warm-up (plain TRL, 2 steps)"] = plain_trl_dpo(path, dataset, 2, work)
+    free()
+    hyper = DPOHyperparams(preset="small", max_steps=steps, batch_size=4, grad_accum=1)
+    opts = DPOOptions(run="gpu", round=1, out=str(work / "dpo-cowest"), weak=f"huggingface:{path}", **vars(hyper))
+    start = time.perf_counter()
+    row = train_dpo(store, opts)
+    results["cowest train_dpo seconds (load + train + save)"] = round(time.perf_counter() - start, 1)
+    results["cowest steps/s"] = (row.metrics or {}).get("train_steps_per_second") if row else None
+    free()
+    results["plain TRL"] = plain_trl_dpo(path, dataset, steps, work)
+    free()
+    if results["cowest steps/s"] and results["plain TRL"].get("steps/s"):
+        results["cowest / plain TRL"] = round(results["cowest steps/s"] / results["plain TRL"]["steps/s"], 3)
+    return results
+
+
+def plain_trl_dpo(path: str, dataset: Any, steps: int, work: Path) -> dict:
+    """TRL's DPOTrainer as its docs write it: bf16 and gradient checkpointing on a GPU, LoRA r=16."""
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    gpu = torch.cuda.is_available()
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if gpu else torch.float32)
+    config = DPOConfig(
+        output_dir=str(work / "dpo-trl"),
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=1,
+        max_steps=steps,
+        learning_rate=1e-4,
+        optim="rmsprop",
+        bf16=gpu,
+        gradient_checkpointing=gpu,
+        use_cpu=not gpu,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        max_length=1024,
+    )
+    lora = LoraConfig(r=16, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = DPOTrainer(model=model, args=config, train_dataset=dataset, processing_class=tok, peft_config=lora)
+    out = trainer.train()
+    return {"steps/s": out.metrics.get("train_steps_per_second"), "seconds": out.metrics.get("train_runtime")}
