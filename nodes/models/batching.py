@@ -83,7 +83,11 @@ class _DecodingThread:
 
     def _loop(self) -> None:
         while True:
-            self._work.get()()
+            work = self._work.get()
+            try:
+                work()
+            except BaseException:  # noqa: BLE001 - its requests are failed; the work queued after it still runs
+                log.debug("decoding work ended with an error", exc_info=True)
 
 
 DECODING = _DecodingThread()
