@@ -130,8 +130,7 @@ def check_models(ctx: CollabContext, settings: ModelSettings | None = None) -> N
     specs = [ctx.weak] + ([ctx.strong] if ctx.spec.uses_strong else [])
     specs += [ctx.judge_model] if ctx.judge == "llm" else []
     check_specs(specs, settings, own_servers={ctx.weak: ctx.weak_base_url})
-    if ctx.weak_spec.provider == "huggingface":
-        check_engine(ctx.weak_engine)
+    check_engine(ctx.weak_engine, ctx.weak_spec)
 
 
 def _mark_finished(claims: Claims, query_pk: int, error: str | None) -> None:

@@ -14,7 +14,7 @@ from cowest.core import BadInput, BudgetExceeded, copy_as
 from cowest.graph import CollabContext, CollabState
 from cowest.graph.modes import MODES
 from cowest.nodes.ledger import keeping_ledger
-from cowest.nodes.models import ModelSettings, ModelSpec, check_specs
+from cowest.nodes.models import ModelSettings, check_specs
 from cowest.nodes.models.local import check_engine
 from cowest.nodes.recording import remember_queries
 from cowest.nodes.retrievers import corpus_retriever
@@ -36,8 +36,7 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
         raise BadInput(f"{opts.data}: no usable rows")
     strong = opts.strong
     check_specs([opts.weak, strong], settings)
-    if ModelSpec.parse(opts.weak).provider == "huggingface":
-        check_engine(opts.weak_engine)
+    check_engine(opts.weak_engine, opts.weak)
     data_hash = _file_hash(opts.data)
     run = eval_run_name(opts)
     db = opts.store_url

@@ -134,26 +134,27 @@ def _round_folder(opts: RoundsOptions, run: str, r: int) -> str:
 def training_lock(folder: str) -> Iterator[None]:
     """One trainer per round folder on this machine: a second `rounds` on the same run waits here
     (saying so) until the first has written the round, instead of training it again into the same
-    folder. An advisory lock on FOLDER.lock, released by the kernel if its holder dies."""
-    import fcntl
+    folder. The `filelock` library's lock on FOLDER.lock, let go by the system if its holder dies."""
     import os
     import sys
+
+    from filelock import FileLock, Timeout
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # `accelerate launch`: its processes train together
         yield
         return
     lock_path = Path(folder).with_name(Path(folder).name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"cowest: another process is training {folder}; waiting for it", file=sys.stderr, flush=True)
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"cowest: another process is training {folder}; waiting for it", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _nothing_to_learn(opts: RoundsOptions, summary: CollectSummary) -> bool:
@@ -173,7 +174,7 @@ def _train(
             opts.kto,
             run=run,
             round=r,
-            out=KTOOptions.folder(opts.out, run, r),
+            out=_round_folder(opts, run, r),
             weak=weak,
             from_adapter=adapter,
             seed=opts.dpo.seed,
@@ -185,7 +186,7 @@ def _train(
         opts.dpo,
         run=run,
         round=r,
-        out=DPOOptions.folder(opts.out, run, r),
+        out=_round_folder(opts, run, r),
         weak=weak,
         from_adapter=adapter,
         reference=opts.reference,

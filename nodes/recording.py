@@ -83,11 +83,13 @@ class CallLog:
     @classmethod
     def open(cls, state: CollabState, ctx) -> CallLog:
         """The call log of this query's run. Opened as store work (a worker thread under a foreign
-        event loop), it also reads the identities of the run's models there: an adapter's content hash
-        reads its files, which an async node must not do on the loop (LangGraph's server refuses it)."""
+        event loop), it also reads the identities of the run's adapters there: an adapter's content
+        hash reads its files, which an async node must not do on the loop (LangGraph's server refuses
+        it). Other identities read no file and are made when first asked for."""
         log = cls._open(state, ctx)
         for spec in {ctx.weak_spec, ctx.strong_spec, ctx.judge_spec}:
-            log.identity(spec)
+            if spec.adapter:
+                log.identity(spec)
         return log
 
     @classmethod

@@ -49,8 +49,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     ctx = from_args(CollabContext, args, mode="infer", db=args.db or default_url(), run=f"ask-{args.task}")
     check_specs([ctx.weak, ctx.strong])
-    if ctx.weak_spec.provider == "huggingface":
-        check_engine(ctx.weak_engine)
+    check_engine(ctx.weak_engine, ctx.weak_spec)
     state = build_graph().invoke({"query": args.question}, context=ctx)
     draft = (state.get("drafts") or [{}])[0]
     final = (state.get("refinements") or [{}])[0]

@@ -10,7 +10,6 @@ argument name is read off the forward's signature (`past_key_values`, renamed `c
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Iterator
 from typing import Any
@@ -55,6 +54,7 @@ class Decoding:
 
     def __init__(self, model: Any, sampling: Sampling, stop_ids: set[int]):
         self.model, self.sampling = model, sampling
+        self.cache_name = cache_argument(model)  # what the forward calls its KV cache
         self.stops = torch.tensor(sorted(stop_ids))
         self.out: list[list[int]] = []
         self.logprobs: list[list[float]] = []
@@ -85,7 +85,7 @@ class Decoding:
         cache = DynamicCache()
         # The prefill only fills the cache: its last position is fed again as the first step.
         prefill = dict(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1])
-        self.model(**prefill, **{cache_argument(self.model): cache}, use_cache=True, logits_to_keep=1)
+        self.model(**prefill, **{self.cache_name: cache}, use_cache=True, logits_to_keep=1)
         if k > 1:
             cache.batch_repeat_interleave(k)
             ids, mask, positions = (t.repeat_interleave(k, 0) for t in (ids, mask, positions))
@@ -141,7 +141,7 @@ class Decoding:
             attention_mask=s["mask"],
             position_ids=s["position"],
             use_cache=True,
-            **{cache_argument(self.model): self.cache},
+            **{self.cache_name: self.cache},
         ).logits
         slots = s["slot"].tolist()
         chosen = choose(logits[:, -1, :].float(), s["seen"], self.sampling, self._uniforms(slots, logits.device))
@@ -191,12 +191,7 @@ class Decoding:
 def cache_argument(model: Any) -> str:
     """The name under which `model`'s forward takes its KV cache."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT model passes it on
-    return _cache_argument(type(inner).forward)
-
-
-@functools.cache
-def _cache_argument(forward: Any) -> str:
-    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+    return "cache" if "cache" in inspect.signature(type(inner).forward).parameters else "past_key_values"
 
 
 def _pad_left(t: Any, width: int, value: float | None) -> Any:

@@ -19,7 +19,7 @@ from .base import (
 )
 from .batching import BatchServer
 from .bundled import BUNDLED_NAME, bundled_model_dir
-from .spec import ModelSpecError
+from .spec import ModelSpec, ModelSpecError
 
 
 def resolve_model_path(model: str) -> str:
@@ -51,8 +51,7 @@ ENGINE_HELP = (
 
 def resolve_engine(engine: str, device: str) -> str:
     """The engine that `engine` means on `device` (auto: the fastest measured there)."""
-    if engine not in ENGINES:
-        raise ModelSpecError(f"unknown weak engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    _known(engine)
     if engine == "auto":
         return "generate" if device == "cuda" else "loop"
     if engine == "compiled" and device != "cuda":
@@ -61,16 +60,22 @@ def resolve_engine(engine: str, device: str) -> str:
     return engine
 
 
-def check_engine(engine: str) -> None:
-    """BadInput unless `engine` can run here (vLLM installed with CUDA, for `vllm`): found before
-    anything is spent, not as failed calls."""
-    if engine not in ENGINES:
-        raise ModelSpecError(f"unknown weak engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+def check_engine(engine: str, weak: str | ModelSpec) -> None:
+    """BadInput unless the weak model `weak`, if local, can run on `engine` here (vLLM installed with
+    CUDA, for `vllm`): found before anything is spent, not as failed calls."""
+    if (weak if isinstance(weak, ModelSpec) else ModelSpec.parse(weak)).provider != "huggingface":
+        return  # served: the engine is its server's
+    _known(engine)
     if engine == "vllm":
         from .vllm_engine import vllm_available
 
         if not vllm_available():
             raise ModelSpecError(VLLM_MISSING)
+
+
+def _known(engine: str) -> None:
+    if engine not in ENGINES:
+        raise ModelSpecError(f"unknown weak engine {engine!r}; choose one of: {', '.join(ENGINES)}")
 
 
 VLLM_MISSING = (
