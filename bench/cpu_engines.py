@@ -100,6 +100,21 @@ def main() -> None:
             print(json.dumps({"arm": f"{rev} {engine}", **figure}), flush=True)
     for arm, values in results.items():
         print(f"{arm}: median {statistics.median(values)} tokens/s over {len(values)} runs {values}")
+    first = next(iter(results))
+    for arm, values in list(results.items())[1:]:  # each pass ran every arm: paired ratios
+        print(f"{arm} / {first}: {paired_ratio(values, results[first])}")
+
+
+def paired_ratio(a: list[float], b: list[float]) -> str:
+    """The mean of the per-pass ratios a/b with its n and a 95% t interval."""
+    from scipy.stats import t
+
+    ratios = [x / y for x, y in zip(a, b)]
+    mean = statistics.mean(ratios)
+    if len(ratios) < 2:
+        return f"{mean:.3f} (n=1, no interval)"
+    half = t.ppf(0.975, len(ratios) - 1) * statistics.stdev(ratios) / len(ratios) ** 0.5
+    return f"{mean:.3f} [95% CI {mean - half:.3f}, {mean + half:.3f}] (n={len(ratios)} passes)"
 
 
 if __name__ == "__main__":
