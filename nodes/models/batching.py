@@ -1,4 +1,4 @@
-"""Continuous batching of a local model's requests: one worker thread decodes every request that is
+"""Continuous batching of a local model's requests: the decoding thread decodes every request that is
 waiting, and a request that arrives while others decode joins them at the next step (as vLLM does)
 instead of waiting for their whole batch to end. Requests decode together when their adapter and
 sampling agree.
@@ -159,7 +159,7 @@ class BatchServer:
                 for r in owned:
                     if not r.outputs.done():
                         r.outputs.set_exception(failure)
-                if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt: the thread ends
+                if not isinstance(exc, Exception):  # SystemExit and the like: fail all, hand it on
                     self._fail_pending(failure)
                     with self._changed:
                         self._scheduled = False
