@@ -76,8 +76,8 @@ def run(client, graph: str, context: dict, query: str = "What is two plus two?")
     """(the run's output, or None; the error text, or "")."""
     try:
         out = client.runs.wait(None, graph, input={"query": query, "gold": "4"}, context=context)
-    except Exception as exc:  # the API refused the run
-        return None, str(exc)
+    except Exception as exc:  # the API refused the run; its answer's body says why
+        return None, f"{exc} {getattr(getattr(exc, 'response', None), 'text', '')}"
     if isinstance(out, dict) and "__error__" in out:
         return None, str(out["__error__"])
     return out, ""
@@ -156,9 +156,23 @@ def test_every_attack_is_refused_or_ignored_and_reaches_nothing(served):
     assert {h.get("Authorization") for h in operator_api.headers} == {f"Bearer {SECRET}"}
 
 
-def test_a_query_past_the_servers_limit_is_refused_before_any_model_is_asked(served):
-    client, operator_api, _ = served
-    before = len(operator_api.requests)
+def test_a_request_past_the_servers_limits_is_answered_4xx_and_no_run_is_made(served):
+    """The gate in front of the server (graph/http_guard.py) refuses a huge query, a huge body and a
+    context past the caps with a 4xx and one line: no run is made, so none can be resumed, and the
+    server logs no error for the caller's mistake."""
+    client, operator_api, tmp_path = served
+    import httpx
+
+    before, threads = len(operator_api.requests), len(client.threads.search(limit=1000))
     out, error = run(client, "collect", {"max_new_tokens": 8, "samples": 2}, query="why? " * 12_000)
-    assert out is None and "over this server's limit of 50,000" in error
-    assert len(operator_api.requests) == before
+    assert out is None and "413" in error and "over this server's limit of 50,000" in error
+    out, error = run(client, "collect", {"max_new_tokens": "lots"})
+    assert out is None and "422" in error and "context.max_new_tokens: Input should be a valid integer" in error
+    out, error = run(client, "collect", {"samples": 99})
+    assert out is None and "422" in error and '"context: samples 99 is above this server\'s cap 4"' in error
+    url = str(client.http.client.base_url).rstrip("/") + "/runs/wait"
+    huge = httpx.post(url, content=b'{"assistant_id": "collect", "input": {"query": "' + b"x" * 400_000 + b'"}}')
+    assert huge.status_code == 413 and len(huge.json()["detail"].splitlines()) == 1
+    assert len(operator_api.requests) == before and len(client.threads.search(limit=1000)) == threads
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "Run encountered an error" not in log
