@@ -71,3 +71,31 @@ def test_a_forward_that_raises_mid_run_fails_its_calls_and_the_job_ends(serve, t
     assert all(type(error).__name__ in c.error or str(error) in c.error for c in failed)
     assert summary.queries == 24 and summary.failed_calls >= len(failed)
     assert exit_code(summary) == EXIT_FAILURES
+
+
+def test_a_request_its_caller_gave_up_on_fails_none_of_those_decoded_beside_it(tiny_model):
+    """A job that stops cancels what it waits for; the decoding thread then has no one to hand that
+    request's generations to, which must not fail the requests in the same batch."""
+    from cowest.nodes.models.base import Sampling
+
+    clear_models()
+    model = get_model(f"huggingface:{tiny_model}")
+    started, go_on = threading.Event(), threading.Event()
+
+    def hold_first_forward(module, args, kwargs):
+        started.set()
+        go_on.wait(10)
+
+    handle = model.base.model.register_forward_pre_hook(hold_first_forward, with_kwargs=True)  # type: ignore[attr-defined]
+    sampling = Sampling(max_new_tokens=4)
+    try:
+        given_up = model.base.batches.submit(None, [[{"role": "user", "content": "one"}]], 1, sampling)
+        kept = model.base.batches.submit(None, [[{"role": "user", "content": "two"}]], 1, sampling)
+        assert started.wait(10)
+        assert given_up.cancel() or given_up.done()
+        go_on.set()
+        assert len(kept.result(timeout=30)[0]) == 1
+    finally:
+        go_on.set()
+        handle.remove()
+        clear_models()

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -219,7 +219,7 @@ class BatchServer:
         )
         at = 0
         for r in group:
-            r.outputs.set_result(outputs[at : at + len(r.prompts)])
+            _answer(r.outputs, outputs[at : at + len(r.prompts)])
             at += len(r.prompts)
 
     def _continuous(self, like: _Request, owned: list[_Request]) -> None:
@@ -252,7 +252,17 @@ class BatchServer:
                 seconds = time.perf_counter() - r.start
                 done = base.generations(rows, r.lengths, r.n, r.per_prompt, seconds, scores)
                 live.remove(r)
-                r.outputs.set_result(done)
+                _answer(r.outputs, done)
+
+
+def _answer(outputs: Future, generations: Any) -> None:
+    """Hand a request its generations, unless its caller gave up on it meanwhile (a job that stops
+    cancels what it waits for): that is no failure of the model, nor of the requests decoded beside it."""
+    try:
+        outputs.set_result(generations)
+    except InvalidStateError:
+        if not outputs.cancelled():
+            raise
 
 
 _GATHER_QUIET_S = 0.005  # a whole batch starts once no request has arrived for this long...
