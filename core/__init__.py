@@ -11,7 +11,9 @@ from .errors import (
     ConfigError,
     CowestError,
     ServiceUnavailable,
+    StoreFailed,
     check_run_name,
+    store_failure,
 )
 from .options import copy_as, option
 
@@ -26,7 +28,9 @@ __all__ = [
     "ConfigError",
     "CowestError",
     "ServiceUnavailable",
+    "StoreFailed",
     "check_run_name",
+    "store_failure",
     "copy_as",
     "option",
 ]

@@ -3,6 +3,9 @@ any other exception is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
+import errno
+import sys
+
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2  # bad input or configuration: nothing spent, nothing written
 EXIT_FAILURES = 3  # the job finished, but some calls or queries failed
@@ -32,6 +35,32 @@ class BudgetExceeded(CowestError):
     """The job reached its spending limit; what it finished is stored."""
 
     exit_code = EXIT_BUDGET
+
+
+class StoreFailed(CowestError):
+    """The store stopped taking writes after the job had started spending (a full disk, a damaged
+    or vanished database): the job stops; the message counts what was paid and not stored."""
+
+    exit_code = EXIT_FAILURES
+
+
+def store_failure(exc: BaseException) -> str | None:
+    """One line for a failure of the store itself, not of cowest: a damaged or read-only database
+    file, a full disk. None for anything else (a bug keeps its traceback). The drivers are looked
+    up, not imported: a command that never opened a store never pays for them."""
+    if isinstance(exc, _database_errors()):
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"the store failed: {cause} (check the --db file, its folder's permissions and the free disk space)"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+        return f"cannot write: {exc.strerror} ({exc.filename or 'the store or an output file'})"
+    return None
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """The database errors of the drivers loaded: SQLAlchemy's, and the DB-API's own (PEP 249), which
+    the raw-cursor write path (storage/driver_sql.py) raises unwrapped."""
+    modules = (sys.modules.get(name) for name in ("sqlalchemy.exc", "sqlite3", "psycopg"))
+    return tuple(module.DatabaseError for module in modules if module is not None)
 
 
 def check_run_name(name: str) -> str:

@@ -5,8 +5,10 @@ once they expire, the others take its queries over."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,6 +17,8 @@ from contextlib import contextmanager
 
 from cowest.storage import leases
 from cowest.tasks import Example
+
+log = logging.getLogger(__name__)
 
 
 def worker_id() -> str:
@@ -84,4 +88,12 @@ class Claims:
             yield self
         finally:
             stop.set()
-            leases.release(self.store, self.run_id, self.round, self.owner)
+            failing = sys.exc_info()[1] is not None
+            try:
+                leases.release(self.store, self.run_id, self.round, self.owner)
+            except Exception:
+                if not failing:
+                    raise
+                # the job's own error is the one to report (a full disk fails this write too); the
+                # leases lapse after their ttl, and another worker or the rerun takes the queries
+                log.debug("could not give back the leases", exc_info=True)

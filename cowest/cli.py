@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import signal
 import sys
 import threading
 
-from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError
+from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError, StoreFailed, store_failure
 from cowest.core.versions import check_versions
 
 
@@ -34,12 +33,14 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("COWEST_DEBUG"):
             raise
         print(f"cowest: error: {_one_line(exc)}", file=sys.stderr)
+        if isinstance(exc, StoreFailed):
+            _exit_now(exc.exit_code)  # queries in flight are abandoned, as on Ctrl-C
         return exc.exit_code
     except Exception as exc:
-        store_failure = _store_failure(exc)
-        if store_failure is None or os.environ.get("COWEST_DEBUG"):
+        failure = store_failure(exc)
+        if failure is None or os.environ.get("COWEST_DEBUG"):
             raise
-        print(f"cowest: error: {store_failure}", file=sys.stderr)
+        print(f"cowest: error: {failure}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
         if on_main_thread:
@@ -61,18 +62,6 @@ def _exit_now(code: int) -> None:
 
 
 _IS_COMMAND = False
-
-
-def _store_failure(exc: BaseException) -> str | None:
-    """One line for a failure of the store itself, not of cowest: a damaged or read-only database
-    file, a full disk. None for anything else (a bug keeps its traceback)."""
-    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
-    if sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.DatabaseError):
-        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return f"the store failed: {cause} (check the --db file, its folder's permissions and the free disk space)"
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
-        return f"cannot write: {exc.strerror} ({exc.filename or 'the store or an output file'})"
-    return None
 
 
 def _one_line(exc: Exception) -> str:

@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from tqdm.auto import tqdm
 
+from cowest.core import StoreFailed, store_failure
 from cowest.graph import CollabContext, CollabState
 from cowest.graph.builder import shared_graph
 from cowest.nodes.ledger import current_ledger
@@ -26,6 +27,16 @@ def graph_input(ex: Example, with_gold: bool = True) -> dict:
     if with_gold:
         row.update(gold=ex.gold, answers=list(ex.answers))
     return row
+
+
+def _stopped_by_store(exc: Exception) -> StoreFailed:
+    """The job stops: nothing it asks for could be kept. The line says what was paid for and lost."""
+    ledger = current_ledger()
+    lost, in_flight = (ledger.lost, ledger.in_flight) if ledger is not None else (0, 0)
+    return StoreFailed(
+        f"{store_failure(exc)}; the job stopped: {lost} paid strong/judge outputs could not be stored "
+        f"and {in_flight} in flight were abandoned. Fix the store and run the same command: what is stored is reused"
+    )
 
 
 def run_over(
@@ -84,9 +95,13 @@ def run_over(
             for fut in done:
                 ex = pending.pop(fut)
                 try:
-                    yield ex, fut.result(), None
+                    state = fut.result()
                 except Exception as exc:  # recorded by the caller; the other queries go on
+                    if store_failure(exc) is not None:  # ...unless the store itself failed
+                        raise _stopped_by_store(exc) from exc
                     yield ex, None, exc
+                else:
+                    yield ex, state, None
                 bar.update(1)
                 if not frozen_after_first:
                     gc.freeze()

@@ -11,11 +11,12 @@ class Spending:
     reused: int = 0  # calls served from the store instead: cost nothing
     tokens_in: int = 0
     tokens_out: int = 0
+    http_requests: int = 0  # what `sent` took on the wire: retries and failed requests included
 
     @classmethod
     def of(cls, ledger) -> Spending:
         """The billed part of a job's ledger (nodes/ledger.py)."""
-        return cls(ledger.billed_sent, ledger.billed_reused, ledger.tokens_in, ledger.tokens_out)
+        return cls(ledger.billed_sent, ledger.billed_reused, ledger.tokens_in, ledger.tokens_out, ledger.http_requests)
 
     def __add__(self, other: Spending) -> Spending:
         return Spending(
@@ -23,6 +24,7 @@ class Spending:
             self.reused + other.reused,
             self.tokens_in + other.tokens_in,
             self.tokens_out + other.tokens_out,
+            self.http_requests + other.http_requests,
         )
 
     def cost(self, price_in: float | None, price_out: float | None) -> float | None:
@@ -33,8 +35,9 @@ class Spending:
 
     def line(self, pairs: int | None = None, price_in: float | None = None, price_out: float | None = None) -> str:
         """One line for a summary."""
+        wire = f" ({self.http_requests} over HTTP, retries included)" if self.http_requests else ""  # local: none
         text = (
-            f"strong/judge requests: {self.sent} sent, {self.reused} reused from the store; "
+            f"strong/judge requests: {self.sent} sent{wire}, {self.reused} reused from the store; "
             f"{self.tokens_in} tokens in, {self.tokens_out} out"
         )
         if pairs:

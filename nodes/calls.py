@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from cowest.core import BudgetExceeded
+from cowest.core import BudgetExceeded, store_failure
 from cowest.graph.state import Step
 
 from . import in_flight
@@ -180,9 +180,14 @@ def _send(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, dict[str, A
             sent[jobs[i].content] = i
         firsts.append(i)
     by_job = dict(zip(todo, results))
-    rows = yield from _record_all(
-        log, jobs, steps, firsts, [fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts]
-    )
+    try:
+        rows = yield from _record_all(
+            log, jobs, steps, firsts, [fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts]
+        )
+    except Exception as exc:
+        if ledger is not None and billed and store_failure(exc) is not None:
+            ledger.add_lost(sum(1 for i in firsts if by_job[i][0] is not None))  # answered: paid, not kept
+        raise
     stored = dict(zip(firsts, rows))
     copied = []
     for i in copies:
@@ -250,15 +255,20 @@ def _generate(
         except BudgetExceeded:
             ledger.budget_hit = True
             raise
+    if ledger is not None and billed:
+        ledger.asking(sum(counts))
     try:
         outcomes = yield Generate(spec, policy, prompts, counts, sampling, seeds)
     except ModelCallError as exc:
         outcomes = [[exc] * n for n in counts]
+    finally:
+        if ledger is not None and billed:
+            ledger.asking(-sum(counts))
     if ledger is not None:
         ledger.add_sent(role, sum(counts), billed)  # outputs asked for: a greedy duplicate is not one
         if billed:
-            used_in, used_out = _usage(outcomes)
-            ledger.add_tokens(used_in, used_out)
+            used_in, used_out, sends = _usage(outcomes)
+            ledger.add_tokens(used_in, used_out, sends)
             ledger.budget.settle(reserved, used_in + used_out)
     out: list[Result] = [(None, {}, None)] * len(jobs)
     for group, results in zip(groups.values(), outcomes):
@@ -274,11 +284,14 @@ def _generate(
     return out
 
 
-def _usage(outcomes: list) -> tuple[int, int]:
-    """Tokens the requests used: each prompt's input once, every sample's output."""
-    tokens_in = tokens_out = 0
+def _usage(outcomes: list) -> tuple[int, int, int]:
+    """Tokens the requests used (each prompt's input once, every sample's output) and the HTTP
+    requests they took, retries and failed ones included."""
+    tokens_in = tokens_out = sends = 0
     for results in outcomes:
         gens = [g for g in results if isinstance(g, Generation)]
         tokens_in += gens[0].tokens_in or 0 if gens else 0
         tokens_out += sum(g.tokens_out or 0 for g in gens)
-    return tokens_in, tokens_out
+        failures = {id(r): r for r in results if isinstance(r, ModelCallError)}  # one error stands for n outputs
+        sends += sum(g.sends for g in gens) + sum(e.sends for e in failures.values())
+    return tokens_in, tokens_out, sends

@@ -78,7 +78,10 @@ class Ledger:
         self.billed_reused = 0
         self.tokens_in = 0  # of billed requests
         self.tokens_out = 0
+        self.http_requests = 0  # billed HTTP requests sent, retries and failed ones included
         self.budget_hit = False
+        self.in_flight = 0  # billed outputs asked for and not yet answered
+        self.lost = 0  # billed outputs answered (paid) that the store failed to keep
         self._in_a_row: Counter[str] = Counter()  # by model: a dead API fails every call to it
         self.last_error: str | None = None
         self._lock = threading.Lock()
@@ -93,10 +96,20 @@ class Ledger:
             self.reused[role] += calls
             self.billed_reused += calls if billed else 0
 
-    def add_tokens(self, tokens_in: int, tokens_out: int) -> None:
+    def asking(self, outputs: int) -> None:
+        """`outputs` billed outputs are on their way (negative: answered or failed)."""
+        with self._lock:
+            self.in_flight += outputs
+
+    def add_lost(self, outputs: int) -> None:
+        with self._lock:
+            self.lost += outputs
+
+    def add_tokens(self, tokens_in: int, tokens_out: int, sends: int = 0) -> None:
         with self._lock:
             self.tokens_in += tokens_in
             self.tokens_out += tokens_out
+            self.http_requests += sends
 
     def outcome(self, model: str, error: str | None) -> None:
         with self._lock:

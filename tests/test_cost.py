@@ -71,6 +71,15 @@ def test_a_second_run_reuses_every_solo_answer_and_keeps_a_complete_trace(server
 
 
 @pytest.mark.slow
+def test_the_summary_counts_every_request_sent_retries_included(server, data, tiny_model, db_url):
+    server.fail_next, server.fail_status, server.retry_after = 3, 503, "0"  # three answered 503, then sent again
+    summary = collect(options(data, tiny_model, db_url), progress=False)
+    assert exit_code(summary) == EXIT_OK
+    assert summary.spending.http_requests == len(server.requests) == summary.spending.sent + 3
+    assert f"({len(server.requests)} over HTTP, retries included)" in summary.spending.line()
+
+
+@pytest.mark.slow
 def test_no_cache_sends_every_call_the_run_has_not_made(server, data, tiny_model, db_url):
     collect(options(data, tiny_model, db_url, run="a"), progress=False)
     first = len(server.requests)

@@ -12,6 +12,8 @@ Messages = list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "conte
 class ModelCallError(RuntimeError):
     """A model call that failed for good (after the client's own retries)."""
 
+    sends = 0  # HTTP requests it took, retries included (a remote model's; 0 for a local one)
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -121,6 +123,8 @@ class Generation:
     tokens_out: int | None = None
     latency_s: float | None = None  # a batched call's wall time, shared equally by its outputs
     logprobs: list | None = None  # [[token, log probability], ...] where asked for and returned
+    # HTTP requests the request took, retries included, on its first output (the rest: 0); local: 0
+    sends: int = 0
 
 
 @dataclass

@@ -128,11 +128,12 @@ class RemoteChatModel:
         backoff and jitter (honouring Retry-After). A push-back met while other requests were in
         flight with this one is the limit's doing, not the server's failure: it halves the limit
         and is sent again without counting as a retry."""
-        retries = crowded = 0
+        retries = crowded = sends = 0
         key = f"cowest-{uuid.uuid4().hex}"  # the Idempotency-Key of one request, however often it is sent
         while True:
             async with self.limit.aslot() as crowd:
                 start = time.perf_counter()
+                sends += 1
                 try:
                     result = await self._request(prompt, n, sampling, seed, key)
                     self.limit.success(slow=time.perf_counter() - start > self.policy.timeout / 2)
@@ -145,7 +146,9 @@ class RemoteChatModel:
                 crowded += 1
                 continue
             if kind == "final" or retries >= self.policy.max_retries:
-                raise ModelCallError(f"{self.spec}: {one_line(error)}") from error
+                failed = ModelCallError(f"{self.spec}: {one_line(error)}")
+                failed.sends = sends
+                raise failed from error
             retries += 1
             await asyncio.sleep(backoff(retries, error))
         elapsed = time.perf_counter() - start
@@ -161,6 +164,7 @@ class RemoteChatModel:
                 tokens_out=share_out,
                 latency_s=elapsed / len(texts),
                 logprobs=lp,
+                sends=sends if i == 0 else 0,
             )
-            for t, lp in zip(texts, logprobs)
+            for i, (t, lp) in enumerate(zip(texts, logprobs))
         ]
