@@ -45,15 +45,23 @@ class StoreFailed(CowestError):
 
 
 def store_failure(exc: BaseException) -> str | None:
-    """One line for a failure of the store itself, not of cowest: a damaged or read-only database
-    file, a full disk. None for anything else (a bug keeps its traceback). The drivers are looked
-    up, not imported: a command that never opened a store never pays for them."""
+    """One line for a failure of the store or the disk, not of cowest: a damaged or read-only
+    database file, a full disk, an output path the system refuses. None for anything else (a bug
+    keeps its traceback). The drivers are looked up, not imported: a command that never opened a
+    store never pays for them."""
     if isinstance(exc, _database_errors()):
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return f"the store failed: {cause} (check the --db file, its folder's permissions and the free disk space)"
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
         return f"cannot write: {exc.strerror} ({exc.filename or 'the store or an output file'})"
+    if isinstance(exc, OSError) and exc.filename and exc.errno in _PATH_REFUSED:
+        return f"cannot write {exc.filename}: {exc.strerror}"
     return None
+
+
+# An output path the user named that the system refuses (a file where a folder should be, no permission);
+# ENOENT is not among them: a missing file cowest itself expected is a bug and keeps its traceback.
+_PATH_REFUSED = (errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EPERM)
 
 
 def _database_errors() -> tuple[type[BaseException], ...]:

@@ -53,6 +53,16 @@ def test_a_file_that_is_not_a_database_is_bad_input(capsys, tmp_path):
     assert "cannot open database" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", ["pairs", "examples", "traces"])
+def test_an_export_path_the_system_refuses_is_one_line(command, capsys, tmp_path, db_url):
+    get_store(db_url).ensure_run("r", "open")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    assert main([command, "export", "--run", "r", "--out", str(a_file / "out"), "--db", db_url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cowest: error: cannot write {a_file}") and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("name", ["../../ESCAPED", "a/b", "with\nnewline", "\x1b[31mred", ".."])
 def test_a_run_name_that_is_a_path_or_holds_control_characters_is_refused(name, capsys, tmp_path, data, db_url):
     """Run names become folders (OUT/RUN/round-N) and are printed: no separators, no control characters."""
