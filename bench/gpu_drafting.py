@@ -114,7 +114,7 @@ def on_decoding_thread(job: Any) -> Any:
     """`job()` run on cowest's decoding thread; its result."""
     from concurrent.futures import Future
 
-    from cowest.nodes.models.batching import DECODING
+    from cowest.nodes.models.decoding_thread import DECODING
 
     done: Future = Future()
 

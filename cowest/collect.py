@@ -10,8 +10,8 @@ from cowest.graph import CollabContext, CollabState
 from cowest.nodes.effects import StoreWork
 from cowest.nodes.ledger import Budget, error_kind, keeping_ledger
 from cowest.nodes.models import ModelSettings, check_specs
+from cowest.nodes.models.engines import check_engine
 from cowest.nodes.models.limits import current_limits
-from cowest.nodes.models.local import check_engine
 from cowest.nodes.models.requests_loop import submit_on_loop
 from cowest.nodes.pair_collector import split_of_state
 from cowest.nodes.recording import remember_queries

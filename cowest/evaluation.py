@@ -15,7 +15,7 @@ from cowest.graph import CollabContext, CollabState
 from cowest.graph.modes import MODES
 from cowest.nodes.ledger import keeping_ledger
 from cowest.nodes.models import ModelSettings, check_specs
-from cowest.nodes.models.local import check_engine
+from cowest.nodes.models.engines import check_engine
 from cowest.nodes.recording import remember_queries
 from cowest.nodes.retrievers import corpus_retriever
 from cowest.storage import EvalResult, get_store

@@ -3,7 +3,7 @@
 from .base import ChatModel, Generation, Messages, ModelCallError, Outcome, RequestPolicy, Sampling
 from .bundled import BUNDLED_NAME, bundled_model_dir
 from .checks import check_specs
-from .local import ENGINE_HELP, WeakEngine
+from .engines import ENGINE_HELP, WeakEngine
 from .registry import clear_models, get_model
 from .settings import ModelSettings
 from .spec import ModelSpec, ModelSpecError

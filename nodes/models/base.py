@@ -46,7 +46,7 @@ class RequestPolicy:
     max_retries: int = 2
     max_in_flight: int = 0  # requests to this model at once; 0: adaptive (limits.py)
     base_url: str | None = None  # this model's own OpenAI-compatible server (default: $OPENAI_BASE_URL)
-    engine: str = "auto"  # a local model's decoding engine (local.py's ENGINES)
+    engine: str = "auto"  # a local model's decoding engine (engines.py's ENGINES)
 
 
 DEFAULT_POLICY = RequestPolicy()

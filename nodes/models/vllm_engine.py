@@ -14,7 +14,8 @@ from typing import Any
 
 from .base import Generation, Messages, Sampling, clean_text
 from .batching import BatchServer
-from .local import VLLM_MISSING, resolve_model_path
+from .engines import VLLM_MISSING
+from .local import resolve_model_path
 from .spec import ModelSpecError
 
 
