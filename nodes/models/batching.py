@@ -14,7 +14,6 @@ out-of-memory, a bug) fails every request it owned, and the thread goes on with 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .base import Generation, Messages, ModelCallError, Sampling
+from .decoding_thread import DECODING
 from .spec import ModelSpecError
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,16 @@ class _Request:
     slots: range = range(0)
     lengths: list[int] = field(default_factory=list)
     start: float = 0.0
+    longest: int = 0  # its longest prompt in tokens (0: not measured)
 
     @property
     def rows(self) -> int:
         return len(self.prompts) * self.n
+
+    @property
+    def tokens(self) -> int:
+        """The most tokens its rows hold in the cache: what bounds its memory."""
+        return len(self.prompts) * self.per_prompt * (self.longest + self.sampling.max_new_tokens)
 
     def decodes_with(self, other: _Request) -> bool:
         """Same adapter and token choice; each row keeps its own length budget, so a short request
@@ -65,41 +71,25 @@ def _choice(sampling: Sampling) -> Sampling:
     return replace(sampling, max_new_tokens=0)
 
 
-class _DecodingThread:
-    """The process's one decoding thread: runs the work handed to it, one at a time. A daemon: an
-    interrupted job exits without waiting for the batch in flight."""
-
-    def __init__(self) -> None:
-        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def run(self, work: Callable[[], None]) -> None:
-        self._work.put(work)
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="cowest-decoding", daemon=True)
-                self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            work = self._work.get()
-            try:
-                work()
-            except BaseException:  # noqa: BLE001 - its requests are failed; the work queued after it still runs
-                log.debug("decoding work ended with an error", exc_info=True)
-
-
-DECODING = _DecodingThread()
-
-
 class BatchServer:
     """Serves the generate requests of every caller of one LocalBase (the graph runs several queries
     at once) on the decoding thread, which owns the model while it decodes."""
 
-    def __init__(self, base: Any, max_sequences: int = 64):
+    def __init__(
+        self,
+        base: Any,
+        max_sequences: int = 64,
+        max_tokens: int | None = None,
+        measure: Callable[[list[Messages]], list[int]] | None = None,
+        context: int | None = None,
+    ):
         self.base = base
         self.max_sequences = max_sequences  # rows decoding at once; a larger request runs alone
+        # Tokens the rows decoding at once may hold (prompt + new tokens each): long prompts batch
+        # fewer rows, so memory stays bounded whatever the queries' lengths. A larger request runs alone.
+        self.max_tokens = max_tokens
+        self.measure = measure  # prompts -> their lengths in tokens, as the model reads them
+        self.context = context  # the model's context window: a longer prompt fails its call at once
         self._pending: list[_Request] = []
         self._changed = threading.Condition()
         self._scheduled = False  # whether the decoding thread has this server's queue to serve
@@ -129,6 +119,16 @@ class BatchServer:
         if seeds is not None and [len(s) for s in seeds] != [n] * len(prompts):
             raise ValueError(f"seeds must be {n} per prompt for {len(prompts)} prompts")
         req = _Request(adapter, prompts, n, sampling, seeds)
+        if self.measure is not None:
+            req.longest = max(self.measure(prompts), default=0)
+            if self.context is not None and req.longest + sampling.max_new_tokens > self.context:
+                req.outputs.set_exception(
+                    ModelCallError(
+                        f"the prompt is {req.longest:,} tokens and {sampling.max_new_tokens:,} new ones are asked: "
+                        f"past the model's context window ({self.context:,} tokens)"
+                    )
+                )
+                return req.outputs
         with self._changed:
             self._pending.append(req)
             self._changed.notify()
@@ -185,22 +185,28 @@ class BatchServer:
         for r in waiting:
             r.outputs.set_exception(failure)
 
-    def _take(self, like: _Request, room: int, owned: list[_Request], same_n: bool = False) -> list[_Request]:
-        """The waiting requests that decode with `like` and fit in `room` rows (the first one always
-                does when the room is all there is). Into rows already decoding, none while the request
-                that has waited longest decodes otherwise: the batch drains and that one goes next, rather
-                than waiting as long as requests like the running ones keep coming. Each one taken joins `owned`
-        before the lock is let go, so no failure can lose it."""
+    def _take(
+        self, like: _Request, room: int, owned: list[_Request], same_n: bool = False, tokens_used: int = 0
+    ) -> list[_Request]:
+        """The waiting requests that decode with `like` and fit in `room` rows and in the token budget
+        beside the `tokens_used` of the rows decoding (the first one always does when nothing
+        decodes). Into rows already decoding, none while the request that has waited longest decodes
+        otherwise: the batch drains and that one goes next, rather than waiting as long as requests
+        like the running ones keep coming. Each one taken joins `owned` before the lock is let go, so
+        no failure can lose it."""
         taken: list[_Request] = []
+        token_room = None if self.max_tokens is None else self.max_tokens - tokens_used
         with self._changed:
             if room < self.max_sequences and self._pending and not self._pending[0].decodes_with(like):
                 return taken
             for r in list(self._pending):
                 if not r.decodes_with(like) or (same_n and r.n != like.n):
                     continue
-                if r.rows <= room or (room == self.max_sequences and not taken):
+                fits = r.rows <= room and (token_room is None or r.tokens <= token_room)
+                if fits or (room == self.max_sequences and not tokens_used and not taken):
                     taken.append(r)
                     room -= r.rows
+                    token_room = None if token_room is None else token_room - r.tokens
                     self._pending.remove(r)
                     owned.append(r)
         return taken
@@ -229,7 +235,7 @@ class BatchServer:
         batch = Decoding(base.model, like.sampling, base.stop_ids)
         live: list[_Request] = []
         while True:
-            taken = self._take(like, self.max_sequences - batch.rows, owned)
+            taken = self._take(like, self.max_sequences - batch.rows, owned, tokens_used=sum(r.tokens for r in live))
             # one prefill for the requests of each k and length budget
             for k, budget in sorted({(r.per_prompt, r.sampling.max_new_tokens) for r in taken}):
                 group = [r for r in taken if (r.per_prompt, r.sampling.max_new_tokens) == (k, budget)]

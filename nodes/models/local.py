@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from .base import (
     Generation,
@@ -19,7 +18,8 @@ from .base import (
 )
 from .batching import BatchServer
 from .bundled import BUNDLED_NAME, bundled_model_dir
-from .spec import ModelSpec, ModelSpecError
+from .engines import resolve_engine
+from .spec import ModelSpecError
 
 
 def resolve_model_path(model: str) -> str:
@@ -35,53 +35,6 @@ def resolve_model_path(model: str) -> str:
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise ModelSpecError(f"model folder not found: {model}")
     return model
-
-
-WeakEngine = Literal["auto", "loop", "generate", "compiled", "vllm"]
-ENGINES: tuple[str, ...] = get_args(WeakEngine)
-ENGINE_HELP = (
-    "How a local weak model decodes. auto: `generate` on CUDA, `loop` on a CPU (each the fastest that "
-    "ran rounds end to end there, bench/RESULTS.md). loop: cowest's decoding loop (K samples from one "
-    "prefill, requests join the running batch). generate: transformers' generate over whole batches. "
-    "compiled: generate with a static KV cache and torch.compile (CUDA; each new batch shape compiles "
-    "once, so it pays off on long runs of few shapes). vllm: vLLM in-process (pip install vllm, CUDA), "
-    "round adapters as LoRA requests."
-)
-
-
-def resolve_engine(engine: str, device: str) -> str:
-    """The engine that `engine` means on `device` (auto: the fastest measured there)."""
-    _known(engine)
-    if engine == "auto":
-        return "generate" if device == "cuda" else "loop"
-    if engine == "compiled" and device != "cuda":
-        warnings.warn("the compiled engine is for CUDA: the weak model runs cowest's loop on this CPU", stacklevel=3)
-        return "loop"
-    return engine
-
-
-def check_engine(engine: str, weak: str | ModelSpec) -> None:
-    """BadInput unless the weak model `weak`, if local, can run on `engine` here (vLLM installed with
-    CUDA, for `vllm`): found before anything is spent, not as failed calls."""
-    if (weak if isinstance(weak, ModelSpec) else ModelSpec.parse(weak)).provider != "huggingface":
-        return  # served: the engine is its server's
-    _known(engine)
-    if engine == "vllm":
-        from .vllm_engine import vllm_available
-
-        if not vllm_available():
-            raise ModelSpecError(VLLM_MISSING)
-
-
-def _known(engine: str) -> None:
-    if engine not in ENGINES:
-        raise ModelSpecError(f"unknown weak engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-
-
-VLLM_MISSING = (
-    "--weak-engine vllm needs vLLM on a CUDA machine (pip install vllm); use --weak-engine auto, "
-    "or serve the model (`vllm serve`) as --weak openai:NAME --weak-base-url URL"
-)
 
 
 class LocalBase:
@@ -113,7 +66,14 @@ class LocalBase:
         if self.engine == "vllm":
             raise ModelSpecError("the vllm engine is not a transformers model: load it with VllmBase")
         # On a GPU more rows decode in one step for the same time; on a CPU a step's cost grows with them.
-        self.batches = BatchServer(self, max_sequences=256 if self.device == "cuda" else 64)
+        gpu = self.device == "cuda"
+        self.batches = BatchServer(
+            self,
+            max_sequences=256 if gpu else 64,
+            max_tokens=_BATCH_TOKENS_GPU if gpu else _BATCH_TOKENS_CPU,
+            measure=self.prompt_lengths,
+            context=getattr(self.model.config, "max_position_embeddings", None),
+        )
         # A model this small gains nothing from splitting its products across CPU cores; the other
         # cores' spin-waits doubled the CPU a tiny model's batch cost (bench/RESULTS.md).
         small = sum(p.numel() for p in self.model.parameters()) < _SMALL_MODEL_PARAMETERS
@@ -157,6 +117,12 @@ class LocalBase:
             self._adapters[key] = name
         self.model.set_adapter(self._adapters[key])
         return nullcontext()
+
+    def prompt_lengths(self, prompts: list[Messages]) -> list[int]:
+        """Each prompt's length in tokens, in the chat template."""
+        tok = self.tokenizer
+        texts = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+        return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
 
     def encode(self, prompts: list[Messages]) -> Any:
         """The prompts in the chat template, tokenized and left-padded into one batch (compiled: to a
@@ -269,6 +235,11 @@ class LocalBase:
 
 
 _SMALL_MODEL_PARAMETERS = 10_000_000
+# Tokens (prompt + new, per row) that rows decoding at once may hold. Typical batches sit well under
+# (64 rows x ~450 tokens on a CPU, 256 x ~450 on a GPU); long queries batch fewer rows instead of
+# growing memory without bound (bench/hostile.py).
+_BATCH_TOKENS_CPU = 65_536
+_BATCH_TOKENS_GPU = 262_144
 
 
 @contextmanager
