@@ -3,6 +3,7 @@ YAML recipe: they reach the trainer, the adapter records them, --report_to write
 bad one is one line and exit 2 before anything is loaded or written."""
 
 import json
+from pathlib import Path
 
 import pytest
 from test_trainer import TOY, seed_pairs
@@ -75,3 +76,12 @@ def test_rounds_take_trl_fields_and_other_commands_still_refuse_unknown_flags(tm
     with pytest.raises(SystemExit) as stop:
         main(["collect", "--task", "medmcqa", "--data", str(data), "--beta", "0.2"])
     assert stop.value.code == 2 and "unrecognized arguments: --beta" in capsys.readouterr().err
+
+
+def test_the_example_recipe_is_a_valid_dpo_config():
+    from cowest.trainer.configs import build_config
+    from cowest.trainer.options import TrainingChoice
+
+    recipe = Path(__file__).parents[1] / "examples" / "recipes" / "dpo-ipo.yaml"
+    given = build_config("dpo", TrainingChoice(trainer_config=str(recipe)), {}).given
+    assert given["loss_type"] == ["ipo"] and given["lr_scheduler_type"] == "cosine"
