@@ -37,7 +37,7 @@ from tiny_model import build_tiny_model  # noqa: E402
 from cowest.collect import CollectOptions, collect, exit_code  # noqa: E402
 from cowest.evaluation import EvalOptions, evaluate  # noqa: E402
 from cowest.rounds import RoundsOptions, run_rounds  # noqa: E402
-from cowest.trainer.dpo import DPOHyperparams  # noqa: E402
+from cowest.trainer.options import TrainingChoice  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmcqa" / "dev_part.jsonl"
 
@@ -91,7 +91,7 @@ def main() -> None:
                 run="rounds",
                 rounds=args.rounds,
                 out=str(tmp / "adapters"),
-                dpo=DPOHyperparams(max_steps=2, grad_accum=1),
+                training=TrainingChoice(trl={"max_steps": 2, "gradient_accumulation_steps": 1}),
             ),
             progress=False,
         )

@@ -12,6 +12,9 @@ from typing import Any
 import torch
 from gpu_common import free, mcq_rows, save_partial, write_jsonl
 
+# cowest's DPO in these checks: the small preset at the device batch plain TRL uses here.
+DPO_STEPS = {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 1}
+
 
 def strong_script(prompt: str) -> str:
     """The scripted strong model and judge: the refinement's answer follows the draft, so drafts differ
@@ -34,7 +37,7 @@ def rounds(
     from scripted_server import ScriptedServer
 
     from cowest.rounds import RoundsOptions, run_rounds
-    from cowest.trainer.options import DPOHyperparams
+    from cowest.trainer.options import TrainingChoice
 
     work.mkdir(parents=True, exist_ok=True)
     train = write_jsonl(work / "train.jsonl", mcq_rows(queries))
@@ -62,7 +65,7 @@ def rounds(
                 out=str(work / "adapters"),
                 eval_data=heldout,
                 weak_engine=engine,
-                dpo=DPOHyperparams(preset="small", max_steps=8, batch_size=4, grad_accum=1),
+                training=TrainingChoice(preset="small", trl=DPO_STEPS | {"max_steps": 8}),
             )
             start = time.perf_counter()
             ended, reports = within(budget_s, lambda o=opts: run_rounds(o, progress=False))
@@ -108,7 +111,6 @@ def dpo(path: str, works: list[Path], steps: int) -> dict:
     """cowest's DPO round trainer against plain TRL on the same pairs (round 1 of a store of part b)."""
     from cowest.storage import get_store
     from cowest.trainer.dpo import DPOOptions, dpo_dataset, train_dpo
-    from cowest.trainer.options import DPOHyperparams
 
     for work in works:
         if (work / "rounds.db").exists():
@@ -122,8 +124,10 @@ def dpo(path: str, works: list[Path], steps: int) -> dict:
     # The first trainer of a process pays for CUDA's start (kernels, allocator): a plain one warms up
     results["warm-up (plain TRL, 2 steps)"] = plain_trl_dpo(path, dataset, 2, work)
     free()
-    hyper = DPOHyperparams(preset="small", max_steps=steps, batch_size=4, grad_accum=1)
-    opts = DPOOptions(run="gpu", round=1, out=str(work / "dpo-cowest"), weak=f"huggingface:{path}", **vars(hyper))
+    trl = DPO_STEPS | {"max_steps": steps}
+    opts = DPOOptions(
+        run="gpu", round=1, out=str(work / "dpo-cowest"), weak=f"huggingface:{path}", preset="small", trl=trl
+    )
     start = time.perf_counter()
     row = train_dpo(store, opts)
     results["cowest train_dpo seconds (load + train + save)"] = round(time.perf_counter() - start, 1)

@@ -42,7 +42,8 @@ from cowest.nodes.models import BUNDLED_NAME  # noqa: E402
 from cowest.rounds import RoundsOptions, run_rounds  # noqa: E402
 from cowest.storage import get_store  # noqa: E402
 from cowest.tasks import get_task  # noqa: E402
-from cowest.trainer.options import DPOHyperparams  # noqa: E402
+from cowest.trainer.configs import build_config  # noqa: E402
+from cowest.trainer.options import TrainingChoice  # noqa: E402
 
 LETTERS = "ABCD"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmcqa" / "dev_part.jsonl"
@@ -182,7 +183,9 @@ def run_arm(base: RoundsOptions, arm: str, feedback: str, preset: str, rounds: i
     timings = []
     reports = []
     for r in range(1, rounds + 1):
-        opts = copy_as(RoundsOptions, base, run=arm, rounds=r, feedback=feedback, dpo=DPOHyperparams(preset=preset))
+        opts = copy_as(
+            RoundsOptions, base, run=arm, rounds=r, feedback=feedback, training=TrainingChoice(preset=preset)
+        )
         start = time.perf_counter()
         reports = run_rounds(opts, progress=False)
         timings.append(round(time.perf_counter() - start, 1))
@@ -205,7 +208,7 @@ def run_arm(base: RoundsOptions, arm: str, feedback: str, preset: str, rounds: i
     return {
         "feedback": feedback,
         "preset": preset,
-        "dpo": DPOHyperparams(preset=preset).resolved().described(),
+        "dpo": build_config("dpo", TrainingChoice(preset=preset), {}).record(),
         "seconds_per_round_call": timings,
         "rounds": points,
     }

@@ -25,8 +25,7 @@ from cowest.nodes.models import BUNDLED_NAME, ModelSettings
 from cowest.rounds import RoundsOptions, run_rounds
 from cowest.runner import run_over
 from cowest.tasks import get_task
-from cowest.trainer.dpo import DPOHyperparams
-from cowest.trainer.kto import KTOHyperparams
+from cowest.trainer.options import TrainingChoice
 from cowest.trainer.sft import SFTOptions, train_sft
 
 
@@ -44,7 +43,7 @@ def main() -> None:
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--sft-epochs", type=float, default=1.0)
     p.add_argument("--sft-lr", type=float, default=None, help="default: SFTOptions' (the paper's)")
-    p.add_argument("--dpo-lr", type=float, default=None, help="default: DPOHyperparams' (the paper's)")
+    p.add_argument("--dpo-lr", type=float, default=None, help="default: the paper's")
     p.add_argument("--objective", default="dpo", help="comma list of dpo, kto: each trains on the same collection")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--out", default="bench/out/round_gain")
@@ -87,7 +86,7 @@ def main() -> None:
     )
     stages = [("sft", str(sft_dir.resolve()))]
 
-    dpo = DPOHyperparams() if args.dpo_lr is None else DPOHyperparams(learning_rate=args.dpo_lr)
+    dpo_lr = {} if args.dpo_lr is None else {"learning_rate": args.dpo_lr}
     reports = {}
     learned_from = {}
     for objective in [o.strip() for o in args.objective.split(",") if o.strip()]:
@@ -102,8 +101,7 @@ def main() -> None:
                 objective=objective,
                 sft_adapter=str(sft_dir),
                 out=str(out / "adapters"),
-                dpo=dpo,
-                kto=KTOHyperparams(),
+                training=TrainingChoice(trl=dpo_lr if objective == "dpo" else {}),
             )
         )
         timings[f"rounds (collect + {objective})"] = time.perf_counter() - t

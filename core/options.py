@@ -31,11 +31,13 @@ def option(
     flag: str | None = None,
     metavar: str | None = None,
     parse: Any = None,
+    cli: bool = True,
 ) -> Any:
     """A dataclass field for a user-facing option.
 
     `flag` overrides the CLI flag (default: `--field-name`); `parse` turns the flag's text into the
-    field's value where the type alone cannot (a comma list, say)."""
+    field's value where the type alone cannot (a comma list, say); `cli=False` keeps the field off
+    the command line (the command fills it itself)."""
     metadata: dict[str, Any] = {"description": help, "help": help}
     if flag:
         metadata["flag"] = flag
@@ -43,6 +45,8 @@ def option(
         metadata["metavar"] = metavar
     if parse is not None:
         metadata["parse"] = parse
+    if not cli:
+        metadata["cli"] = False
     if default_factory is not _MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)

@@ -15,7 +15,12 @@ from cowest.core.versions import check_versions
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = _parser()
-    args = parser.parse_args(argv)
+    # Training commands take TRL's config fields by their TRL names: argparse leaves those to them
+    # (commands/training.py); for any other command an unknown flag stays argparse's error.
+    args, trainer_flags = parser.parse_known_args(argv)
+    if trainer_flags and not hasattr(args, "cowest_flags"):
+        parser.parse_args(argv)  # exits 2 naming the unknown flag
+    args.trainer_flags = trainer_flags
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -13,7 +13,8 @@ from cowest.graph import CollabContext
 from cowest.graph.modes import ModeName
 from cowest.tasks.base import data_identity
 from cowest.tasks.template import is_task_file
-from cowest.trainer.options import DPOHyperparams, KTOHyperparams
+from cowest.trainer.configs import TrainerConfig, build_config
+from cowest.trainer.options import TrainingChoice
 
 
 def task_label(task: str) -> str:
@@ -184,7 +185,7 @@ class RoundsOptions(CollectOptions):
         "dpo",
         help=(
             "dpo: the paper's pairs, min(|Y+|, |Y-|) per query; kto: every judged draft that took a side, "
-            "desirable or not (LoRA flags and --seed are shared)."
+            "desirable or not (the training flags apply to either)."
         ),
     )
     sft_adapter: str | None = option(None, help="Adapter round 1 starts from; empty: the bare base model.")
@@ -220,8 +221,7 @@ class RoundsOptions(CollectOptions):
             "interval that includes 0."
         ),
     )
-    dpo: DPOHyperparams = field(default_factory=DPOHyperparams)
-    kto: KTOHyperparams = field(default_factory=KTOHyperparams)
+    training: TrainingChoice = field(default_factory=TrainingChoice)
 
     def check_rounds(self) -> None:
         self.check_job()
@@ -232,10 +232,8 @@ class RoundsOptions(CollectOptions):
             raise BadInput("--eval-limit and --stop-when-no-gain need --eval-data (the held-out queries)")
         if self.eval_data and self.train_base:
             raise BadInput("--eval-data evaluates a local weak model's adapters; it does not drive a served one yet")
-        if self.objective == "kto":
-            self.kto.check()
-            if self.reference == "sft":
-                raise BadInput("--reference sft is for DPO; KTO's reference is the adapter each round starts from")
+        if self.objective == "kto" and self.reference == "sft":
+            raise BadInput("--reference sft is for DPO; KTO's reference is the adapter each round starts from")
         if self.rounds < 1:
             raise BadInput("--rounds must be at least 1")
         if self.fresh_queries and self.limit is None:
@@ -249,13 +247,18 @@ class RoundsOptions(CollectOptions):
         if self.sft_adapter and not Path(self.sft_adapter, "adapter_config.json").is_file():
             raise BadInput(f"{self.sft_adapter}: not a PEFT adapter folder")
 
+    def trainer_config(self) -> TrainerConfig:
+        """The TRL config the rounds train with (each round sets its own folder as output_dir): bad
+        training settings are BadInput here, before anything is spent. Its seed also samples the drafts."""
+        return build_config(self.objective, self.training, {"output_dir": self.out})
+
     def training_rows(self) -> tuple[int, int | None]:
         """(offset, limit) of every row the rounds collect on (all slices with --fresh-queries)."""
         if self.fresh_queries and self.limit:
             return self.offset, self.limit * self.rounds
         return self.offset, self.limit
 
-    def collect_options(self, round: int, weak: str, offset: int) -> CollectOptions:
-        """Round `round`'s collection; its drafts are sampled with the one --seed training uses."""
-        seed = self.dpo.seed if self.seed is None else self.seed
+    def collect_options(self, round: int, weak: str, offset: int, training_seed: int) -> CollectOptions:
+        """Round `round`'s collection; its drafts are sampled with the seed training uses (TRL's `seed`)."""
+        seed = training_seed if self.seed is None else self.seed
         return copy_as(CollectOptions, self, run=self.run_name(), round=round, weak=weak, offset=offset, seed=seed)

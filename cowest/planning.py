@@ -69,6 +69,7 @@ def plan_rounds(opts: RoundsOptions) -> JobPlan:
     trained yet, so its refinements and their judgments are all counted as to send (at most K of
     each per query); its solo answers are round 1's, unless each round takes fresh queries."""
     opts.check_rounds()
+    seed = opts.trainer_config().config.seed
     store = get_store(opts.store_url)
     run = opts.run_name()
     done = _finished_rounds(store, run)
@@ -82,7 +83,7 @@ def plan_rounds(opts: RoundsOptions) -> JobPlan:
     adapter = _adapter_before(store, run, first) or opts.sft_adapter
     weak = f"{opts.weak}@{adapter}" if adapter else opts.weak
     slice_start = (first - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
-    round_opts = opts.collect_options(first, weak, opts.offset + slice_start)
+    round_opts = opts.collect_options(first, weak, opts.offset + slice_start, seed)
     plan.rows += plan_collect(round_opts, f"round {first}").rows
     later = opts.rounds - first
     if later:

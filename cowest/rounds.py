@@ -44,6 +44,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
     of an interrupted round are read back from the store, never made again. With --eval-data,
     round 0 (the starting adapter) and every round's adapter are evaluated on the held-out queries."""
     opts.check_rounds()
+    seed = opts.trainer_config().config.seed  # bad training settings stop here, before anything is spent
     if opts.eval_data:
         check_heldout(opts)
     check_models(opts.context(), settings)  # before the store is opened: bad input writes nothing
@@ -53,7 +54,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
     budget = opts.budget(store.spent(_run_id_or_none(store, run)))  # one budget for every round
     curve = HeldOutCurve(opts, run, settings, progress) if opts.eval_data else None
     reports = [RoundReport(0, opts.objective, note="starting adapter", heldout=curve.add(adapter))] if curve else []
-    for report in _rounds(opts, store, run, adapter, budget, settings, progress):
+    for report in _rounds(opts, store, run, adapter, budget, settings, progress, seed):
         reports.append(report)
         if report.failed or curve is None:
             continue
@@ -64,7 +65,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
     return reports
 
 
-def _rounds(opts, store, run, adapter, budget, settings, progress):
+def _rounds(opts, store, run, adapter, budget, settings, progress, seed):
     """Each round's report as it finishes (see run_rounds); stops after a round that failed."""
     for r in range(1, opts.rounds + 1):
         run_id = _run_id_or_none(store, run)
@@ -74,8 +75,8 @@ def _rounds(opts, store, run, adapter, budget, settings, progress):
             adapter = done.path or adapter
             continue
         slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
-        round_opts = opts.collect_options(r, _drafting_model(opts, run, r, adapter), opts.offset + slice_start)
-        _new_sampling_seed(opts.dpo.seed, r)
+        round_opts = opts.collect_options(r, _drafting_model(opts, run, r, adapter), opts.offset + slice_start, seed)
+        _new_sampling_seed(seed, r)
         summary = collect(round_opts, settings, progress=progress, budget=budget)
         if exit_code(summary) != EXIT_OK:  # training on a partial round would mark it done: stop here
             yield (
@@ -168,30 +169,10 @@ def _train(
 ) -> Adapter | None:
     """Round r's adapter, trained from `adapter` (r-1's) with the run's objective."""
     weak = opts.train_base or opts.weak
+    common = dict(run=run, round=r, out=_round_folder(opts, run, r), weak=weak, from_adapter=adapter)
     if opts.objective == "kto":
-        kto = copy_as(
-            KTOOptions,
-            opts.kto,
-            run=run,
-            round=r,
-            out=_round_folder(opts, run, r),
-            weak=weak,
-            from_adapter=adapter,
-            seed=opts.dpo.seed,
-            lora=opts.dpo.lora,
-        )
-        return train_kto(store, kto, extra_metrics=counts)
-    dpo = copy_as(
-        DPOOptions,
-        opts.dpo,
-        run=run,
-        round=r,
-        out=_round_folder(opts, run, r),
-        weak=weak,
-        from_adapter=adapter,
-        reference=opts.reference,
-        sft_adapter=opts.sft_adapter,
-    )
+        return train_kto(store, copy_as(KTOOptions, opts.training, **common), extra_metrics=counts)
+    dpo = copy_as(DPOOptions, opts.training, reference=opts.reference, sft_adapter=opts.sft_adapter, **common)
     return train_dpo(store, dpo, extra_metrics=counts)
 
 

@@ -170,10 +170,12 @@ def sft_adapter(tiny_model, tmp_path_factory):
             data=str(data),
             out=str(out),
             weak=f"huggingface:{tiny_model}",
-            max_steps=12,
-            learning_rate=3e-3,
-            grad_accum=1,
-            batch_size=4,
+            trl={
+                "max_steps": 12,
+                "learning_rate": 3e-3,
+                "gradient_accumulation_steps": 1,
+                "per_device_train_batch_size": 4,
+            },
         )
     )
     return {"path": str(out), "data": str(data), "result": result}

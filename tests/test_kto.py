@@ -72,10 +72,12 @@ def test_first_kto_step_has_the_reference_equal_to_the_policy_and_desirable_gain
             out=str(tmp_path / "kto"),
             weak=f"huggingface:{tiny_model}",
             from_adapter=from_adapter,
-            learning_rate=1e-2,
-            batch_size=4,
-            grad_accum=1,
-            max_steps=12,
+            trl={
+                "learning_rate": 1e-2,
+                "per_device_train_batch_size": 4,
+                "gradient_accumulation_steps": 1,
+                "max_steps": 12,
+            },
         ),
     )
     m = row.metrics
@@ -98,11 +100,15 @@ def _desirable(db_url: str, run: str) -> set[int]:
 
 
 def test_weights_follow_the_class_balance_unless_given():
-    opts = KTOOptions(run="r", round=1)
-    assert opts.weights(10, 40) == (4.0, 1.0) and opts.weights(40, 10) == (1.0, 4.0) and opts.weights(0, 9) == (1, 1)
-    assert KTOOptions(run="r", round=1, desirable_weight=1.2).weights(10, 40) == (1.2, 1.0)
+    from cowest.trainer.kto import balance_weights, kto_config
+
+    assert balance_weights(10, 40) == (4.0, 1.0) and balance_weights(40, 10) == (1.0, 4.0)
+    assert balance_weights(0, 9) == (1, 1)
+    given = KTOOptions(run="r", round=1, trl={"desirable_weight": 1.2})
+    config = kto_config(given, balance_weights(10, 40)).config
+    assert (config.desirable_weight, config.undesirable_weight) == (1.2, 1.0)  # the flag wins over the balance
     with pytest.raises(BadInput, match="at least 2"):
-        KTOOptions(run="r", round=1, batch_size=1)
+        kto_config(KTOOptions(run="r", round=1, trl={"per_device_train_batch_size": 1}))
 
 
 def test_trl_kto_cli_trains_on_an_exported_round(tiny_model, db_url, tmp_path):

@@ -29,7 +29,7 @@ def test_dpo_under_accelerate_launch_with_two_processes_records_one_adapter(tiny
     ]
     launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     cmd = launch + ["-m", "cowest.cli", "train", "dpo", "--db", db_url, "--run", "mp", "--round", "1"]
-    cmd += ["--out", str(out), "--weak", f"huggingface:{tiny_model}", "--dpo-max-steps", "2", "--dpo-grad-accum", "1"]
+    cmd += ["--out", str(out), "--weak", f"huggingface:{tiny_model}", "--max_steps", "2", "--grad-accum", "1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     store = get_store(db_url)

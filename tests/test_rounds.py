@@ -60,9 +60,9 @@ def test_two_rounds_then_resume_trains_nothing_twice(tiny_model, tmp_path, db_ur
             "--out",
             str(tmp_path / "adapters"),
             "--fresh-queries",
-            "--dpo-max-steps",
+            "--max_steps",
             "2",
-            "--dpo-grad-accum",
+            "--grad-accum",
             "1",
             "--concurrency",
             "1",
@@ -110,7 +110,7 @@ def test_a_weak_model_served_by_vllm_drafts_each_round_with_the_adapter_loaded_a
         argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--samples", "4", "--run", "loop"]
         argv += ["--weak", "openai:served", "--train-base", f"huggingface:{tiny_model}", "--strong", "openai:scripted"]
         argv += ["--max-new-tokens", "10", "--db", db_url, "--out", str(tmp_path / "adapters"), "--rounds", "2"]
-        argv += ["--dpo-max-steps", "1", "--dpo-grad-accum", "1"]
+        argv += ["--max_steps", "1", "--grad-accum", "1"]
         torch.manual_seed(0)
         assert main(argv) == 0
     store = get_store(db_url)
@@ -130,7 +130,7 @@ def test_kto_rounds_train_on_every_judged_draft_and_resume_like_dpo(tiny_model, 
         argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--limit", "3", "--samples", "4", "--run", "k"]
         argv += ["--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--max-new-tokens", "10"]
         argv += ["--db", db_url, "--out", str(tmp_path / "adapters"), "--fresh-queries", "--objective", "kto"]
-        argv += ["--kto-max-steps", "2", "--kto-grad-accum", "1", "--kto-batch-size", "2", "--rounds", "2"]
+        argv += ["--max_steps", "2", "--grad-accum", "1", "--batch-size", "2", "--rounds", "2"]
         torch.manual_seed(0)
         assert main(argv) == 0
         store = get_store(db_url)
@@ -173,7 +173,7 @@ def test_heldout_curve_per_round_with_paired_differences_and_the_overlap_check(
         argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--limit", "4", "--samples", "4"]
         argv += ["--run", "h", "--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted"]
         argv += ["--max-new-tokens", "10", "--db", db_url, "--out", str(tmp_path / "adapters")]
-        argv += ["--dpo-max-steps", "1", "--dpo-grad-accum", "1", "--rounds", "2", "--eval-data", str(data)]
+        argv += ["--max_steps", "1", "--grad-accum", "1", "--rounds", "2", "--eval-data", str(data)]
 
         assert main(argv + ["--eval-limit", "6"]) == 2  # rows 1-4 train and would be evaluated too
         err = capsys.readouterr().err
@@ -213,7 +213,7 @@ def test_stop_when_no_gain_ends_the_loop_after_a_round_that_did_not_help(
         argv = ["rounds", "--task", "medmcqa", "--data", str(data), "--samples", "2", "--run", "s"]
         argv += ["--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--max-new-tokens", "6"]
         argv += ["--db", db_url, "--out", str(tmp_path / "adapters"), "--rounds", "3"]
-        argv += ["--eval-data", str(heldout), "--stop-when-no-gain", "--dpo-max-steps", "1"]
+        argv += ["--eval-data", str(heldout), "--stop-when-no-gain", "--max_steps", "1"]
         assert main(argv) == 0
     out = capsys.readouterr().out
     assert "stopped: held-out gain over round 0 includes 0" in out
@@ -240,7 +240,7 @@ def test_a_second_rounds_on_a_run_waits_for_the_round_being_trained_and_trains_i
         argv = [sys.executable, "-m", "cowest.cli", "rounds", "--task", "medmcqa", "--data", str(data)]
         argv += ["--limit", "3", "--samples", "4", "--run", "two", "--weak", f"huggingface:{tiny_model}"]
         argv += ["--strong", "openai:scripted", "--max-new-tokens", "10", "--db", db_url, "--out", str(out)]
-        argv += ["--rounds", "1", "--dpo-max-steps", "1", "--dpo-grad-accum", "1"]
+        argv += ["--rounds", "1", "--max_steps", "1", "--grad-accum", "1"]
         with training_lock(str(out / "two" / "round-1")):  # the first operator, training round 1
             second = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             deadline = time.time() + 180

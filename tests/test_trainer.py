@@ -110,11 +110,13 @@ def test_first_dpo_loss_is_ln2_and_the_margin_grows(start, sft_adapter, tiny_mod
             out=str(tmp_path / "dpo"),
             weak=f"huggingface:{tiny_model}",
             from_adapter=from_adapter,
-            learning_rate=5e-3,
-            grad_accum=1,
-            batch_size=2,
-            max_steps=6,
-            beta=0.1,
+            trl={
+                "learning_rate": 5e-3,
+                "gradient_accumulation_steps": 1,
+                "per_device_train_batch_size": 2,
+                "max_steps": 6,
+                "beta": 0.1,
+            },
         ),
     )
     assert abs(row.metrics["first_loss"] - math.log(2)) < 0.01  # policy == reference at step 1
@@ -147,8 +149,7 @@ def test_adapter_lineage_points_to_parent_and_pairs(sft_adapter, tiny_model, db_
             out=str(tmp_path / "r1"),
             weak=f"huggingface:{tiny_model}",
             from_adapter=sft_adapter["path"],
-            grad_accum=1,
-            max_steps=1,
+            trl={"gradient_accumulation_steps": 1, "max_steps": 1},
         ),
     )
     assert r1.parent_id == sft_row.id and r1.pair_ids == pair_ids and r1.run_id == store.run_id("lin")
@@ -161,8 +162,7 @@ def test_adapter_lineage_points_to_parent_and_pairs(sft_adapter, tiny_model, db_
             out=str(tmp_path / "r2"),
             weak=f"huggingface:{tiny_model}",
             from_adapter=r1.path,
-            grad_accum=1,
-            max_steps=1,
+            trl={"gradient_accumulation_steps": 1, "max_steps": 1},
         ),
     )
     assert r2.parent_id == r1.id and r2.pair_ids == pair_ids_2 and r2.parent_path == r1.path
@@ -179,9 +179,7 @@ def test_reference_sft_replaces_the_frozen_copy(sft_adapter, tiny_model, db_url,
             out=str(tmp_path / "r1"),
             weak=f"huggingface:{tiny_model}",
             from_adapter=sft_adapter["path"],
-            learning_rate=5e-3,
-            grad_accum=1,
-            max_steps=4,
+            trl={"learning_rate": 5e-3, "gradient_accumulation_steps": 1, "max_steps": 4},
         ),
     )
     seed_pairs(db_url, "ref", 2, TOY)
@@ -190,10 +188,8 @@ def test_reference_sft_replaces_the_frozen_copy(sft_adapter, tiny_model, db_url,
         round=2,
         weak=f"huggingface:{tiny_model}",
         from_adapter=r1.path,
-        grad_accum=1,
-        max_steps=1,
+        trl={"gradient_accumulation_steps": 1, "max_steps": 1, "beta": 0.1},
         sft_adapter=sft_adapter["path"],
-        beta=0.1,
     )
     previous = train_dpo(store, DPOOptions(out=str(tmp_path / "prev"), reference="previous", **common))
     against_sft = train_dpo(store, DPOOptions(out=str(tmp_path / "sft"), reference="sft", **common))
@@ -206,20 +202,25 @@ def test_reference_sft_replaces_the_frozen_copy(sft_adapter, tiny_model, db_url,
     assert abs(against_sft.metrics["first_loss"] - expected) < 0.2 * abs(expected - math.log(2))
 
 
-def test_dpo_preset_fills_the_settings_left_at_the_papers_and_explicit_flags_win():
-    import argparse
+def test_dpo_preset_sits_over_the_papers_settings_and_a_recipe_and_flags_win_over_it(tmp_path):
+    from cowest.trainer.arguments import parse_flags
+    from cowest.trainer.configs import build_config, config_class
+    from cowest.trainer.options import PAPER
 
-    from cowest.commands.flags import add_options, from_args
-    from cowest.trainer.options import DPOHyperparams
+    def given(**choice) -> dict:
+        return build_config("dpo", DPOOptions(run="p", round=1, **choice), {}).given
 
-    assert DPOHyperparams().resolved() == DPOHyperparams()  # paper: the paper's own
-    small = DPOHyperparams(preset="small").resolved()
-    assert (small.learning_rate, small.grad_accum, small.epochs, small.beta) == (1e-4, 4, 1.0, 0.1)
-    p = argparse.ArgumentParser()
-    add_options(p, DPOHyperparams)
-    opts = from_args(DPOHyperparams, p.parse_args(["--preset", "small", "--dpo-lr", "3e-5"])).resolved()
-    assert (opts.learning_rate, opts.grad_accum) == (3e-5, 4)
-    assert opts.described()["preset"] == "small"
+    paper = given()
+    assert {k: paper[k] for k in PAPER["dpo"]} == PAPER["dpo"]  # paper: the paper's own
+    small = given(preset="small")
+    assert (small["learning_rate"], small["gradient_accumulation_steps"], small["num_train_epochs"]) == (1e-4, 4, 1.0)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("learning_rate: 3.0e-5\nbeta: 0.25\nlabel_smoothing: 0.1\n")
+    flags = parse_flags(config_class("dpo"), ["--lr", "2e-5", "--max-steps", "3"])
+    layered = given(preset="small", trainer_config=str(recipe), trl=flags)
+    # preset < recipe < flag; what neither names keeps the preset's or the paper's value
+    assert (layered["learning_rate"], layered["beta"], layered["label_smoothing"]) == (2e-5, 0.25, 0.1)
+    assert (layered["gradient_accumulation_steps"], layered["max_steps"], layered["optim"]) == (4, 3, "rmsprop")
 
 
 def test_pairs_and_examples_train_in_the_datas_order_not_the_order_they_were_written(db_url):

@@ -1,5 +1,5 @@
-"""What SFT, DPO and KTO share: loading the weak model, device-aware TRL settings, starting a
-preference round from the previous adapter, and saving and recording the trained one."""
+"""What SFT, DPO and KTO share: loading the weak model, starting a preference round from the
+previous adapter, and saving and recording the trained one."""
 
 from __future__ import annotations
 
@@ -11,48 +11,7 @@ from cowest.nodes.models.local import resolve_model_path
 from cowest.nodes.models.spec import ModelSpec
 from cowest.storage import Adapter, TraceStore
 
-
-def on_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def trainer_args(**overrides) -> dict:
-    """Settings every TRL config here shares. bf16 only on a GPU: on CPUs it makes steps 10-40x
-    slower; gradient checkpointing likewise only pays off where memory is short."""
-    gpu = on_gpu()
-    args = dict(
-        bf16=gpu,
-        gradient_checkpointing=gpu,
-        report_to="none",
-        logging_steps=1,
-        save_strategy="no",
-        use_cpu=not gpu,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
-    )
-    args.update(overrides)
-    return args
-
-
-def preference_args(opts: Any, prefix: str, **extra: Any) -> dict:
-    """The TRL config of a DPO or KTO round, from the options both objectives share."""
-    import tempfile
-
-    return trainer_args(
-        output_dir=tempfile.mkdtemp(prefix=f"cowest-{prefix}-"),
-        learning_rate=opts.learning_rate,
-        per_device_train_batch_size=opts.batch_size,
-        gradient_accumulation_steps=opts.grad_accum,
-        num_train_epochs=opts.epochs,
-        max_steps=opts.max_steps,
-        beta=opts.beta,
-        optim=opts.optim,
-        max_length=opts.max_length,
-        seed=opts.seed,
-        **extra,
-    )
+from .configs import TrainerConfig, on_gpu
 
 
 def load_weak(spec: str):
@@ -91,21 +50,23 @@ def save_round(
     opts: Any,
     *,
     kind: str,
+    config: TrainerConfig,
     base_path: str,
     reference: str,
     metrics: dict,
     pair_ids: list[int] | None = None,
     example_ids: list[int] | None = None,
 ) -> Adapter | None:
-    """Save the adapter of round `opts.round` at `opts.out` and record it with its parent (lineage)
-    and what it trained on. None on the non-main processes of a multi-GPU launch: one process saves
-    and records."""
+    """Save the adapter of round `opts.round` at `opts.out` (with the TRL config it trained with) and
+    record it with its parent (lineage), what it trained on and that config. None on the non-main
+    processes of a multi-GPU launch: one process saves and records."""
     if not trainer.is_world_process_zero():
         return None
     out = Path(opts.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(str(out), selected_adapters=["default"])
     tokenizer.save_pretrained(str(out))
+    config.write(out)
     parent_path = str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None
     parent = store.adapter_by_path(parent_path) if parent_path else None
     return store.save_adapter(
@@ -120,6 +81,6 @@ def save_round(
             reference=reference,
             pair_ids=pair_ids or [],
             example_ids=example_ids,
-            metrics=metrics,
+            metrics={**metrics, **config.record()},
         )
     )

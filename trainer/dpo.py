@@ -7,10 +7,11 @@ from pathlib import Path
 from cowest.core import BadInput
 from cowest.storage import Adapter, TraceStore, preference_rows
 
-from .common import preference_args, save_round, start_policy
-from .options import DPOHyperparams, DPOOptions
+from .common import save_round, start_policy
+from .configs import TrainerConfig, build_config
+from .options import DPOOptions
 
-__all__ = ["DPOHyperparams", "DPOOptions", "dpo_dataset", "summarize_log", "train_dpo"]
+__all__ = ["DPOOptions", "dpo_config", "dpo_dataset", "summarize_log", "train_dpo"]
 
 METRIC_KEYS = ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 
@@ -27,9 +28,9 @@ def dpo_dataset(store: TraceStore, run: str, round: int):
 def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = None) -> Adapter | None:
     """Train on round `opts.round`'s pairs, save a plain PEFT adapter at `opts.out`, record it.
     Returns the adapter row (None on the non-main processes of a multi-GPU launch)."""
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
-    opts = opts.resolved()
+    config = dpo_config(opts)  # bad settings stop here, before the model loads
     dataset, pair_ids = dpo_dataset(store, opts.run, opts.round)
     if dataset is None:
         raise BadInput(f"run {opts.run!r} round {opts.round} has no pairs to train on")
@@ -42,11 +43,10 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
         and _differs(opts.sft_adapter, opts.from_adapter)
     ):
         ref_model, reference = _frozen_policy(opts.weak, opts.sft_adapter), "sft"
-    config = DPOConfig(**preference_args(opts, "dpo"))
     trainer = DPOTrainer(
         model=model,
         ref_model=ref_model,
-        args=config,
+        args=config.config,
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
@@ -55,18 +55,24 @@ def train_dpo(store: TraceStore, opts: DPOOptions, extra_metrics: dict | None = 
     metrics = summarize_log(trainer.state.log_history)
     metrics.update({k: speed[k] for k in ("train_runtime", "train_steps_per_second") if k in speed})
     metrics["processes"] = trainer.args.world_size  # > 1 under `accelerate launch`
-    metrics.update(extra_metrics or {}, dpo=opts.described())
+    metrics.update(extra_metrics or {})
     return save_round(
         store,
         trainer,
         tokenizer,
         opts,
         kind="dpo",
+        config=config,
         base_path=base_path,
         reference=reference,
         metrics=metrics,
         pair_ids=pair_ids,
     )
+
+
+def dpo_config(opts: DPOOptions) -> TrainerConfig:
+    """The round's DPOConfig; TRL writes its logs (`--report_to`) into the adapter's folder."""
+    return build_config("dpo", opts, {"output_dir": str(Path(opts.out).resolve())})
 
 
 def summarize_log(log_history: list[dict]) -> dict:

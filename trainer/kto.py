@@ -3,13 +3,16 @@ LoRA): desirable when its collaboration beat the strong model alone, undesirable
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cowest.core import BadInput
 from cowest.storage import Adapter, TraceStore, example_rows
 
-from .common import preference_args, save_round, start_policy
-from .options import KTOHyperparams, KTOOptions
+from .common import save_round, start_policy
+from .configs import TrainerConfig, build_config
+from .options import KTOOptions
 
-__all__ = ["KTOHyperparams", "KTOOptions", "kto_dataset", "summarize_kto_log", "train_kto"]
+__all__ = ["KTOOptions", "balance_weights", "kto_config", "kto_dataset", "summarize_kto_log", "train_kto"]
 
 METRIC_KEYS = ("loss", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins")
 
@@ -31,19 +34,19 @@ def kto_dataset(store: TraceStore, run: str, round: int, seed: int):
 def train_kto(store: TraceStore, opts: KTOOptions, extra_metrics: dict | None = None) -> Adapter | None:
     """Train on round `opts.round`'s examples, save a plain PEFT adapter at `opts.out`, record it with
     its example ids. Returns the adapter row (None on the non-main processes of a multi-GPU launch)."""
-    from trl import KTOConfig, KTOTrainer
+    from trl import KTOTrainer
 
-    dataset, example_ids = kto_dataset(store, opts.run, opts.round, opts.seed)
+    seed = kto_config(opts).config.seed  # bad settings stop here, before the model loads
+    dataset, example_ids = kto_dataset(store, opts.run, opts.round, seed)
     if dataset is None:
         raise BadInput(f"run {opts.run!r} round {opts.round} has no judged examples to train on")
     labels = list(dataset["label"])
     desirable = sum(labels)
-    w_desirable, w_undesirable = opts.weights(desirable, len(labels) - desirable)
+    config = kto_config(opts, balance_weights(desirable, len(labels) - desirable))
     model, tokenizer, base_path, peft_config, reference = start_policy(opts.weak, opts.from_adapter, opts.lora)
-    config = KTOConfig(**preference_args(opts, "kto", desirable_weight=w_desirable, undesirable_weight=w_undesirable))
     trainer = KTOTrainer(
         model=model,
-        args=config,
+        args=config.config,
         train_dataset=dataset.remove_columns("example_id"),
         processing_class=tokenizer,
         peft_config=peft_config,
@@ -53,8 +56,8 @@ def train_kto(store: TraceStore, opts: KTOOptions, extra_metrics: dict | None = 
     metrics.update(
         desirable=desirable,
         undesirable=len(labels) - desirable,
-        desirable_weight=w_desirable,
-        undesirable_weight=w_undesirable,
+        desirable_weight=config.config.desirable_weight,
+        undesirable_weight=config.config.undesirable_weight,
     )
     metrics.update(extra_metrics or {})
     return save_round(
@@ -63,11 +66,33 @@ def train_kto(store: TraceStore, opts: KTOOptions, extra_metrics: dict | None = 
         tokenizer,
         opts,
         kind="kto",
+        config=config,
         base_path=base_path,
         reference=reference,
         metrics=metrics,
         example_ids=example_ids,
     )
+
+
+def kto_config(opts: KTOOptions, weights: tuple[float, float] = (1.0, 1.0)) -> TrainerConfig:
+    """The round's KTOConfig. The loss weights from the class balance are run values: a recipe or a
+    flag (desirable_weight, undesirable_weight) wins over them."""
+    run = {
+        "output_dir": str(Path(opts.out).resolve()),
+        "desirable_weight": weights[0],
+        "undesirable_weight": weights[1],
+    }
+    return build_config("kto", opts, run)
+
+
+def balance_weights(desirable: int, undesirable: int) -> tuple[float, float]:
+    """(desirable, undesirable) loss weights: the minority class weighted up so that weight x count
+    is equal for both (TRL's advice: their ratio in [1, 4/3]); one class absent: 1, 1."""
+    if not desirable or not undesirable:
+        return 1.0, 1.0
+    if desirable < undesirable:
+        return undesirable / desirable, 1.0
+    return 1.0, desirable / undesirable
 
 
 def summarize_kto_log(log_history: list[dict]) -> dict:

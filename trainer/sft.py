@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import tempfile
+from pathlib import Path
 from typing import Any
 
 from cowest.core import BadInput
 from cowest.nodes.prompts import weak_draft_prompt
 from cowest.tasks import Example, get_task
 
-from .common import load_weak, trainer_args
+from .common import load_weak
+from .configs import TrainerConfig, build_config
 from .options import SFTOptions
 
 
@@ -33,30 +34,24 @@ def sft_rows(examples: list[Example], fmt: str) -> list[dict]:
     ]
 
 
+def sft_config(opts: SFTOptions) -> TrainerConfig:
+    """The SFTConfig; TRL writes its logs (`--report_to`) into the adapter's folder."""
+    return build_config("sft", opts, {"output_dir": str(Path(opts.out).resolve())})
+
+
 def train_sft(opts: SFTOptions) -> dict:
     """Train, save a plain PEFT adapter folder at `opts.out`, return TRL's final metrics."""
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
+    config = sft_config(opts)  # bad settings stop here, before the model loads
     examples = get_task(opts.task).load(opts.data, limit=opts.limit).examples
     if not examples:
         raise BadInput(f"{opts.data}: no usable rows to train on")
     model, tokenizer, _ = load_weak(opts.weak)
-    config = SFTConfig(
-        **trainer_args(
-            output_dir=tempfile.mkdtemp(prefix="cowest-sft-"),
-            max_steps=opts.max_steps,
-            num_train_epochs=opts.epochs,
-            learning_rate=opts.learning_rate,
-            per_device_train_batch_size=opts.batch_size,
-            gradient_accumulation_steps=opts.grad_accum,
-            max_length=opts.max_length,
-            seed=opts.seed,
-        )
-    )
     trainer = SFTTrainer(
         model=model,
-        args=config,
+        args=config.config,
         train_dataset=Dataset.from_list(sft_rows(examples, opts.format)),
         processing_class=tokenizer,
         peft_config=opts.lora.config(),
@@ -67,7 +62,9 @@ def train_sft(opts: SFTOptions) -> dict:
         trained: Any = trainer.model
         trained.save_pretrained(opts.out)
         tokenizer.save_pretrained(opts.out)
+        config.write(opts.out)
     return {
+        **config.record(),
         "main_process": main,
         "train_loss": result.training_loss,
         "steps": result.global_step,

@@ -28,7 +28,7 @@ def add_options(
     required, choices = set(required), choices or {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if wanted is not None and f.name not in wanted:
+        if wanted is not None and f.name not in wanted or f.metadata.get("cli") is False:
             continue
         kind = hints[f.name]
         if dataclasses.is_dataclass(kind):

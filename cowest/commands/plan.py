@@ -8,7 +8,7 @@ from typing import Any
 from . import check_data, from_args
 from .collab import add_collect_flags
 from .evaluate import add_eval_flags
-from .training import add_rounds_flags
+from .training import add_rounds_flags, takes_trainer_flags, trl_fields
 
 
 def register(sub: Any) -> None:
@@ -19,6 +19,7 @@ def register(sub: Any) -> None:
         p = plan.add_parser(name, help=f"plan `cowest {name}` with the same options")
         add_flags(p)
         p.set_defaults(func=cmd_plan, job=name)
+    takes_trainer_flags(p, cmd_plan)  # plan rounds: the same command line as rounds
     p = plan.add_parser("eval", help="plan `cowest eval` with the same options")
     add_eval_flags(p)
     p.set_defaults(func=cmd_plan, job="eval")
@@ -37,6 +38,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         plan = plan_collect(opts)
     elif args.job == "rounds":
         opts = from_args(RoundsOptions, args)
+        opts.training.trl = trl_fields(opts.objective, args)
         plan = plan_rounds(opts)
     else:
         opts = from_args(EvalOptions, args)

@@ -1,4 +1,6 @@
-"""`cowest train sft`, `cowest train dpo`, `cowest rounds`."""
+"""`cowest train sft`, `cowest train dpo`, `cowest train kto`, `cowest rounds`. Besides their own
+flags, these take every field of TRL's config class by its TRL name (`--beta 0.2`, `--loss_type ipo`,
+`--report_to tensorboard`): the flags argparse does not know reach them as `args.trainer_flags`."""
 
 from __future__ import annotations
 
@@ -18,31 +20,58 @@ ROUNDS_FLAGS: tuple[str, ...] = (
     "out",
     "train_base",
 )
-ROUNDS_FLAGS += ("eval_data", "eval_limit", "allow_overlap", "stop_when_no_gain", "dpo", "kto")
+ROUNDS_FLAGS += ("eval_data", "eval_limit", "allow_overlap", "stop_when_no_gain", "training")
+TRL_HELP = (
+    "Any field of TRL's {cls} by its TRL name (--beta 0.2, --loss_type ipo, --report_to tensorboard; "
+    "--lr, --epochs, --batch-size, --grad-accum for short), over the paper's settings, --preset and "
+    "--trainer-config."
+)
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
     from cowest.trainer.options import DPOOptions, KTOOptions, SFTOptions
 
     train = sub.add_parser("train", help="train the weak model").add_subparsers(metavar="STAGE")
-    sft = train.add_parser("sft", help="LoRA SFT on a task's gold targets")
+    sft = train.add_parser("sft", help="LoRA SFT on a task's gold targets", epilog=TRL_HELP.format(cls="SFTConfig"))
     add_options(sft, SFTOptions)
     add_db(sft)
-    sft.set_defaults(func=cmd_sft)
+    takes_trainer_flags(sft, cmd_sft)
 
-    dpo = train.add_parser("dpo", help="DPO on one round's pairs from the store")
+    dpo = train.add_parser(
+        "dpo", help="DPO on one round's pairs from the store", epilog=TRL_HELP.format(cls="DPOConfig")
+    )
     add_options(dpo, DPOOptions)
     add_db(dpo)
-    dpo.set_defaults(func=cmd_dpo)
+    takes_trainer_flags(dpo, cmd_dpo)
 
-    kto = train.add_parser("kto", help="KTO on every judged draft of one round (desirable or not)")
+    kto = train.add_parser(
+        "kto", help="KTO on every judged draft of one round (desirable or not)", epilog=TRL_HELP.format(cls="KTOConfig")
+    )
     add_options(kto, KTOOptions)
     add_db(kto)
-    kto.set_defaults(func=cmd_kto)
+    takes_trainer_flags(kto, cmd_kto)
 
-    rounds = sub.add_parser("rounds", help="N rounds of collect -> DPO (or KTO) -> next adapter (resumable)")
+    rounds = sub.add_parser(
+        "rounds",
+        help="N rounds of collect -> DPO (or KTO) -> next adapter (resumable)",
+        epilog=TRL_HELP.format(cls="DPOConfig (KTOConfig with --objective kto)"),
+    )
     add_rounds_flags(rounds)
-    rounds.set_defaults(func=cmd_rounds)
+    takes_trainer_flags(rounds, cmd_rounds)
+
+
+def takes_trainer_flags(p: argparse.ArgumentParser, func: Any) -> None:
+    """Mark `p` as a training command: cli.main hands it the flags argparse does not know (TRL's),
+    with its own flags for the did-you-mean of an unknown one."""
+    p.set_defaults(func=func, cowest_flags=tuple(s for a in p._actions for s in a.option_strings))
+
+
+def trl_fields(objective: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The TRL fields the command line sets (checked: BadInput before anything is loaded or written)."""
+    from cowest.trainer.arguments import parse_flags
+    from cowest.trainer.configs import config_class
+
+    return parse_flags(config_class(objective), getattr(args, "trainer_flags", []), args.cowest_flags)
 
 
 def add_rounds_flags(p: argparse.ArgumentParser) -> None:
@@ -54,11 +83,12 @@ def add_rounds_flags(p: argparse.ArgumentParser) -> None:
 
 def cmd_sft(args: argparse.Namespace) -> int:
     from cowest.storage import Adapter
-    from cowest.trainer.sft import SFTOptions, train_sft
+    from cowest.trainer.sft import SFTOptions, sft_config, train_sft
 
     check_data(args)
+    opts = from_args(SFTOptions, args, trl=trl_fields("sft", args))
+    sft_config(opts)  # bad settings stop here, before the store is opened
     store = store_of(args)
-    opts = from_args(SFTOptions, args)
     result = train_sft(opts)
     if not result["main_process"]:
         return 0
@@ -91,10 +121,12 @@ def _run_weak(store: Any, args: argparse.Namespace) -> str:
 
 
 def cmd_dpo(args: argparse.Namespace) -> int:
-    from cowest.trainer.dpo import DPOOptions, train_dpo
+    from cowest.trainer.dpo import DPOOptions, dpo_config, train_dpo
 
+    trl = trl_fields("dpo", args)
+    dpo_config(from_args(DPOOptions, args, trl=trl))  # bad settings stop here, before the store is opened
     store = store_of(args)
-    row = train_dpo(store, from_args(DPOOptions, args, weak=_run_weak(store, args)))
+    row = train_dpo(store, from_args(DPOOptions, args, weak=_run_weak(store, args), trl=trl))
     if row is None:  # a non-main process of a multi-GPU launch
         return 0
     m = row.metrics
@@ -107,10 +139,12 @@ def cmd_dpo(args: argparse.Namespace) -> int:
 
 
 def cmd_kto(args: argparse.Namespace) -> int:
-    from cowest.trainer.kto import KTOOptions, train_kto
+    from cowest.trainer.kto import KTOOptions, kto_config, train_kto
 
+    trl = trl_fields("kto", args)
+    kto_config(from_args(KTOOptions, args, trl=trl))  # bad settings stop here, before the store is opened
     store = store_of(args)
-    opts = from_args(KTOOptions, args, weak=_run_weak(store, args))
+    opts = from_args(KTOOptions, args, weak=_run_weak(store, args), trl=trl)
     if opts.from_adapter and not os.path.isfile(os.path.join(opts.from_adapter, "adapter_config.json")):
         from cowest.core import BadInput
 
@@ -136,6 +170,7 @@ def cmd_rounds(args: argparse.Namespace) -> int:
 
     check_data(args)
     opts = from_args(RoundsOptions, args)
+    opts.training.trl = trl_fields(opts.objective, args)
     reports = run_rounds(opts)
     print(rounds_table(reports))
     spent = sum((r.spending for r in reports), Spending())
