@@ -156,18 +156,38 @@ def _send(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, dict[str, A
     content that was answered."""
     if not todo:
         return {}
-    log, role, spec, jobs, steps = call.log, call.role, call.spec, call.jobs, call.steps
-    sampling, parse, retry_sampling, billed = call.sampling, call.parse, call.retry_sampling, call.billed
-    ledger = current_ledger()
+    # A billed job is in flight from its request until its answer is stored: a job that stops
+    # meanwhile (a full disk) counts it as abandoned, and so every paid answer as stored or counted.
+    billed_ledger = current_ledger() if call.billed else None
+    if billed_ledger is not None:
+        billed_ledger.asking(len(todo))
+    try:
+        results = yield from _ask(call, todo)
+        return (yield from _record_answers(call, todo, results))
+    finally:
+        if billed_ledger is not None:
+            billed_ledger.asking(-len(todo))
+
+
+def _ask(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, list[Result]]:
+    """The results of jobs `todo`, an unparseable output asked once more where the call says so."""
+    log, spec, jobs, parse = call.log, call.spec, call.jobs, call.parse
     pending = [jobs[i] for i in todo]
-    results = yield from _generate(spec, role, pending, sampling, parse, log.policy_for(spec), billed)
+    results = yield from _generate(spec, call.role, pending, call.sampling, parse, log.policy_for(spec), call.billed)
     again = [k for k, result in enumerate(results) if isinstance(result[2], InvalidOutput)]
-    if retry_sampling is not None and again:
+    if call.retry_sampling is not None and again:
         retried = yield from _generate(
-            spec, role, [pending[k] for k in again], retry_sampling, parse, log.policy_for(spec), billed
+            spec, call.role, [pending[k] for k in again], call.retry_sampling, parse, log.policy_for(spec), call.billed
         )
         for k, result in zip(again, retried):
             results[k] = result
+    return results
+
+
+def _record_answers(call: NodeCall, todo: list[int], results: list[Result]) -> Generator[Effect, Any, dict[str, Any]]:
+    """Record the results of jobs `todo` (an identical answer once, the others as copies of it)."""
+    log, role, spec, jobs, steps, billed = call.log, call.role, call.spec, call.jobs, call.steps, call.billed
+    ledger = current_ledger()
     sent: dict[str, int] = {}  # content key -> the job whose successful request answered it
     firsts, copies = [], []
     for i, (_gen, _fields, error) in zip(todo, results):
@@ -255,15 +275,10 @@ def _generate(
         except BudgetExceeded:
             ledger.budget_hit = True
             raise
-    if ledger is not None and billed:
-        ledger.asking(sum(counts))
     try:
         outcomes = yield Generate(spec, policy, prompts, counts, sampling, seeds)
     except ModelCallError as exc:
         outcomes = [[exc] * n for n in counts]
-    finally:
-        if ledger is not None and billed:
-            ledger.asking(-sum(counts))
     if ledger is not None:
         ledger.add_sent(role, sum(counts), billed)  # outputs asked for: a greedy duplicate is not one
         if billed:

@@ -80,7 +80,7 @@ class Ledger:
         self.tokens_out = 0
         self.http_requests = 0  # billed HTTP requests sent, retries and failed ones included
         self.budget_hit = False
-        self.in_flight = 0  # billed outputs asked for and not yet answered
+        self.in_flight = 0  # billed jobs asked for and not yet stored
         self.lost = 0  # billed outputs answered (paid) that the store failed to keep
         self._in_a_row: Counter[str] = Counter()  # by model: a dead API fails every call to it
         self.last_error: str | None = None
@@ -97,7 +97,7 @@ class Ledger:
             self.billed_reused += calls if billed else 0
 
     def asking(self, outputs: int) -> None:
-        """`outputs` billed outputs are on their way (negative: answered or failed)."""
+        """`outputs` billed jobs are on their way (negative: stored, or given up)."""
         with self._lock:
             self.in_flight += outputs
 
@@ -149,6 +149,18 @@ def keeping_ledger(max_failures: int = 0, budget: Budget | None = None) -> Itera
     """Account for the model requests made inside this block (threads started with a copy of this
     context, as the runner's are, count too)."""
     ledger = Ledger(max_failures, budget)
+    token = _ledger.set(ledger)
+    try:
+        yield ledger
+    finally:
+        _ledger.reset(token)
+
+
+@contextmanager
+def using_ledger(ledger: Ledger) -> Iterator[Ledger]:
+    """Count inside this block into an existing ledger: for work started from a thread of someone
+    else's (an online trainer's reward, called on TRL's own event loop), which has no copy of the
+    job's context."""
     token = _ledger.set(ledger)
     try:
         yield ledger
