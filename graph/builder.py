@@ -11,6 +11,8 @@
                self_refine_strong: START -> strong_solo -> self_refine -> END
                supericl:           START -> weak_draft (+ confidence) -> strong_refine -> [judge] -> END
                skr, flare:         START -> strong_rag (retrievals and strong calls, nodes/rag.py) -> END
+    reward (GRPO's, the drafts given): START -> strong_solo -> judge -> strong_refine -> judge -> END
+    reward_individual:                 START -> judge (each given draft on its own) -> END
 
 One graph serves every mode; `CollabContext.mode` picks the path, as the table in modes.py says. In
 collect mode the solo answer is judged before any refinement, so that a query whose z already has the
@@ -41,7 +43,7 @@ from cowest.nodes.strong_solo import strong_solo
 from cowest.nodes.weak_draft import weak_draft
 
 from .context import CollabContext
-from .state import CollabInput, CollabState, RouteState, StartState
+from .state import CollabInput, CollabState, RewardInput, RouteState, StartState
 
 
 def _has_gold(state: RouteState) -> bool:
@@ -56,7 +58,7 @@ def _unjudged(state: RouteState) -> bool:
 
 def after_start(
     state: StartState, runtime: Runtime[CollabContext]
-) -> list[Literal["strong_solo", "weak_draft", "strong_rag"]]:
+) -> list[Literal["strong_solo", "weak_draft", "strong_rag", "judge"]]:
     """Where a query starts; a query past the operator's limit is refused here, before any model
     is asked (a served graph's caller sends any text it likes)."""
     query, cap = state.get("query") or "", limits().max_query_chars
@@ -95,6 +97,8 @@ def after_judge(
     state: RouteState, runtime: Runtime[CollabContext]
 ) -> Literal["strong_refine", "pair_collector", "__end__"]:
     spec = runtime.context.spec
+    if spec.given_drafts and spec.then == "strong_refine":  # reward: z judged, then the given drafts refined
+        return "strong_refine" if not state.get("refinements") else "__end__"
     if not spec.pairs:
         return "__end__"
     # After z's judgment nothing is refined yet (after the refinements' judgment something is)
@@ -121,12 +125,15 @@ def _router(route: Any) -> tuple[Any, list[str]]:
     return router, list(get_args(returns))
 
 
-def build_graph(checkpointer: Any = None, cache: Any = None, context_schema: type = CollabContext) -> Any:
+def build_graph(
+    checkpointer: Any = None, cache: Any = None, context_schema: type = CollabContext, input_schema: type = CollabInput
+) -> Any:
     """The compiled collaboration graph. Pass a checkpointer to persist thread state (the CLI and
     apps may; `langgraph dev` refuses one). `context_schema`: CollabContext (or a subclass with other
     defaults) for Python callers, who decide everything; the served graphs take a CallerContext
-    (graph/serving.py), the few fields an API caller may choose."""
-    g = StateGraph(CollabState, context_schema=context_schema, input_schema=CollabInput)
+    (graph/serving.py), the few fields an API caller may choose. `input_schema`: RewardInput for an
+    online trainer, which hands in its completions as drafts."""
+    g = StateGraph(CollabState, context_schema=context_schema, input_schema=input_schema)
     # Each node is written once and has a sync and an async implementation (nodes/effects.py).
     for node in (weak_draft, strong_solo, strong_refine, judge, pair_collector, self_refine, strong_rag):
         g.add_node(node.__name__, as_node(node))
@@ -149,3 +156,10 @@ def shared_graph() -> Any:
     bytecode (about 25 ms), and a compiled graph without a checkpointer serves any number of runs at
     once."""
     return build_graph()
+
+
+@cache
+def reward_graph() -> Any:
+    """The graph an online trainer's reward runs (modes reward and reward_individual): the same nodes,
+    taking the trainer's completions as the drafts."""
+    return build_graph(input_schema=RewardInput)

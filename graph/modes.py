@@ -20,6 +20,8 @@ ModeName = Literal[
     "supericl",
     "skr",
     "flare",
+    "reward",
+    "reward_individual",
 ]
 Output = Literal["solo", "draft", "refinement", "revision", "rag"]
 
@@ -33,7 +35,7 @@ class ModeSpec:
     judged against the gold answer when one is given, except where `judge_solo_first` makes the
     solo judgment a step of the algorithm (collect: a top-scored z skips refinement)."""
 
-    starts_with: Literal["strong_solo", "weak_draft", "strong_rag"]
+    starts_with: Literal["strong_solo", "weak_draft", "strong_rag", "judge"]
     then: Literal["strong_refine", "self_refine", "weak_draft", "judge", "end"]
     final: Output | None
     sampled_drafts: bool = False  # K sampled drafts (collect) rather than one greedy draft
@@ -42,6 +44,7 @@ class ModeSpec:
     supericl: bool = False  # the strong model sees the weak answer and its confidence, not the draft
     individual: bool = False  # individual feedback: each draft is judged on its own, nothing is refined
     rag: Literal["skr", "flare"] | None = None  # a retrieval-augmented baseline, the strong model as backbone
+    given_drafts: bool = False  # the drafts come in the input (an online trainer's completions), not from weak_draft
 
     @property
     def uses_weak(self) -> bool:
@@ -79,6 +82,11 @@ MODES: dict[str, ModeSpec] = {
     # says it needs to; FLARE retrieves for each sentence it is unsure of and writes that sentence again.
     "skr": ModeSpec("strong_rag", "end", final="rag", rag="skr"),
     "flare": ModeSpec("strong_rag", "end", final="rag", rag="flare"),
+    # Online training's reward (GRPO, cowest/grpo_round.py): the drafts are the trainer's completions,
+    # given in the input. reward: z and its score, then each draft refined and judged (Algorithm 1's
+    # comparison, made continuous); reward_individual: each draft judged on its own.
+    "reward": ModeSpec("strong_solo", "strong_refine", final=None, judge_solo_first=True, given_drafts=True),
+    "reward_individual": ModeSpec("judge", "end", final=None, individual=True, given_drafts=True),
 }
 
 

@@ -50,6 +50,13 @@ class CollabInput(TypedDict, total=False):
     options: list[str]  # option texts of a multiple-choice query
 
 
+class RewardInput(CollabInput, total=False):
+    """An online trainer's input (graph/builder.py's reward_graph): the query and the completions it
+    sampled, as drafts. Not an input of the served graphs: a caller there cannot hand in drafts."""
+
+    drafts: list[Step]
+
+
 class CollabState(CollabInput, total=False):
     solo: Step | None
     solo_top: bool  # the solo answer has the top score: no draft can beat it
