@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cowest.core import BadInput, check_run_name, copy_as, option
 from cowest.graph import CollabContext
@@ -181,11 +181,13 @@ class RoundsOptions(CollectOptions):
     """N rounds of collect -> DPO (or KTO). The weak spec is the base model; round r drafts with adapter r-1."""
 
     rounds: int = option(help="Rounds to run (finished rounds are skipped on a rerun).")
-    objective: Literal["dpo", "kto"] = option(
+    objective: Literal["dpo", "kto", "grpo"] = option(
         "dpo",
         help=(
             "dpo: the paper's pairs, min(|Y+|, |Y-|) per query; kto: every judged draft that took a side, "
-            "desirable or not (the training flags apply to either)."
+            "desirable or not; grpo: online, TRL's GRPO on the collaborative reward (the judge's score of the "
+            "strong model's refinement of each sampled draft minus E_z), --samples completions per query. "
+            "The training flags (TRL's fields) apply to each."
         ),
     )
     sft_adapter: str | None = option(None, help="Adapter round 1 starts from; empty: the bare base model.")
@@ -232,8 +234,12 @@ class RoundsOptions(CollectOptions):
             raise BadInput("--eval-limit and --stop-when-no-gain need --eval-data (the held-out queries)")
         if self.eval_data and self.train_base:
             raise BadInput("--eval-data evaluates a local weak model's adapters; it does not drive a served one yet")
-        if self.objective == "kto" and self.reference == "sft":
-            raise BadInput("--reference sft is for DPO; KTO's reference is the adapter each round starts from")
+        if self.objective != "dpo" and self.reference == "sft":
+            raise BadInput(f"--reference sft is for DPO; {self.objective.upper()}'s is set by its own trainer")
+        if self.objective == "grpo" and self.train_base:
+            raise BadInput("--objective grpo samples the weak model inside TRL: give a local weak model")
+        if self.objective == "grpo" and self.samples < 2:
+            raise BadInput("--objective grpo compares a query's completions with each other: --samples at least 2")
         if self.rounds < 1:
             raise BadInput("--rounds must be at least 1")
         if self.fresh_queries and self.limit is None:
@@ -250,7 +256,19 @@ class RoundsOptions(CollectOptions):
     def trainer_config(self) -> TrainerConfig:
         """The TRL config the rounds train with (each round sets its own folder as output_dir): bad
         training settings are BadInput here, before anything is spent. Its seed also samples the drafts."""
-        return build_config(self.objective, self.training, {"output_dir": self.out})
+        return build_config(self.objective, self.training, {"output_dir": self.out, **self.training_values()})
+
+    def training_values(self) -> dict[str, Any]:
+        """The run's own values of the training config: GRPO samples --samples completions per query,
+        --max-new-tokens long, at the drafts' --temperature and --top-p."""
+        if self.objective != "grpo":
+            return {}
+        return {
+            "num_generations": self.samples,
+            "max_completion_length": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+        }
 
     def training_rows(self) -> tuple[int, int | None]:
         """(offset, limit) of every row the rounds collect on (all slices with --fresh-queries)."""

@@ -12,9 +12,11 @@ from cowest.nodes.models import ModelSettings
 from cowest.nodes.models.registry import release_local_models
 from cowest.storage import Adapter, StoreError, TraceStore, get_store
 from cowest.trainer.dpo import DPOOptions, train_dpo
+from cowest.trainer.grpo import GRPOOptions
 from cowest.trainer.kto import KTOOptions, train_kto
 
 from .collect import CollectSummary, check_models, collect, exit_code
+from .grpo_round import grpo_round
 from .heldout import HeldOut, HeldOutCurve, check_heldout
 from .options import RoundsOptions
 from .spending import Spending
@@ -74,6 +76,13 @@ def _rounds(opts, store, run, adapter, budget, settings, progress, seed):
             yield _report_from_row(done, "done earlier" if done.path else f"done earlier ({_NOTHING[opts.objective]})")
             adapter = done.path or adapter
             continue
+        if opts.objective == "grpo":
+            report = _grpo(opts, store, run, r, adapter, budget, settings)
+            yield report
+            if report.failed:
+                return
+            adapter = report.adapter or adapter
+            continue
         slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
         round_opts = opts.collect_options(r, _drafting_model(opts, run, r, adapter), opts.offset + slice_start, seed)
         _new_sampling_seed(seed, r)
@@ -123,12 +132,33 @@ def _rounds(opts, store, run, adapter, budget, settings, progress, seed):
         yield _report_from_row(trained, "trained")
 
 
-_NOTHING = {"dpo": "no pairs", "kto": "no judged examples"}
+_NOTHING = {"dpo": "no pairs", "kto": "no judged examples", "grpo": "no rewards"}
 
 
 def _round_folder(opts: RoundsOptions, run: str, r: int) -> str:
-    kind = KTOOptions if opts.objective == "kto" else DPOOptions
+    kind = {"kto": KTOOptions, "grpo": GRPOOptions}.get(opts.objective, DPOOptions)
     return kind.folder(opts.out, run, r)
+
+
+def _grpo(opts, store, run, r, adapter, budget, settings) -> RoundReport:
+    """Round r by GRPO: rewards and training in one step (cowest/grpo_round.py)."""
+    release_local_models()  # TRL samples with the model it trains: no second copy for drafting
+    with training_lock(_round_folder(opts, run, r)):
+        done = store.adapter(store.run_id(run), r, opts.objective) if _run_id_or_none(store, run) else None
+        if done is not None:
+            return _report_from_row(done, "trained by another process")
+        trained, metrics = grpo_round(opts, store, run, r, adapter, budget, settings, _round_folder(opts, run, r))
+    if trained is not None:
+        return _report_from_row(trained, "trained")
+    return RoundReport(
+        round=r,
+        objective="grpo",
+        queries=metrics["queries"],
+        spending=Spending(**metrics["spending"]),
+        failed=True,
+        budget_stopped=metrics.get("budget_stopped", False),
+        note=metrics.get("stopped") or "stopped before the end of training",
+    )
 
 
 @contextmanager

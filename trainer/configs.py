@@ -19,7 +19,7 @@ from .arguments import check_values, field_actions, read_recipe
 from .options import PAPER, PRESETS, TrainingChoice
 
 # Objective -> TRL's config class (GRPOConfig slots in here).
-CONFIG_CLASSES = {"sft": "SFTConfig", "dpo": "DPOConfig", "kto": "KTOConfig"}
+CONFIG_CLASSES = {"sft": "SFTConfig", "dpo": "DPOConfig", "kto": "KTOConfig", "grpo": "GRPOConfig"}
 
 # cowest's choices for every run, below the paper's: one log line per step (the round's metrics read
 # it), no checkpoints (the adapter is saved at the end), no reporting unless asked (--report_to).

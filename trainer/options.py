@@ -34,6 +34,13 @@ PAPER: dict[str, dict[str, Any]] = {
         "beta": 0.1,
         "max_length": 1024,
     },
+    # GRPO is not in the paper: TRL's defaults, with the paper's sampling of drafts (temperature 1.0,
+    # top-p 0.9, set by the run from --temperature / --top-p), and a generation batch of 4 queries.
+    "grpo": {
+        "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 4,
+        "num_train_epochs": 1.0,
+    },
     "kto": {
         "learning_rate": 1.41e-5,
         "per_device_train_batch_size": 4,
@@ -49,8 +56,12 @@ PAPER: dict[str, dict[str, Any]] = {
 # where the paper's few optimizer steps at lr 1.41e-5 move nothing (bench/RESULTS.md, the learning
 # benchmark).
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "paper": {"sft": {}, "dpo": {}, "kto": {}},
-    "small": {"dpo": {"learning_rate": 1e-4, "gradient_accumulation_steps": 4}},
+    "paper": {"sft": {}, "dpo": {}, "kto": {}, "grpo": {}},
+    "small": {
+        "dpo": {"learning_rate": 1e-4, "gradient_accumulation_steps": 4},
+        # LoRA at TRL's GRPO learning rate (1e-6) moves nothing in tens of queries
+        "grpo": {"learning_rate": 1e-4, "gradient_accumulation_steps": 2},
+    },
 }
 
 
@@ -153,6 +164,14 @@ class DPOOptions(RoundSource, TrainingChoice):
         help=("previous: the reference is the adapter DPO starts from; sft: the SFT adapter in every round."),
     )
     sft_adapter: str | None = option(None, help="The reference adapter when --reference sft.")
+
+
+@dataclass(kw_only=True)
+class GRPOOptions(RoundSource, TrainingChoice):
+    """One round's GRPO: TRL samples the weak model's completions for the round's queries and the
+    collaborative reward scores them (cowest/rewards.py); from which adapter it starts."""
+
+    suffix: ClassVar[str] = "-grpo"
 
 
 @dataclass(kw_only=True)

@@ -1,0 +1,103 @@
+"""One round of `cowest rounds --objective grpo`: TRL's GRPOTrainer samples K completions of the weak
+model (adapter r-1) per query of the round and trains on their collaborative reward
+(cowest/rewards.py); the round's adapter goes where a DPO round's does (OUT/RUN/round-R-grpo)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import Any
+
+from cowest.core import BadInput, copy_as
+from cowest.graph import CollabContext
+from cowest.nodes.ledger import Budget, keeping_ledger
+from cowest.nodes.models import ModelSettings
+from cowest.nodes.prompts import weak_draft_prompt
+from cowest.nodes.recording import remember_queries
+from cowest.storage import Adapter, TraceStore
+from cowest.tasks import Example, data_identity, get_task
+from cowest.trainer.grpo import GRPOOptions, grpo_config, train_grpo
+
+from .collect import check_models
+from .options import CollectOptions, RoundsOptions
+from .rewards import RewardTally, collaborative_reward
+from .spending import Spending
+
+
+def grpo_round(
+    opts: RoundsOptions,
+    store: TraceStore,
+    run: str,
+    r: int,
+    adapter: str | None,
+    budget: Budget,
+    settings: ModelSettings | None,
+    out: str,
+) -> tuple[Adapter | None, dict[str, Any]]:
+    """Round r's adapter (None when the budget or failures stopped it before the end: nothing is
+    recorded, and a rerun trains the round again, its rewards read back from the store), and what
+    its rewards came to."""
+    task = get_task(opts.task)
+    offset, _ = opts.training_rows()
+    slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
+    loaded = task.load(opts.data, limit=opts.limit, offset=offset + slice_start)
+    if not loaded.examples:
+        raise BadInput(f"{opts.data}: no usable rows for round {r} (nothing to train on)")
+    ctx = reward_context(opts, run, r)
+    check_models(ctx, settings)
+    ensure_queries(store, ctx, opts, loaded.examples)
+    common = dict(run=run, round=r, out=out, weak=opts.train_base or opts.weak, from_adapter=adapter)
+    grpo = copy_as(GRPOOptions, opts.training, **common)
+    config = grpo_config(grpo, opts.training_values())
+    rows = [{"prompt": weak_draft_prompt(ex.query, opts.format), "query_id": ex.id} for ex in loaded.examples]
+    examples = {ex.id: ex for ex in loaded.examples}
+    tally = RewardTally()
+    with keeping_ledger(opts.max_failures, budget) as ledger:
+        reward = collaborative_reward(ctx, examples, config.config.num_generations, ledger, tally)
+
+        def metrics() -> dict[str, Any]:
+            return _metrics(opts, loaded.examples, tally, ledger)
+
+        trained = train_grpo(store, grpo, config, rows, [reward], [_stop_when(ledger)], extra_metrics=metrics)
+    return trained, metrics()
+
+
+def reward_context(opts: RoundsOptions, run: str, r: int) -> CollabContext:
+    """The reward graph's context for round r: the run's collection settings in a reward mode."""
+    collecting = copy_as(CollectOptions, opts, run=run, round=r).context()
+    return replace(collecting, mode="reward_individual" if opts.feedback == "individual" else "reward")
+
+
+def ensure_queries(store: TraceStore, ctx: CollabContext, opts: RoundsOptions, examples: list[Example]) -> None:
+    """The run's row and its queries' rows, which the reward's calls are stored under."""
+    run_id = store.ensure_run(ctx.run, opts.task, data_path=data_identity(opts.data))
+    query_pks = store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in examples])
+    remember_queries(ctx.db, ctx.run, run_id, query_pks)
+
+
+def _metrics(opts: RoundsOptions, examples: list, tally: RewardTally, ledger: Any) -> dict[str, Any]:
+    stopped = None
+    if ledger.budget_hit:
+        stopped = ledger.budget.describe()
+    elif ledger.tripped:
+        stopped = f"stopped after {ledger.consecutive_failures} failed calls in a row; last error: {ledger.last_error}"
+    return {
+        "queries": len(examples),
+        "feedback": opts.feedback,
+        "rewards": {**asdict(tally), "mean_reward": tally.mean_reward},
+        "spending": asdict(Spending.of(ledger)),
+        **({"stopped": stopped, "budget_stopped": ledger.budget_hit} if stopped else {}),
+    }
+
+
+def _stop_when(ledger: Any) -> Any:
+    """A callback that stops training at the end of a step once the job should stop (the budget is
+    spent, or the strong model failed too often in a row)."""
+    from transformers import TrainerCallback
+
+    class StopWhenTheJobShould(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> Any:
+            if ledger.should_stop:
+                control.should_training_stop = True
+            return control
+
+    return StopWhenTheJobShould()

@@ -1,0 +1,97 @@
+"""GRPO rounds: the reward of a completion is the judge's score of the strong model's refinement of
+it minus E_z, computed through the call layer (stored, reused, budgeted); a missing reward is never
+a 0; `rounds --objective grpo` trains and records a round like DPO does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from conftest import write_jsonl
+from scripted_server import kind_of
+from test_collect_graph import mcq, script
+
+from cowest.cli import main
+from cowest.grpo_round import ensure_queries, reward_context
+from cowest.nodes.ledger import Ledger
+from cowest.nodes.prompts import strong_refine_prompt
+from cowest.options import RoundsOptions
+from cowest.rewards import RewardTally, collaborative_reward
+from cowest.storage import get_store
+from cowest.tasks import get_task
+
+pytestmark = pytest.mark.slow  # the scripted server, and training
+
+
+def scripted(prompt: str) -> str:
+    """The tests' script, where a refinement of a draft saying NOJUDGE is one the judge cannot score."""
+    if kind_of(prompt) == "refine" and "NOJUDGE" in prompt:
+        return "Explanation: NOJUDGE.\nAnswer: A"
+    return script(prompt)
+
+
+def rewards_for(opts: RoundsOptions, data: str, completions: dict[str, list[str]], ledger: Ledger, tally):
+    ctx = reward_context(opts, "g", 1)
+    examples = get_task("medmcqa").load(data).examples
+    ensure_queries(get_store(ctx.db), ctx, opts, examples)
+    reward = collaborative_reward(ctx, {ex.id: ex for ex in examples}, 3, ledger, tally)
+    ids = [qid for qid, texts in completions.items() for _ in texts]
+    texts = [[{"role": "assistant", "content": t}] for group in completions.values() for t in group]
+    return asyncio.run(reward(prompts=[None] * len(ids), completions=texts, query_id=ids))
+
+
+def expected(draft: str) -> float:
+    """What the script makes of `draft`: its refinement answers A, B or C (by a checksum of the draft),
+    which the judge scores 10, 6 or 1; the solo answer is B, scored 6 (E_z)."""
+    refined = script(strong_refine_prompt("any question", draft)[-1]["content"]).rsplit("Answer: ", 1)[1]
+    return {"A": 10, "B": 6, "C": 1}[refined] - 6
+
+
+def test_the_reward_is_the_refinements_score_minus_e_z_stored_and_never_paid_twice(serve, tiny_model, tmp_path, db_url):
+    server = serve(scripted)
+    data = str(write_jsonl(tmp_path / "q.jsonl", [mcq(i, f"Question number {i}?") for i in range(2)]))
+    opts = RoundsOptions(
+        task="medmcqa", data=data, rounds=1, objective="grpo", run="g", db=db_url,
+        weak=f"huggingface:{tiny_model}", strong="openai:scripted", samples=3, max_new_tokens=8,
+    )  # fmt: skip
+    drafts = {"q0": ["Answer: A", "Answer: B", "Answer: C"], "q1": ["one", "NOJUDGE two", "three"]}
+    tally = RewardTally()
+    rewards = rewards_for(opts, data, drafts, Ledger(), tally)
+    # the NOJUDGE draft's refinement is not scored: it gets its group's mean (advantage 0), not a 0
+    q1 = [expected("one"), expected("three")]
+    assert rewards[:3] == [expected(d) for d in drafts["q0"]]
+    assert rewards[3:] == [q1[0], sum(q1) / 2, q1[1]]
+    assert (tally.groups, tally.completions, tally.missing, tally.empty_groups) == (2, 6, 1, 0)
+    store = get_store(db_url)
+    calls = store.calls_of(store.run_id("g"))
+    refines = [c for c in calls if c.role == "strong_refine"]
+    assert len(refines) == 6 and {c.round for c in refines} == {1}
+    sent = len(server.requests)
+    again = rewards_for(opts, data, drafts, ledger := Ledger(), RewardTally())
+    assert again == rewards and len(server.requests) == sent  # every reward read back from the store
+    assert ledger.billed_sent == 0 and ledger.billed_reused > 0
+
+
+def test_rounds_objective_grpo_trains_records_and_resumes(serve, tiny_model, tmp_path, db_url, capsys):
+    server = serve(scripted)
+    data = str(write_jsonl(tmp_path / "q.jsonl", [mcq(i, f"Question number {i}?") for i in range(4)]))
+    argv = ["rounds", "--objective", "grpo", "--task", "medmcqa", "--data", data, "--rounds", "1", "--run", "g"]
+    argv += ["--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--samples", "2"]
+    argv += ["--max-new-tokens", "8", "--db", db_url, "--out", str(tmp_path / "adapters"), "--preset", "small"]
+    argv += ["--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1"]
+    assert main(argv) == 0, capsys.readouterr().err
+    store = get_store(db_url)
+    row = store.adapter(store.run_id("g"), 1, "grpo")
+    assert row is not None and row.path.endswith("round-1-grpo")
+    assert (tmp_path / "adapters" / "g" / "round-1-grpo" / "adapter_config.json").is_file()
+    m = row.metrics
+    assert m["steps"] == 4 and m["rewards"]["groups"] == 4 and m["rewards"]["completions"] == 8
+    assert m["trainer_config"]["num_generations"] == 2 and m["preset"] == "small"
+    assert m["spending"]["sent"] == len(server.requests)  # every request the rewards made is counted
+    sent = len(server.requests)
+    capsys.readouterr()
+    assert main(argv) == 0  # a finished round is not trained again
+    assert len(server.requests) == sent and "done earlier" in capsys.readouterr().out
+    config = json.loads((tmp_path / "adapters" / "g" / "round-1-grpo" / "trainer_config.json").read_text())
+    assert config["num_generations"] == 2 and config["temperature"] == 1.0 and config["top_p"] == 0.9
