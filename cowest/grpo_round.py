@@ -83,7 +83,8 @@ def _metrics(opts: RoundsOptions, examples: list, tally: RewardTally, ledger: An
     return {
         "queries": len(examples),
         "feedback": opts.feedback,
-        "rewards": {**asdict(tally), "mean_reward": tally.mean_reward},
+        "rewards": {k: v for k, v in asdict(tally).items() if k != "words"} | {"mean_reward": tally.mean_reward},
+        "drafts_seen": tally.diagnostics(),
         "spending": asdict(Spending.of(ledger)),
         **({"stopped": stopped, "budget_stopped": ledger.budget_hit} if stopped else {}),
     }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cowest.core import store_failure
@@ -27,6 +27,7 @@ from cowest.nodes.models.requests_loop import submit_on_loop
 from cowest.nodes.parsing import answer_fields
 from cowest.tasks import Example
 
+from .diagnostics import draft_figures
 from .runner import graph_input
 
 
@@ -42,6 +43,13 @@ class RewardTally:
     failed_queries: int = 0  # groups whose graph run failed outright
     first_error: str | None = None
     reward_sum: float = 0.0
+    words: list[int] = field(default_factory=list)  # each completion's length in words (diagnostics)
+    at_cap: int = 0  # completions cut at the token cap
+    distinct: int = 0  # distinct completions, summed over groups
+
+    def diagnostics(self) -> dict:
+        """What the drafts looked like (cowest/diagnostics.py reads the same figures of any round)."""
+        return draft_figures(self.words, self.at_cap, self.distinct, self.completions)
 
     @property
     def mean_reward(self) -> float | None:
@@ -55,8 +63,11 @@ def collaborative_reward(
     """TRL's reward function (async: TRL awaits it on its own loop) for completions in groups of
     `group_size` consecutive ones per prompt, as GRPOTrainer hands them over."""
     lock = threading.Lock()
+    cap = ctx.max_new_tokens
 
-    async def reward(prompts: list, completions: list, query_id: list[str], **_: Any) -> list[float | None]:
+    async def reward(
+        prompts: list, completions: list, query_id: list[str], completion_ids: list | None = None, **_: Any
+    ) -> list[float | None]:
         texts = [_text(c) for c in completions]
         starts = range(0, len(texts), group_size)
         groups = await asyncio.gather(
@@ -66,6 +77,9 @@ def collaborative_reward(
         with lock:
             for rewards, note in groups:
                 out += _filled(rewards, note, tally)
+            tally.words += [len(t.split()) for t in texts]
+            tally.at_cap += sum(len(ids) >= cap for ids in completion_ids or [])
+            tally.distinct += sum(len(set(texts[i : i + group_size])) for i in starts)
         return out
 
     reward.__name__ = "collaborative" if ctx.mode == "reward" else "individual"

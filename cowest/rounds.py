@@ -16,6 +16,7 @@ from cowest.trainer.grpo import GRPOOptions
 from cowest.trainer.kto import KTOOptions, train_kto
 
 from .collect import CollectSummary, check_models, collect, exit_code
+from .diagnostics import round_drafts
 from .grpo_round import grpo_round
 from .heldout import HeldOut, HeldOutCurve, check_heldout
 from .options import RoundsOptions
@@ -39,6 +40,7 @@ class RoundReport:
     failed: bool = False  # the round's collection had failed calls; it was not trained
     budget_stopped: bool = False  # the budget ran out during the round's collection
     heldout: HeldOut | None = None  # --eval-data: the round's adapter on the held-out queries
+    drafts_seen: dict | None = None  # what the round's drafts looked like (cowest/diagnostics.py)
 
 
 def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progress: bool = True) -> list[RoundReport]:
@@ -103,6 +105,7 @@ def _rounds(opts, store, run, adapter, budget, settings, progress, seed):
             )
             return
         counts = {**_counts(summary), "feedback": opts.feedback}
+        counts["drafts_seen"] = round_drafts(store, store.run_id(run), r, opts.max_new_tokens)
         if opts.feedback == "individual":
             counts["annotator"] = opts.annotator
         if _nothing_to_learn(opts, summary):
@@ -266,4 +269,5 @@ def _report_from_row(row: Adapter, note: str) -> RoundReport:
         margin=m.get("rewards/margins"),
         adapter=row.path,
         note=note,
+        drafts_seen=m.get("drafts_seen"),
     )

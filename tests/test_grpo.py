@@ -89,6 +89,7 @@ def test_rounds_objective_grpo_trains_records_and_resumes(serve, tiny_model, tmp
     assert m["steps"] == 4 and m["rewards"]["groups"] == 4 and m["rewards"]["completions"] == 8
     assert m["trainer_config"]["num_generations"] == 2 and m["preset"] == "small"
     assert m["spending"]["sent"] == len(server.requests)  # every request the rewards made is counted
+    assert m["drafts_seen"]["drafts"] == 8 and 0 < m["drafts_seen"]["distinct_share"] <= 1
     sent = len(server.requests)
     capsys.readouterr()
     assert main(argv) == 0  # a finished round is not trained again

@@ -165,6 +165,7 @@ def cmd_kto(args: argparse.Namespace) -> int:
 def cmd_rounds(args: argparse.Namespace) -> int:
     from cowest.console import rounds_table
     from cowest.core import EXIT_BUDGET, EXIT_FAILURES
+    from cowest.diagnostics import collapse_warning
     from cowest.rounds import RoundsOptions, run_rounds
     from cowest.spending import Spending
 
@@ -173,6 +174,10 @@ def cmd_rounds(args: argparse.Namespace) -> int:
     opts.training.trl = trl_fields(opts.objective, args)
     reports = run_rounds(opts)
     print(rounds_table(reports))
+    for r in reports:
+        warning = collapse_warning(r.drafts_seen)
+        if warning:
+            print(f"round {r.round}: {warning} (see bench/RESULTS.md on collapse; --reference sft, a smaller lr)")
     spent = sum((r.spending for r in reports), Spending())
     print("all rounds: " + spent.line(sum(r.pairs for r in reports), opts.price_in, opts.price_out))
     if any(r.budget_stopped for r in reports):
