@@ -47,10 +47,12 @@ from cowest.trainer.options import TrainingChoice  # noqa: E402
 
 LETTERS = "ABCD"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmcqa" / "dev_part.jsonl"
-ARMS = {
-    "collab-small": ("collaborative", "small"),
-    "individual-small": ("individual", "small"),
-    "collab-paper": ("collaborative", "paper"),
+ARMS = {  # arm: (feedback, preset, objective)
+    "collab-small": ("collaborative", "small", "dpo"),
+    "individual-small": ("individual", "small", "dpo"),
+    "collab-paper": ("collaborative", "paper", "dpo"),
+    "grpo-collab-small": ("collaborative", "small", "grpo"),
+    "grpo-individual-small": ("individual", "small", "grpo"),
 }
 
 
@@ -141,8 +143,8 @@ def main() -> None:
         os.environ["OPENAI_BASE_URL"] = server.url
         os.environ.setdefault("OPENAI_API_KEY", "none")
         for arm in [a.strip() for a in args.arms.split(",") if a.strip()]:
-            feedback, preset = ARMS[arm]
-            results["arms"][arm] = run_arm(base, arm, feedback, preset, args.rounds, db)
+            feedback, preset, objective = ARMS[arm]
+            results["arms"][arm] = run_arm(base, arm, feedback, preset, args.rounds, db, objective)
             (out / "learning.json").write_text(json.dumps(results, indent=2))
     print(summary_table(results))
 
@@ -177,14 +179,22 @@ def run_real(args, db: str, heldout_file: Path, out: Path) -> None:
     print(summary_table(results))
 
 
-def run_arm(base: RoundsOptions, arm: str, feedback: str, preset: str, rounds: int, db: str) -> dict:
+def run_arm(
+    base: RoundsOptions, arm: str, feedback: str, preset: str, rounds: int, db: str, objective: str = "dpo"
+) -> dict:
     """Rounds 1..N one at a time (each call resumes the last), timing each; the held-out curve and
     the drafts' collapse figures per round."""
     timings = []
     reports = []
     for r in range(1, rounds + 1):
         opts = copy_as(
-            RoundsOptions, base, run=arm, rounds=r, feedback=feedback, training=TrainingChoice(preset=preset)
+            RoundsOptions,
+            base,
+            run=arm,
+            rounds=r,
+            feedback=feedback,
+            objective=objective,
+            training=TrainingChoice(preset=preset),
         )
         start = time.perf_counter()
         reports = run_rounds(opts, progress=False)
@@ -199,16 +209,23 @@ def run_arm(base: RoundsOptions, arm: str, feedback: str, preset: str, rounds: i
             "positives": rep.positives,
             "drafts": rep.drafts,
             "strong_requests": rep.spending.sent + rep.spending.reused,
+            "strong_sent": rep.spending.sent,
+            "drafts_seen": rep.drafts_seen,
             "loss": rep.loss,
             "heldout": h.as_dict() if h else None,
             "collapse_heldout": collapse(store, h.result.run_id, h.result.adapter, base.max_new_tokens) if h else None,
-            "collapse_training": training_collapse(store, arm, rep.round, base.max_new_tokens) if rep.round else None,
+            "collapse_training": (
+                training_collapse(store, arm, rep.round, base.max_new_tokens)
+                if rep.round and objective != "grpo"  # GRPO's drafts are TRL's: drafts_seen has them
+                else None
+            ),
         }
         points.append(point)
     return {
         "feedback": feedback,
         "preset": preset,
-        "dpo": build_config("dpo", TrainingChoice(preset=preset), {}).record(),
+        "objective": objective,
+        "training": build_config(objective, TrainingChoice(preset=preset), {}).record(),
         "seconds_per_round_call": timings,
         "rounds": points,
     }
@@ -244,16 +261,22 @@ def _figures(calls, cap: int) -> dict:
 
 
 def summary_table(results: dict) -> str:
+    """One line per arm and round; gain/100 req: the held-out gain over round 0 per 100 strong and
+    judge requests sent so far (the rounds' own, the held-out evaluation's not counted)."""
     lines = ["arm | round | held-out acc [95% CI] | vs round 0 [95% CI] | McNemar p | pairs | median words | s"]
+    lines[0] += " | sent | gain/100 req"
     for arm, res in results["arms"].items():
+        sent = 0
         for point, seconds in zip(res["rounds"], [None, *res["seconds_per_round_call"]]):
+            sent += point.get("strong_sent") or 0 if point["round"] else 0
             h = point["heldout"] or {}
             m, v = h.get("metric") or {}, h.get("vs_round_0") or {}
             line = f"{arm} | {point['round']} | {m.get('value', 0):.3f} [{m.get('low', 0):.3f}, {m.get('high', 0):.3f}]"
             line += f" | {v.get('diff', 0):+.3f} [{v.get('low', 0):+.3f}, {v.get('high', 0):+.3f}]" if v else " | -"
             line += f" | {v['p_value']:.3g}" if v.get("p_value") is not None else " | -"
             words = (point["collapse_heldout"] or {}).get("median_words")
-            lines.append(line + f" | {point['pairs']} | {words} | {seconds or '-'}")
+            per_100 = f"{100 * v['diff'] / sent:+.4f}" if v and sent else "-"
+            lines.append(line + f" | {point['pairs']} | {words} | {seconds or '-'} | {sent} | {per_100}")
     return "\n".join(lines)
 
 

@@ -88,7 +88,7 @@ class BatchServer:
         # Tokens the rows decoding at once may hold (prompt + new tokens each): long prompts batch
         # fewer rows, so memory stays bounded whatever the queries' lengths. A larger request runs alone.
         self.max_tokens = max_tokens
-        self.measure = measure  # prompts -> their lengths in tokens, as the model reads them
+        self.measure = measure  # prompts -> their lengths in tokens (called on the decoding thread)
         self.context = context  # the model's context window: a longer prompt fails its call at once
         self._pending: list[_Request] = []
         self._changed = threading.Condition()
@@ -119,16 +119,6 @@ class BatchServer:
         if seeds is not None and [len(s) for s in seeds] != [n] * len(prompts):
             raise ValueError(f"seeds must be {n} per prompt for {len(prompts)} prompts")
         req = _Request(adapter, prompts, n, sampling, seeds)
-        if self.measure is not None:
-            req.longest = max(self.measure(prompts), default=0)
-            if self.context is not None and req.longest + sampling.max_new_tokens > self.context:
-                req.outputs.set_exception(
-                    ModelCallError(
-                        f"the prompt is {req.longest:,} tokens and {sampling.max_new_tokens:,} new ones are asked: "
-                        f"past the model's context window ({self.context:,} tokens)"
-                    )
-                )
-                return req.outputs
         with self._changed:
             self._pending.append(req)
             self._changed.notify()
@@ -202,6 +192,9 @@ class BatchServer:
             for r in list(self._pending):
                 if not r.decodes_with(like) or (same_n and r.n != like.n):
                     continue
+                if not self._admitted(r):
+                    self._pending.remove(r)
+                    continue
                 fits = r.rows <= room and (token_room is None or r.tokens <= token_room)
                 if fits or (room == self.max_sequences and not tokens_used and not taken):
                     taken.append(r)
@@ -210,6 +203,23 @@ class BatchServer:
                     self._pending.remove(r)
                     owned.append(r)
         return taken
+
+    def _admitted(self, r: _Request) -> bool:
+        """Measure `r` (here, on the decoding thread: a tokenizer is not safe to use from two threads
+        at once, and the decoding thread pads with it); a prompt past the context window fails its
+        request at once, without taking a row."""
+        if self.measure is None or r.longest:
+            return True
+        r.longest = max(self.measure(r.prompts), default=0)
+        if self.context is None or r.longest + r.sampling.max_new_tokens <= self.context:
+            return True
+        r.outputs.set_exception(
+            ModelCallError(
+                f"the prompt is {r.longest:,} tokens and {r.sampling.max_new_tokens:,} new ones are asked: "
+                f"past the model's context window ({self.context:,} tokens)"
+            )
+        )
+        return False
 
     def _decode(self, like: _Request, owned: list[_Request]) -> None:
         """Decode `like`'s requests, taking in those that arrive meanwhile, until none is left."""
@@ -220,6 +230,8 @@ class BatchServer:
                 self._continuous(like, owned)
 
     def _whole_batch(self, group: list[_Request]) -> None:
+        if not group:  # the one request there was is past the context window: already failed
+            return
         outputs = self.base.run_batch_here(
             group[0].adapter, [p for r in group for p in r.prompts], group[0].n, group[0].sampling
         )
