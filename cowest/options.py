@@ -260,15 +260,19 @@ class RoundsOptions(CollectOptions):
 
     def training_values(self) -> dict[str, Any]:
         """The run's own values of the training config: GRPO samples --samples completions per query,
-        --max-new-tokens long, at the drafts' --temperature and --top-p."""
+        --max-new-tokens long, at the drafts' --temperature and --top-p; with --weak-engine vllm, TRL
+        generates them with vLLM in the training process (colocate)."""
         if self.objective != "grpo":
             return {}
-        return {
+        values: dict[str, Any] = {
             "num_generations": self.samples,
             "max_completion_length": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
         }
+        if self.weak_engine == "vllm":
+            values.update(use_vllm=True, vllm_mode="colocate")
+        return values
 
     def training_rows(self) -> tuple[int, int | None]:
         """(offset, limit) of every row the rounds collect on (all slices with --fresh-queries)."""
