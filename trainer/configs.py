@@ -91,9 +91,29 @@ def build_config(objective: str, choice: TrainingChoice, run: dict[str, Any]) ->
         config = cls(**fields)
     except (TypeError, ValueError) as exc:
         raise BadInput(f"{cls.__name__}: {' '.join(str(exc).split())}") from None
+    _check_reporters(config.report_to)
     full = config.to_dict()
     given = json.loads(json.dumps({k: full[k] for k in fields if k in full}, default=str))
     return TrainerConfig(objective, choice.preset, config, given)
+
+
+# --report_to's integrations and the packages any one of which each needs (transformers finds out only
+# when the trainer starts: after the models load, and in rounds after a collection was paid for).
+_REPORTERS = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "trackio": ("trackio",),
+    "wandb": ("wandb",),
+    "mlflow": ("mlflow",),
+}
+
+
+def _check_reporters(report_to: list[str] | str | None) -> None:
+    from importlib.util import find_spec
+
+    for name in [report_to] if isinstance(report_to, str) else report_to or []:
+        needs = _REPORTERS.get(name)
+        if needs and not any(find_spec(module) for module in needs):
+            raise BadInput(f"--report_to {name} needs {' or '.join(needs)} installed (pip install {needs[-1]})")
 
 
 def preset_fields(objective: str, preset: str) -> dict[str, Any]:
