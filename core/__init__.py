@@ -12,6 +12,7 @@ from .errors import (
     CowestError,
     ServiceUnavailable,
     check_run_name,
+    did_you_mean,
 )
 from .options import copy_as, option
 
@@ -28,5 +29,6 @@ __all__ = [
     "ServiceUnavailable",
     "check_run_name",
     "copy_as",
+    "did_you_mean",
     "option",
 ]

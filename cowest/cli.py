@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from typing import NoReturn
 
 from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError
 from cowest.core.versions import check_versions
@@ -98,19 +99,33 @@ def _parser() -> argparse.ArgumentParser:
     from cowest.commands import collab, evaluate, exports, plan, store, training
 
     p = _Parser(prog="cowest", description="Weak-strong model collaboration (CoWeSt).")
+    p.add_argument("--version", action="version", version=f"cowest {_version()}")
     sub = p.add_subparsers(metavar="COMMAND")  # every sub-parser is a _Parser too (argparse's default)
     for module in (collab, exports, training, evaluate, plan, store):
         module.register(sub)
     return p
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cowest")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 class _Parser(argparse.ArgumentParser):
     """No abbreviated flags: an unknown flag is named as unknown, never read as the prefix of
-    another (`eval --judge llm` would otherwise be `--judge-concurrency llm`)."""
+    another (`eval --judge llm` would otherwise be `--judge-concurrency llm`). A usage error is one
+    line, like every other bad input (the exit-code contract), pointing at --help for the rest."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def run() -> None:
