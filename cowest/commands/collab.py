@@ -76,7 +76,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from cowest.console import table
 
-    rows = store_of(args).run_counts()
+    rows = store_of(args, read_only=True).run_counts()
     if not rows:
         print("no runs yet")
         return 0
