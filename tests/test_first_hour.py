@@ -103,3 +103,13 @@ def test_a_hub_dataset_offline_is_one_line_saying_what_to_download(capsys, tmp_p
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "not in the datasets cache" in err and "load_dataset('nobody/nothing')" in err
     assert time.monotonic() - started < 20  # no half minute of retries
+
+
+def test_plan_prices_a_local_strong_model_and_judge_at_zero(capsys, tmp_path, data, tiny_model):
+    local = f"huggingface:{tiny_model}"
+    argv = ["plan", "collect", "--task", "medmcqa", "--data", data, "--weak", local, "--strong", local]
+    argv += ["--samples", "2", "--db", f"sqlite:///{tmp_path}/p.db", "--price-in", "2.5", "--price-out", "10"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "strong_solo (local)" in out and "judge (local)" in out and "strong_refine (local)" in out
+    assert "requests to send: at most 0 " in out and "$0.0000" in out and "priced at 0" in out
