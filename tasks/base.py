@@ -144,8 +144,9 @@ def _hub_offline() -> str | None:
     """Why the hub cannot be reached (None when it can). Asked once, with a short timeout: without
     network, the hub client would otherwise retry for half a minute before the same answer. When
     it is unreachable the client is put in offline mode, so only its cache is read."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return "HF_HUB_OFFLINE is set"
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(name, "").lower() in ("1", "true", "yes", "on"):
+            return f"{name} is set"
     import httpx
 
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
