@@ -80,7 +80,27 @@ def collect_summary(s) -> str:
         lines.append(f"{s.unfinished} queries not finished (their finished calls are stored)")
     if s.failed_calls or s.failed_queries or (s.stopped and not s.budget_stopped):
         lines.append("to retry what failed: the same command with --retry-failed (finished calls are reused)")
+    else:
+        lines += _what_next(s)
     return "\n".join(lines)
+
+
+def _what_next(s) -> list[str]:
+    """What the numbers mean for the method, and the command that takes the run a step further."""
+    if s.pairs:
+        return [
+            f"{s.pairs} preference pair(s): drafts whose refinement beat the strong model's own answer (chosen) "
+            f"against drafts whose refinement did not (rejected), stored in run {s.run}.",
+            f"next: cowest pairs export --run {s.run} --round {s.round} --out pairs/   (or train on them: "
+            f"cowest train dpo --run {s.run} --round {s.round})",
+        ]
+    if not s.drafts:
+        return []
+    return [
+        f"no pairs: a pair needs, for one query, a draft whose refinement scored above the strong model's own "
+        f"answer and one whose refinement did not; {s.positives} of {s.drafts} drafts did.",
+        "next: more queries (--limit) or drafts per query (--samples), or a stronger model as --strong",
+    ]
 
 
 def rounds_table(reports) -> str:

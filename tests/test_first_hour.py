@@ -113,3 +113,25 @@ def test_plan_prices_a_local_strong_model_and_judge_at_zero(capsys, tmp_path, da
     assert code == 0, err
     assert "strong_solo (local)" in out and "judge (local)" in out and "strong_refine (local)" in out
     assert "requests to send: at most 0 " in out and "$0.0000" in out and "priced at 0" in out
+
+
+def test_the_collect_summary_says_what_happened_and_what_to_run_next():
+    from cowest.collect import CollectSummary
+    from cowest.console import collect_summary
+
+    made = CollectSummary(run="demo", round=1, db="sqlite:///cowest.db", queries=4, drafts=16, positives=3, pairs=2)
+    text = collect_summary(made)
+    assert "2 preference pair(s)" in text and "stored in run demo" in text
+    assert "next: cowest pairs export --run demo --round 1 --out pairs/" in text
+    none = CollectSummary(run="demo", round=1, db="sqlite:///cowest.db", queries=4, drafts=16, negatives=16)
+    assert "no pairs: a pair needs" in collect_summary(none) and "0 of 16 drafts did" in collect_summary(none)
+    failed = CollectSummary(run="demo", round=1, db="x", queries=4, drafts=16, failed_calls=1)
+    assert "next:" not in collect_summary(failed) and "--retry-failed" in collect_summary(failed)
+
+
+def test_ask_says_at_once_that_local_models_take_a_while(capsys, tmp_path, tiny_model):
+    local = f"huggingface:{tiny_model}"
+    argv = ["ask", "Which organ makes insulin?", "--weak", local, "--strong", local, "--max-new-tokens", "4"]
+    code, out, err = run(capsys, *argv, "--db", f"sqlite:///{tmp_path}/a.db")
+    assert code == 0 and "run(s) on this machine: loading and answering take a minute" in err
+    assert "--- answer" in out
