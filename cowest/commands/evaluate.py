@@ -134,6 +134,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from cowest.report import write_report
 
-    path = write_report(store_of(args, read_only=True), args.out, args.run)
-    print(f"wrote {path}")
+    for path in write_report(store_of(args, read_only=True), args.out, args.run):
+        print(f"wrote {path}")
     return 0
