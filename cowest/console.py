@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -104,22 +106,37 @@ def _what_next(s) -> list[str]:
 
 
 def rounds_table(reports) -> str:
-    """One row per round; with --eval-data, the held-out metric with its 95% interval and the paired
-    difference to the previous round and to round 0 (round 0 is the starting adapter)."""
-    heldout = any(r.heldout for r in reports)
-    extra = ["held-out [95% CI]", "vs previous [95% CI]", "vs round 0 [95% CI]"] if heldout else []
-    rows = []
-    for r in reports:
-        row = [r.round, r.objective, r.queries, r.drafts, r.positives, r.negatives, r.pairs]
-        row += [r.spending.sent, r.spending.reused, r.loss, r.margin, r.adapter]
-        if heldout:
-            h = r.heldout
-            row += [f"{h.interval} n={h.interval.n}" if h else "-"]
-            row += [_difference(h.vs_previous) if h else "-", _difference(h.vs_start) if h else "-"]
-        rows.append(row + [r.note])
+    """One row per round; with --eval-data, a second table: the held-out metric with its 95% interval
+    and the paired difference to the previous round and to round 0 (round 0 is the starting adapter).
+    Adapters and notes follow as lines, so the tables fit 120 columns whatever the paths."""
     headers = ["round", "objective", "queries", "drafts", "positives", "negatives", "pairs", "strong sent"]
-    headers += ["reused", "loss", "reward margin", "adapter", *extra, "note"]
-    return table(headers, rows)
+    headers += ["reused", "loss", "margin"]
+    rows = [
+        [r.round, r.objective, r.queries, r.drafts, r.positives, r.negatives, r.pairs, r.spending.sent]
+        + [r.spending.reused, r.loss, r.margin]
+        for r in reports
+    ]
+    parts = [table(headers, rows)]
+    if any(r.heldout for r in reports):
+        held = [
+            [r.round, f"{r.heldout.interval} n={r.heldout.interval.n}"]
+            + [_difference(r.heldout.vs_previous), _difference(r.heldout.vs_start)]
+            for r in reports
+            if r.heldout
+        ]
+        parts.append(table(["round", "held-out [95% CI]", "vs previous [95% CI]", "vs round 0 [95% CI]"], held))
+    for r in reports:
+        line = f"round {r.round}: adapter {_shown(r.adapter)}" + (f"; {r.note}" if r.note else "")
+        parts.append(textwrap.fill(line, width=120, subsequent_indent="  "))
+    return "\n".join(parts)
+
+
+def _shown(path: str | None) -> str:
+    """A folder relative to here when it lies below (rounds records absolute paths)."""
+    if not path or path == "-":
+        return path or "-"
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else path
 
 
 def _difference(d) -> str:

@@ -191,7 +191,9 @@ def test_heldout_curve_per_round_with_paired_differences_and_the_overlap_check(
     adapters = [a.path for a in store.adapters_of(store.run_id("h"))]
     assert [e.adapter for e in evals] == ["", *adapters] and all(e.n == 6 for e in evals)
     assert all(e.method == "collab" for e in evals)
-    line = [row for row in out.splitlines() if row.split()[:2] == ["2", "dpo"]][0]
+    held_out_table = out[out.index("held-out [95% CI]") :]  # the second table: one row per round
+    line = [row for row in held_out_table.splitlines() if row.split()[:1] == ["2"]][0]
+    assert max(len(row) for row in out[out.index("round  objective") :].splitlines()) <= 120
     vs_previous, vs_start = compare(evals[1], evals[2])["accuracy"], compare(evals[0], evals[2])["accuracy"]
     for d in (vs_previous, vs_start):
         assert f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" in line
