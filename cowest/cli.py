@@ -132,7 +132,13 @@ def run() -> None:
     """The `cowest` console script."""
     global _IS_COMMAND
     _IS_COMMAND = True
-    sys.exit(main())
+    code = main()
+    # Leave without the interpreter's teardown: the decoding thread (a daemon) holds torch's native
+    # thread pool, and tearing that down under it aborted `cowest ask` at exit about one run in
+    # three ("terminate called without an active exception", exit 134) after its answer was out.
+    # Every row is committed by then, and nothing else waits for exit.
+    _exit_now(code)
+    sys.exit(code)  # not reached: _exit_now leaves at once for the command
 
 
 if __name__ == "__main__":
