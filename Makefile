@@ -38,10 +38,21 @@ demo: setup
 	$(BIN)/cowest collect --task medmcqa --data examples/medmcqa-sample.jsonl --limit 4 --samples 4 \
 		--judge exact --max-new-tokens 64 --seed 1 --run demo
 	$(BIN)/cowest runs
+	$(BIN)/cowest pairs export --run demo --out demo-pairs/
+	@$(BIN)/python -c "$$SHOW_PAIR"
 	@echo
 	@echo "cowest lives in $(BIN): run 'source $(BIN)/activate' to put it on the PATH, then for instance:"
-	@echo "  cowest pairs export --run demo --out pairs/    # the pairs as TRL's preference data"
+	@echo "  cowest train dpo --run demo --round 1    # DPO on demo-pairs' pair: a LoRA adapter"
 	@echo "  cowest traces export --run demo --out demo.jsonl    # every model call the demo made"
+
+# The demo's first pair: the drafts the strong model's refinement turned into a win and a loss.
+define SHOW_PAIR
+import json
+pair = json.loads(open("demo-pairs/train.jsonl").readline())
+for side in ("chosen", "rejected"):
+    print(f"--- {side} draft ---", pair[side][-1]["content"].strip()[:400], sep="\n")
+endef
+export SHOW_PAIR
 
 test: setup
 	$(BIN)/python -m pytest -q

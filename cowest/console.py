@@ -92,7 +92,7 @@ def _what_next(s) -> list[str]:
     if s.pairs:
         return [
             f"{s.pairs} preference pair(s): drafts whose refinement beat the strong model's own answer (chosen) "
-            f"against drafts whose refinement did not (rejected), stored in run {s.run}.",
+            f"against drafts whose refinement did not (rejected), stored in run {s.run} of {s.db}.",
             f"next: cowest pairs export --run {s.run} --round {s.round} --out pairs/   (or train on them: "
             f"cowest train dpo --run {s.run} --round {s.round})",
         ]
