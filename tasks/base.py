@@ -144,23 +144,27 @@ def _hub_offline() -> str | None:
     """Why the hub cannot be reached (None when it can). Asked once, with a short timeout: without
     network, the hub client would otherwise retry for half a minute before the same answer. When
     it is unreachable the client is put in offline mode, so only its cache is read."""
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if os.environ.get(name, "").lower() in ("1", "true", "yes", "on"):
-            return f"{name} is set"
-    import httpx
+    why = next((f"{n} is set" for n in _OFFLINE_VARS if os.environ.get(n, "").lower() in _TRUE), None)
+    if why is None:
+        import httpx
 
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    try:
-        httpx.head(endpoint, timeout=3.0)  # any answer at all means the hub is there
-        return None
-    except httpx.HTTPError as exc:
-        why = f"{endpoint}: {type(exc).__name__}"
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        try:
+            httpx.head(endpoint, timeout=3.0)  # any answer at all means the hub is there
+            return None
+        except httpx.HTTPError as exc:
+            why = f"{endpoint}: {type(exc).__name__}"
     os.environ["HF_HUB_OFFLINE"] = "1"
-    # Both libraries read the variable when first imported: set it where they already were
-    for module, attribute in (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("datasets.config", "HF_HUB_OFFLINE")):
+    # Both libraries read the variable when first imported, which may have been before it was set
+    for module in ("huggingface_hub.constants", "datasets.config"):
         if module in sys.modules:
-            setattr(sys.modules[module], attribute, True)
+            loaded: Any = sys.modules[module]
+            loaded.HF_HUB_OFFLINE = True
     return why
+
+
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+_TRUE = ("1", "true", "yes", "on")
 
 
 def read_json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
