@@ -88,6 +88,7 @@ def _quiet_libraries() -> None:
 
     # Read by transformers when (and only if) a command imports it: `cowest runs` never pays for it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # TRL's map/tokenize bars, per round
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module="transformers")

@@ -17,6 +17,7 @@ from cowest.trainer.kto import KTOOptions, train_kto
 from .collect import CollectSummary, check_models, collect, exit_code
 from .heldout import HeldOut, HeldOutCurve, check_heldout
 from .options import RoundsOptions
+from .round_log import round_log
 from .spending import Spending
 
 
@@ -115,7 +116,10 @@ def _rounds(opts, store, run, adapter, budget, settings, progress):
         with training_lock(_round_folder(opts, run, r)):
             # Another `rounds` on this run may have trained the round while this one waited: use it
             done = store.adapter(store.run_id(run), r, opts.objective)
-            trained = done or _train(opts, store, run, r, adapter, counts)
+            if done is None:
+                with round_log(_round_folder(opts, run, r)):
+                    done = _train(opts, store, run, r, adapter, counts)
+            trained = done
         if trained is None:  # a non-main process of `accelerate launch`: the main one records the round
             return
         adapter = trained.path

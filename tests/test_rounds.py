@@ -76,6 +76,8 @@ def test_two_rounds_then_resume_trains_nothing_twice(tiny_model, tmp_path, db_ur
         assert main(argv + ["--rounds", "2"]) == 0
         out = capsys.readouterr().out
         assert "done earlier" in out and "trained" in out
+        # TRL's step logs (raw dicts) went to the log beside each round's folder, not the terminal
+        assert "'loss'" not in out and "'loss'" in (tmp_path / "adapters" / "loop" / "round-1.log").read_text()
         rows = store.adapters_of(store.run_id("loop"))
         assert [r.round for r in rows] == [1, 2]
         assert rows[0].id == r1.id
