@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-QUESTION ?= Which organ produces insulin? Can you explain?
+QUESTION ?= Which organ produces insulin?
 # Where torch comes from when no local wheel is configured; a CUDA build: .../whl/cu128
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
