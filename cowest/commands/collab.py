@@ -86,7 +86,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     print(
         table(
-            ["run", "task", "rounds", "queries", "calls", "pairs", "failures"],
+            # Rows, not requests: exact judgments and reused calls are rows too (collect counts requests)
+            ["run", "task", "rounds", "queries", "calls stored", "pairs", "failures"],
             [
                 [r.name, r.task, ",".join(map(str, r.rounds)) or "-", r.queries, r.calls, r.pairs, r.failures]
                 for r in rows
