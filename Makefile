@@ -76,4 +76,4 @@ lint: setup
 	MYPY=$(BIN)/mypy tools/typecheck.sh
 
 clean:
-	rm -rf $(VENV) $(OLDEST) cowest.db* *.egg-info build
+	rm -rf $(VENV) $(OLDEST) cowest.db* *.egg-info build demo-pairs
