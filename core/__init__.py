@@ -13,6 +13,7 @@ from .errors import (
     ServiceUnavailable,
     StoreFailed,
     check_run_name,
+    did_you_mean,
     store_failure,
 )
 from .options import copy_as, option
@@ -32,5 +33,6 @@ __all__ = [
     "check_run_name",
     "store_failure",
     "copy_as",
+    "did_you_mean",
     "option",
 ]

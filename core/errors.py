@@ -3,8 +3,10 @@ any other exception is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
+import difflib
 import errno
 import sys
+from collections.abc import Iterable
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2  # bad input or configuration: nothing spent, nothing written
@@ -25,6 +27,13 @@ class BadInput(CowestError, ValueError):
 
 class ConfigError(CowestError):
     """The environment is not set up for the job (a missing key, package or database driver)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """` (did you mean X?)` for the closest of `choices` to a mistyped `word`, else ``: a typo
+    costs a glance, not a trip to --help."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 class ServiceUnavailable(CowestError):

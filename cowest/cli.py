@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from typing import NoReturn
 
 from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError, StoreFailed, store_failure
 from cowest.core.versions import check_versions
@@ -81,6 +82,7 @@ def _quiet_libraries() -> None:
 
     # Read by transformers when (and only if) a command imports it: `cowest runs` never pays for it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # TRL's map/tokenize bars, per round
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
@@ -92,26 +94,46 @@ def _parser() -> argparse.ArgumentParser:
     from cowest.commands import collab, evaluate, exports, plan, store, training
 
     p = _Parser(prog="cowest", description="Weak-strong model collaboration (CoWeSt).")
+    p.add_argument("--version", action="version", version=f"cowest {_version()}")
     sub = p.add_subparsers(metavar="COMMAND")  # every sub-parser is a _Parser too (argparse's default)
     for module in (collab, exports, training, evaluate, plan, store):
         module.register(sub)
     return p
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cowest")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 class _Parser(argparse.ArgumentParser):
     """No abbreviated flags: an unknown flag is named as unknown, never read as the prefix of
-    another (`eval --judge llm` would otherwise be `--judge-concurrency llm`)."""
+    another (`eval --judge llm` would otherwise be `--judge-concurrency llm`). A usage error is one
+    line, like every other bad input (the exit-code contract), pointing at --help for the rest."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def run() -> None:
     """The `cowest` console script."""
     global _IS_COMMAND
     _IS_COMMAND = True
-    sys.exit(main())
+    code = main()
+    # Leave without the interpreter's teardown: the decoding thread (a daemon) holds torch's native
+    # thread pool, and tearing that down under it aborted `cowest ask` at exit about one run in
+    # three ("terminate called without an active exception", exit 134) after its answer was out.
+    # Every row is committed by then, and nothing else waits for exit.
+    _exit_now(code)
+    sys.exit(code)  # not reached: _exit_now leaves at once for the command
 
 
 if __name__ == "__main__":

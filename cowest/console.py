@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -80,26 +82,61 @@ def collect_summary(s) -> str:
         lines.append(f"{s.unfinished} queries not finished (their finished calls are stored)")
     if s.failed_calls or s.failed_queries or (s.stopped and not s.budget_stopped):
         lines.append("to retry what failed: the same command with --retry-failed (finished calls are reused)")
+    else:
+        lines += [textwrap.fill(line, width=120, subsequent_indent="  ") for line in _what_next(s)]
     return "\n".join(lines)
 
 
+def _what_next(s) -> list[str]:
+    """What the numbers mean for the method, and the command that takes the run a step further."""
+    if s.pairs:
+        return [
+            f"{s.pairs} preference pair(s): drafts whose refinement beat the strong model's own answer (chosen) "
+            f"against drafts whose refinement did not (rejected), stored in run {s.run} of {s.db}.",
+            f"next: cowest pairs export --run {s.run} --round {s.round} --out pairs/   (or train on them: "
+            f"cowest train dpo --run {s.run} --round {s.round})",
+        ]
+    if not s.drafts:
+        return []
+    return [
+        f"no pairs: a pair needs, for one query, a draft whose refinement scored above the strong model's own "
+        f"answer and one whose refinement did not; {s.positives} of {s.drafts} drafts did.",
+        "next: more queries (--limit) or drafts per query (--samples), or a stronger model as --strong",
+    ]
+
+
 def rounds_table(reports) -> str:
-    """One row per round; with --eval-data, the held-out metric with its 95% interval and the paired
-    difference to the previous round and to round 0 (round 0 is the starting adapter)."""
-    heldout = any(r.heldout for r in reports)
-    extra = ["held-out [95% CI]", "vs previous [95% CI]", "vs round 0 [95% CI]"] if heldout else []
-    rows = []
-    for r in reports:
-        row = [r.round, r.objective, r.queries, r.drafts, r.positives, r.negatives, r.pairs]
-        row += [r.spending.sent, r.spending.reused, r.loss, r.margin, r.adapter]
-        if heldout:
-            h = r.heldout
-            row += [f"{h.interval} n={h.interval.n}" if h else "-"]
-            row += [_difference(h.vs_previous) if h else "-", _difference(h.vs_start) if h else "-"]
-        rows.append(row + [r.note])
+    """One row per round; with --eval-data, a second table: the held-out metric with its 95% interval
+    and the paired difference to the previous round and to round 0 (round 0 is the starting adapter).
+    Adapters and notes follow as lines, so the tables fit 120 columns whatever the paths."""
     headers = ["round", "objective", "queries", "drafts", "positives", "negatives", "pairs", "strong sent"]
-    headers += ["reused", "loss", "reward margin", "adapter", *extra, "note"]
-    return table(headers, rows)
+    headers += ["reused", "loss", "margin"]
+    rows = [
+        [r.round, r.objective, r.queries, r.drafts, r.positives, r.negatives, r.pairs, r.spending.sent]
+        + [r.spending.reused, r.loss, r.margin]
+        for r in reports
+    ]
+    parts = [table(headers, rows)]
+    if any(r.heldout for r in reports):
+        held = [
+            [r.round, f"{r.heldout.interval} n={r.heldout.interval.n}"]
+            + [_difference(r.heldout.vs_previous), _difference(r.heldout.vs_start)]
+            for r in reports
+            if r.heldout
+        ]
+        parts.append(table(["round", "held-out [95% CI]", "vs previous [95% CI]", "vs round 0 [95% CI]"], held))
+    for r in reports:
+        line = f"round {r.round}: adapter {_shown(r.adapter)}" + (f"; {r.note}" if r.note else "")
+        parts.append(textwrap.fill(line, width=120, subsequent_indent="  "))
+    return "\n".join(parts)
+
+
+def _shown(path: str | None) -> str:
+    """A folder relative to here when it lies below (rounds records absolute paths)."""
+    if not path or path == "-":
+        return path or "-"
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else path
 
 
 def _difference(d) -> str:

@@ -37,11 +37,11 @@ def collapse_warning(figures: dict | None) -> str | None:
         return None
     signs = []
     if figures["median_words"] <= COLLAPSE_MEDIAN_WORDS:
-        signs.append(f"median draft {figures['median_words']} words")
+        signs.append(f"median draft {figures['median_words']:g} words")
     if figures["distinct_share"] < COLLAPSE_DISTINCT_SHARE:
-        signs.append(f"only {figures['distinct_share']:.0%} of a query's drafts differ")
+        signs.append(f"{figures['distinct_share']:.0%} of samples differ")
     if figures["at_cap_share"] > COLLAPSE_AT_CAP_SHARE:
-        signs.append(f"{figures['at_cap_share']:.0%} of drafts cut at the token cap")
+        signs.append(f"{figures['at_cap_share']:.0%} at the token cap")
     return "drafts may have collapsed: " + ", ".join(signs) if signs else None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cowest.core import BadInput, option
+from cowest.core import BadInput, did_you_mean, option
 from cowest.graph import CollabContext
 from cowest.graph.modes import MODES, ModeName
 from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
@@ -45,7 +45,8 @@ def parse_methods(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in names if m not in METHODS]
     if unknown or not names:
-        raise BadInput(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from: {', '.join(METHODS)}")
+        hint = did_you_mean(unknown[0], METHODS) if unknown else ""
+        raise BadInput(f"unknown method(s) {', '.join(unknown) or '(none)'}{hint}; choose from: {', '.join(METHODS)}")
     return names
 
 
@@ -53,7 +54,9 @@ def parse_formats(text: str) -> list[str]:
     formats = [f.strip() for f in text.split(",") if f.strip()]
     bad = [f for f in formats if f not in DRAFT_FORMATS]
     if bad or not formats:
-        raise BadInput(f"unknown draft format(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DRAFT_FORMATS)}")
+        hint = did_you_mean(bad[0], DRAFT_FORMATS) if bad else ""
+        shown = ", ".join(bad) or "(none)"
+        raise BadInput(f"unknown draft format(s) {shown}{hint}; choose from {', '.join(DRAFT_FORMATS)}")
     return formats
 
 

@@ -28,7 +28,10 @@ from .runner import run_over
 from .spending import Spending
 
 
-def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress: bool = True) -> list[EvalResult]:
+def evaluate(
+    opts: EvalOptions, settings: ModelSettings | None = None, progress: bool = True, desc: str = ""
+) -> list[EvalResult]:
+    """Each method over the same queries, stored; `desc` names the bars (default `eval METHOD`)."""
     opts.check_eval()
     task = get_task(opts.task)
     examples = task.load(opts.data, limit=opts.limit, offset=opts.offset).examples
@@ -54,7 +57,7 @@ def evaluate(opts: EvalOptions, settings: ModelSettings | None = None, progress:
         answers, strong_ids, failed = {}, [], 0
         with keeping_ledger(opts.max_failures, budget) as ledger:
             for ex, state, _error in run_over(
-                examples, ctx, opts.concurrency, f"eval {label}", progress, with_gold=False
+                examples, ctx, opts.concurrency, desc or f"eval {label}", progress, with_gold=False
             ):
                 answers[ex.id] = state.get("answer") if state else None
                 failed += state is None or _has_failed_step(state)

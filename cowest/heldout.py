@@ -88,7 +88,8 @@ class HeldOutCurve:
     def add(self, adapter: str | None) -> HeldOut:
         """The next round's point, for the weak model with `adapter` (None: the bare base)."""
         self.last_adapter = adapter
-        [result] = evaluate(copy_as(EvalOptions, self.base, adapter=adapter), self.settings, self.progress)
+        desc = f"held-out r{len(self.points)} collab"  # round 0 is the starting adapter, before any training
+        [result] = evaluate(copy_as(EvalOptions, self.base, adapter=adapter), self.settings, self.progress, desc)
         point = HeldOut(len(self.points), result, intervals_of(result)[self.metric])
         if self.points:
             point.vs_previous = compare(self.points[-1].result, result)[self.metric]

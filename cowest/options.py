@@ -37,7 +37,9 @@ class JobOptions:
     offset: int = option(0, help="Skip the first N rows (those a training run used, say).")
     concurrency: int = option(4, help="Queries in flight at once.")
     run: str = option("", help="Run name; empty: derived from the options, so the same command resumes the same run.")
-    db: str = option("", help="SQLAlchemy URL of the trace store; empty: $COWEST_DB or sqlite:///cowest.db.")
+    db: str = option(
+        "", help="SQLAlchemy URL of the trace store, or a SQLite file's path; empty: $COWEST_DB or sqlite:///cowest.db."
+    )
     max_failures: int = option(
         20, help=("Stop the job after this many failed model calls in a row (a dead API); 0: never.")
     )
@@ -94,9 +96,9 @@ class JobOptions:
 
     @property
     def store_url(self) -> str:
-        from cowest.storage import default_url  # SQLAlchemy only when a job runs
+        from cowest.storage.database import as_store_url  # SQLAlchemy only when a job runs
 
-        return self.db or default_url()
+        return as_store_url(self.db)
 
 
 # The options that decide what a run collects, and so its derived name (the weak model, which

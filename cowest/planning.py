@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from cowest.core import BadInput
 from cowest.graph import CollabContext
 from cowest.nodes.ledger import PlannedRole, planning
-from cowest.nodes.models import check_specs
+from cowest.nodes.models import ModelSpec, check_specs
 from cowest.storage import get_store
 from cowest.tasks import Example, get_task
 
@@ -123,6 +123,20 @@ def with_token_estimates(plan: JobPlan, db: str, models: dict[str, str]) -> JobP
         if avg is not None and row.to_send:
             row.tokens_in, row.tokens_out = avg[0] * row.to_send, avg[1] * row.to_send
             row.from_store_averages = True
+    return plan
+
+
+def free_local_models(plan: JobPlan, specs: dict[str, ModelSpec]) -> JobPlan:
+    """A call to a model that runs on this machine (`smollm2`, `huggingface:...`) costs no money:
+    its rows show as local and stay out of the requests and cost to pay for (`specs`: role -> model)."""
+    freed = set()
+    for row in plan.rows:
+        spec = specs.get(row.role)
+        if spec is not None and spec.provider == "huggingface" and row.billed:
+            row.billed = False
+            freed.add(str(spec))
+    if freed:
+        plan.notes.append(f"{', '.join(sorted(freed))}: runs on this machine, priced at 0")
     return plan
 
 

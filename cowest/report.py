@@ -18,7 +18,8 @@ _TASK_TITLES = {
 }
 
 
-def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None) -> Path:
+def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None) -> list[Path]:
+    """Write report.md and its plots into `out_dir`; the files written, report.md first."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no screen
@@ -30,6 +31,9 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
     if run:  # the run's held-out curve (`rounds --eval-data`) is a run of its own
         evals += [e for r in store.runs() if r.name == f"{run}-heldout" for e in store.evals(r.id)]
     adapters = [a for r in runs for a in store.adapters_of(r.id)] + store.adapters_of(None)
+    # The held-out curve's round 0 may have no adapter at all (rounds without --sft-adapter)
+    heldout = {r.id for r in store.runs() if r.name.endswith("-heldout")}
+    plots: list[Path] = []
 
     lines = ["# cowest report", ""]
     if evals:
@@ -42,15 +46,18 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
             "queries for F1); n = queries, u = outputs that could not be parsed (a miss for their true class).",
             "",
         ]
-        if _plot_cost(evals, out / "strong_cost.png"):
+        if _plot_cost(evals, adapters, out / "strong_cost.png"):
+            plots.append(out / "strong_cost.png")
             lines += ["## Strong-model cost per method", "", "![strong-model calls and tokens](strong_cost.png)", ""]
-        if _plot_metric_per_round(evals, adapters, out / "metric_per_round.png"):
+        if _plot_metric_per_round(evals, adapters, heldout, out / "metric_per_round.png"):
+            plots.append(out / "metric_per_round.png")
             lines += ["## Metric per round", "", "![metric per round](metric_per_round.png)", ""]
     else:
         lines += ["No evaluation results yet: run `cowest eval`.", ""]
     trained = [a for a in adapters if a.kind in ("dpo", "kto")]
     if trained:
         _plot_rounds(trained, runs, out / "rounds.png")
+        plots.append(out / "rounds.png")
         lines += [
             "## Preference collection per round",
             "",
@@ -61,7 +68,7 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
         ]
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return [path, *plots]
 
 
 def _latest(evals, adapters=()):
@@ -79,7 +86,7 @@ def _row_label(e, lineage) -> str:
         return e.method
     a = lineage.get(_same_path(e.adapter))
     if a is None:  # an adapter trained elsewhere: its own row, never merged with the method's plain one
-        return f"{e.method}@{e.adapter}"
+        return f"{e.method}@{_shown_path(e.adapter)}"
     if a.kind == "sft":
         return f"{e.method} + SFT"
     m = a.metrics or {}
@@ -92,6 +99,13 @@ def _row_label(e, lineage) -> str:
 def _same_path(path: str) -> str:
     """One spelling of an adapter folder (eval records it as given, rounds as an absolute path)."""
     return str(Path(path).resolve())
+
+
+def _shown_path(path: str) -> str:
+    """An adapter folder as a label, the same however it was spelled: relative to here when it lies
+    below, else absolute."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(resolved)
 
 
 def _titles(task: str) -> tuple[str, str, str]:
@@ -155,10 +169,10 @@ def _percent(e, metric: str) -> str:
     return f"{100 * interval.value:.1f} [{100 * interval.low:.1f}, {100 * interval.high:.1f}]"
 
 
-def _plot_cost(evals, path: Path) -> bool:
+def _plot_cost(evals, adapters, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
-    rows = _latest(evals)
+    rows = _latest(evals, adapters)  # one bar per adapter, by its round where the store knows it
     if not rows:
         return False
     latest = list(rows.values())
@@ -175,21 +189,20 @@ def _plot_cost(evals, path: Path) -> bool:
     return True
 
 
-def _plot_metric_per_round(evals, adapters, path: Path) -> bool:
-    """Evaluations made with a round's adapter (or the SFT adapter, round 0), by round, each with
-    its 95% interval."""
+def _plot_metric_per_round(evals, adapters, heldout: set[int], path: Path) -> bool:
+    """Evaluations made with a round's adapter (or the SFT adapter, round 0; or no adapter in a
+    held-out run, round 0 too), by round, each with its 95% interval."""
     import matplotlib.pyplot as plt
 
     round_of = {_same_path(a.path): a.round for a in adapters if a.path}
     series = defaultdict(list)
     for e in evals:
-        if e.adapter and _same_path(e.adapter) in round_of:
+        round = round_of.get(_same_path(e.adapter)) if e.adapter else (0 if e.run_id in heldout else None)
+        if round is not None:
             key = metric_names(e.task)[0]
             interval = intervals_of(e).get(key)
             low, high = (interval.low, interval.high) if interval else (e.metrics[key], e.metrics[key])
-            series[f"{e.method} ({e.task}, n={e.n})"].append(
-                (round_of[_same_path(e.adapter)], e.metrics[key], low, high)
-            )
+            series[f"{e.method} ({e.task}, n={e.n})"].append((round, e.metrics[key], low, high))
     if not series:
         return False
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -20,6 +20,7 @@ from .diagnostics import round_drafts
 from .grpo_round import grpo_round
 from .heldout import HeldOut, HeldOutCurve, check_heldout
 from .options import RoundsOptions
+from .round_log import round_log
 from .spending import Spending
 
 
@@ -128,7 +129,10 @@ def _rounds(opts, store, run, adapter, budget, settings, progress, seed):
         with training_lock(_round_folder(opts, run, r)):
             # Another `rounds` on this run may have trained the round while this one waited: use it
             done = store.adapter(store.run_id(run), r, opts.objective)
-            trained = done or _train(opts, store, run, r, adapter, counts)
+            if done is None:
+                with round_log(_round_folder(opts, run, r)):
+                    done = _train(opts, store, run, r, adapter, counts)
+            trained = done
         if trained is None:  # a non-main process of `accelerate launch`: the main one records the round
             return
         adapter = trained.path
@@ -150,7 +154,8 @@ def _grpo(opts, store, run, r, adapter, budget, settings) -> RoundReport:
         done = store.adapter(store.run_id(run), r, opts.objective) if _run_id_or_none(store, run) else None
         if done is not None:
             return _report_from_row(done, "trained by another process")
-        trained, metrics = grpo_round(opts, store, run, r, adapter, budget, settings, _round_folder(opts, run, r))
+        with round_log(_round_folder(opts, run, r)):
+            trained, metrics = grpo_round(opts, store, run, r, adapter, budget, settings, _round_folder(opts, run, r))
     if trained is not None:
         return _report_from_row(trained, "trained")
     return RoundReport(

@@ -18,6 +18,7 @@ from cowest.tasks import Example
 
 _END = object()  # the source is exhausted
 WAIT_S = 0.5  # how long to wait when the source has nothing ready and nothing is in flight
+PROGRESS_S = 1.0  # how often the bar's count of finished model calls is brought up to date
 
 
 def graph_input(ex: Example, with_gold: bool = True) -> dict:
@@ -91,7 +92,9 @@ def run_over(
                 time.sleep(WAIT_S)
                 fill()
                 continue
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=PROGRESS_S, return_when=FIRST_COMPLETED)
+            if ledger is not None:
+                _show_calls(bar, ledger)
             for fut in done:
                 ex = pending.pop(fut)
                 try:
@@ -118,3 +121,12 @@ def run_over(
             fut.cancel()
         bar.close()
         gc.unfreeze()  # what the run left behind in cycles (a previous round's model) is collectable again
+
+
+def _show_calls(bar: tqdm, ledger) -> None:
+    """The bar counts model calls as they finish: a query makes 2K+2 of them, and on a CPU its
+    first one waits for the model to load, so a bar that counted queries alone would sit at 0 for
+    minutes."""
+    done = sum(ledger.sent.values()) + sum(ledger.reused.values())
+    if done:
+        bar.set_postfix_str(f"{done} model calls done", refresh=True)

@@ -8,6 +8,7 @@ from cowest.nodes.parsing import parse_answer
 from cowest.tasks import DataError, Example, Task
 from cowest.tasks.base import read_json_rows
 from cowest.tasks.metrics import score_task
+from cowest.tasks.stats import QueryScores, per_query_records
 
 
 def read_predictions(path: str | Path) -> dict[str, dict]:
@@ -34,6 +35,8 @@ def prediction_answer(task: Task, row: dict | None, example: Example) -> str | N
 
 
 def score_predictions(task: Task, examples: list[Example], predictions: dict[str, dict]) -> dict:
+    """The task's metrics over `examples`, with n, unparseable and missing counts, and each
+    metric's 95% interval (`intervals`: metric -> tasks.stats.Interval)."""
     known = {ex.id for ex in examples}
     unknown = [qid for qid in predictions if qid not in known]
     if unknown:
@@ -41,4 +44,7 @@ def score_predictions(task: Task, examples: list[Example], predictions: dict[str
     answers = [prediction_answer(task, predictions.get(ex.id), ex) for ex in examples]
     result = score_task(task, examples, answers)
     result["missing"] = sum(ex.id not in predictions for ex in examples)
+    # Computed from per-query records, as eval's are, so both commands give the same intervals
+    scores = QueryScores(per_query_records(task, examples, answers), labels=task.labels)
+    result["intervals"] = scores.intervals()
     return result

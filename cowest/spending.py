@@ -35,7 +35,9 @@ class Spending:
 
     def line(self, pairs: int | None = None, price_in: float | None = None, price_out: float | None = None) -> str:
         """One line for a summary."""
-        wire = f" ({self.http_requests} over HTTP, retries included)" if self.http_requests else ""  # local: none
+        # Said only where retries or failed requests made them more (a local model's make none).
+        more = self.http_requests > self.sent
+        wire = f" ({self.http_requests} over HTTP, retries included)" if more else ""
         text = (
             f"strong/judge requests: {self.sent} sent{wire}, {self.reused} reused from the store; "
             f"{self.tokens_in} tokens in, {self.tokens_out} out"

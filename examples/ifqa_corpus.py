@@ -1,7 +1,7 @@
 """A corpus for the RAG rows from IfQA's context passages: one {"id", "text"} line per passage.
 
-    python examples/ifqa_corpus.py ../shared/data/ifqa/dev.json ifqa-contexts.jsonl
-    cowest eval --task ifqa --data ../shared/data/ifqa/dev.json --limit 50 --methods strong-cot,skr,flare \
+    python examples/ifqa_corpus.py examples/ifqa-sample.json ifqa-contexts.jsonl
+    cowest eval --task ifqa --data examples/ifqa-sample.json --limit 10 --methods strong-cot,skr,flare \
         --corpus ifqa-contexts.jsonl
 """
 

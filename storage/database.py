@@ -23,7 +23,30 @@ DEFAULT_URL = "sqlite:///cowest.db"
 
 def default_url() -> str:
     """The store jobs write to when no URL is given: $COWEST_DB, else cowest.db here."""
-    return os.environ.get("COWEST_DB") or DEFAULT_URL
+    return as_store_url(os.environ.get("COWEST_DB") or DEFAULT_URL)
+
+
+def as_store_url(text: str) -> str:
+    """A store URL from what a user typed: a bare file path (`cowest.db`, `runs/x.db`) means that
+    SQLite file, since that is what everyone who types one means; anything with `://` is a URL."""
+    text = text or default_url()
+    return text if "://" in text else f"sqlite:///{text}"
+
+
+def missing_store(url: str) -> str | None:
+    """The path of the SQLite file `url` names when that file does not exist (None otherwise):
+    a command that only reads says so instead of creating an empty store under a typo's name."""
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        path = make_url(url).database
+    except ArgumentError:
+        return None  # opening it will say what is wrong with the URL
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return None if os.path.exists(path) else path
 
 
 class StoreError(ConfigError):
@@ -43,6 +66,7 @@ def open_database(url: str) -> Any:
 
 def upgrade_database(url: str, openai_base_url: str | None = None) -> tuple[str | None, str | None]:
     """Migrate the store at `url` to the revision this code writes: (revision before, after)."""
+    url = as_store_url(url)
     with _store_errors(url):
         engine = _engine(url)
         _check_is_ours(engine, url)

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from .database import StoreError, open_database, safe_url
+from .database import StoreError, as_store_url, missing_store, open_database, safe_url
 from .driver_sql import DriverSQL
 from .orm_writes import save_calls_orm, write_judged_orm
 from .outcomes import OutcomeRecords
@@ -235,8 +235,13 @@ _stores: dict[str, TraceStore] = {}
 _stores_lock = threading.Lock()
 
 
-def get_store(url: str) -> TraceStore:
-    """One TraceStore per URL per process."""
+def get_store(url: str, must_exist: bool = False) -> TraceStore:
+    """One TraceStore per URL per process. With `must_exist` (commands that only read), a SQLite
+    file that is not there is one line of bad input rather than a new, empty store."""
+    url = as_store_url(url)
+    missing = missing_store(url) if must_exist else None
+    if missing is not None:
+        raise StoreError(f"{missing}: no such store (check --db or $COWEST_DB; collect, rounds and eval create one)")
     with _stores_lock:
         if url not in _stores:
             _stores[url] = TraceStore(url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cowest.core import BadInput
+from cowest.core import BadInput, did_you_mean
 
 from .base import DataError, Example, LoadResult, Task, data_identity
 from .open_qa import OpenQA
@@ -25,7 +25,8 @@ def get_task(name: str) -> Task:
     if name == "open":
         return OpenQA()
     if name not in TASKS:
-        raise BadInput(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}, or a task file PATH.yaml")
+        hint, known = did_you_mean(name, TASKS), ", ".join(TASKS)
+        raise BadInput(f"unknown task {name!r}{hint}; choose one of: {known}, or a task file PATH.yaml")
     return load_task_file(TASKS[name])
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -121,14 +123,48 @@ def data_identity(path: str | Path) -> str:
 def _read_hub(name: str, default_split: str) -> list[tuple[int, dict[str, Any]]]:
     """Rows of a hub dataset `OWNER/NAME[:SPLIT]`, numbered from 1 like file lines."""
     repo, _, split = name.partition(":")
+    offline = _hub_offline()
     try:
         from datasets import load_dataset
 
         ds = load_dataset(repo, split=split or default_split)
     except Exception as exc:  # offline, unknown name, unknown split: one line says which
+        if offline:
+            raise DataError(
+                f"hf:{name}: the hub is not reachable ({offline}) and the dataset is not in the datasets cache; "
+                f"on a machine with network run `python -c \"import datasets; datasets.load_dataset('{repo}')\"` "
+                "and copy ~/.cache/huggingface here, or pass --data with a local file"
+            ) from None
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"hf:{name}: cannot load from the hub or its cache ({first[:200]})") from None
     return [(i, dict(row)) for i, row in enumerate(ds, start=1)]
+
+
+def _hub_offline() -> str | None:
+    """Why the hub cannot be reached (None when it can). Asked once, with a short timeout: without
+    network, the hub client would otherwise retry for half a minute before the same answer. When
+    it is unreachable the client is put in offline mode, so only its cache is read."""
+    why = next((f"{n} is set" for n in _OFFLINE_VARS if os.environ.get(n, "").lower() in _TRUE), None)
+    if why is None:
+        import httpx
+
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        try:
+            httpx.head(endpoint, timeout=3.0)  # any answer at all means the hub is there
+            return None
+        except httpx.HTTPError as exc:
+            why = f"{endpoint}: {type(exc).__name__}"
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    # Both libraries read the variable when first imported, which may have been before it was set
+    for module in ("huggingface_hub.constants", "datasets.config"):
+        if module in sys.modules:
+            loaded: Any = sys.modules[module]
+            loaded.HF_HUB_OFFLINE = True
+    return why
+
+
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+_TRUE = ("1", "true", "yes", "on")
 
 
 def read_json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -59,10 +59,23 @@ def _load(path: str, mtime: float) -> dict[str, Any]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read the task file ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{_where(path, exc)}: not valid YAML ({_yaml_problem(exc)})") from None
     if not isinstance(spec, dict):
         raise DataError(f"{path}: a task file is a mapping of keys (name, query, gold, ...)")
     return spec
+
+
+def _where(path: str, exc: Any) -> str:
+    """`path:line:column` of a YAML error (as editors read it), or the bare path when unknown."""
+    mark = getattr(exc, "problem_mark", None)
+    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+
+
+def _yaml_problem(exc: Any) -> str:
+    problem, context = getattr(exc, "problem", None), getattr(exc, "context", None)
+    if problem:
+        return f"{problem} {context}" if context else problem
+    return str(exc).splitlines()[0]
 
 
 def task_file_spec(path: str) -> dict[str, Any]:

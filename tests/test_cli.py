@@ -67,7 +67,7 @@ def mcq_file(tmp_path):
             ],
             "cannot open database",
         ),
-        (["pairs", "export", "--run", "nope", "--out", "{tmp}", "--db", "sqlite:///{tmp}/x.db"], "no run named 'nope'"),
+        (["pairs", "export", "--run", "nope", "--out", "{tmp}", "--db", "sqlite:///{tmp}/x.db"], "x.db: no such store"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(capsys, argv, message, mcq_file, tiny_model, tmp_path):

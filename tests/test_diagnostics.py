@@ -16,9 +16,9 @@ from cowest.storage import get_store
     "words, at_cap, distinct, warned",
     [
         ([12, 9, 15, 20], 0, 4, None),  # round 0's look: no warning
-        ([1, 1, 2, 1], 0, 4, "median draft 1.0 words"),
-        ([64, 64, 64, 60], 4, 4, "100% of drafts cut at the token cap"),
-        ([12, 12, 12, 12], 0, 2, "only 50% of a query's drafts differ"),
+        ([1, 1, 2, 1], 0, 4, "median draft 1 words"),
+        ([64, 64, 64, 60], 4, 4, "100% at the token cap"),
+        ([12, 12, 12, 12], 0, 2, "50% of samples differ"),
     ],
 )
 def test_collapse_is_named_by_what_collapsed(words, at_cap, distinct, warned):

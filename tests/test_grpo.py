@@ -96,3 +96,26 @@ def test_rounds_objective_grpo_trains_records_and_resumes(serve, tiny_model, tmp
     assert len(server.requests) == sent and "done earlier" in capsys.readouterr().out
     config = json.loads((tmp_path / "adapters" / "g" / "round-1-grpo" / "trainer_config.json").read_text())
     assert config["num_generations"] == 2 and config["temperature"] == 1.0 and config["top_p"] == 0.9
+
+
+def test_a_grpo_round_stopped_by_the_budget_pays_only_for_new_rewards_when_rerun(serve, tiny_model, tmp_path, capsys):
+    server = serve(scripted)
+    data = str(write_jsonl(tmp_path / "q.jsonl", [mcq(i, f"Question number {i}?") for i in range(4)]))
+
+    def rounds(db: str, *extra: str) -> int:
+        argv = ["rounds", "--objective", "grpo", "--task", "medmcqa", "--data", data, "--rounds", "1", "--run", "g"]
+        argv += ["--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--samples", "2"]
+        argv += ["--max-new-tokens", "8", "--db", db, "--out", str(tmp_path / db[-6:-3]), "--seed", "3"]
+        return main([*argv, "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1", *extra])
+
+    assert rounds(f"sqlite:///{tmp_path / 'one.db'}") == 0
+    whole = len(server.requests)
+    stopped_db = f"sqlite:///{tmp_path / 'two.db'}"
+    assert rounds(stopped_db, "--max-strong-calls", "9") == 4  # the budget stops training mid-round
+    first = len(server.requests) - whole
+    store = get_store(stopped_db)
+    assert store.adapter(store.run_id("g"), 1, "grpo") is None  # a round stopped early is not recorded
+    assert rounds(stopped_db) == 0
+    second = len(server.requests) - whole - first
+    assert 0 < first <= 9 and first + second == whole  # the same completions again: none paid twice
+    capsys.readouterr()

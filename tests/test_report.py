@@ -34,7 +34,9 @@ def test_report_draws_rounds_and_metric_per_round(tmp_path, db_url):
                 metrics={"n": 10, "unparseable": 1, "accuracy": acc, "macro_f1": 0.3},
             )
         )
-    md = write_report(store, tmp_path / "r", run="loop").read_text()
+    written = write_report(store, tmp_path / "r", run="loop")
+    md = written[0].read_text()
+    assert [p.name for p in written] == ["report.md", "strong_cost.png", "metric_per_round.png", "rounds.png"]
     for png in ("metric_per_round.png", "rounds.png", "strong_cost.png"):
         assert f"({png})" in md and (tmp_path / "r" / png).stat().st_size > 1000
     assert "| loop | 2 | dpo | 8 | 32 | 9 | 6 |" in md
@@ -66,3 +68,20 @@ def test_a_report_keeps_an_adapters_row_apart_however_its_path_was_spelled(tmp_p
         ("collab, round 1 (collaborative feedback, dpo)", "medmcqa"): tuned,
         ("collab@/somewhere/else", "medmcqa"): elsewhere,
     }
+
+
+def test_round_0_without_an_adapter_is_plotted_and_report_lists_its_files(tmp_path, db_url):
+    """`rounds --eval-data` without --sft-adapter evaluates round 0 with no adapter at all, in the
+    run RUN-heldout: that point belongs on the metric-per-round plot."""
+    from cowest.report import write_report
+    from cowest.storage import EvalResult, get_store
+
+    store = get_store(db_url)
+    store.ensure_run("loop", "prosocial")
+    heldout = store.ensure_run("loop-heldout", "prosocial")
+    metrics = {"n": 10, "unparseable": 0, "accuracy": 0.4, "macro_f1": 0.3}
+    row = dict(method="collab", task="prosocial", data_path="d", data_hash="h", n=10, metrics=metrics)
+    store.save_eval(EvalResult(run_id=heldout, **row))
+    written = write_report(store, tmp_path / "r", run="loop")
+    assert [p.name for p in written] == ["report.md", "strong_cost.png", "metric_per_round.png"]
+    assert all(p.exists() for p in written)

@@ -76,6 +76,8 @@ def test_two_rounds_then_resume_trains_nothing_twice(tiny_model, tmp_path, db_ur
         assert main(argv + ["--rounds", "2"]) == 0
         out = capsys.readouterr().out
         assert "done earlier" in out and "trained" in out
+        # TRL's step logs (raw dicts) went to the log beside each round's folder, not the terminal
+        assert "'loss'" not in out and "'loss'" in (tmp_path / "adapters" / "loop" / "round-1.log").read_text()
         rows = store.adapters_of(store.run_id("loop"))
         assert [r.round for r in rows] == [1, 2]
         assert rows[0].id == r1.id
@@ -191,7 +193,9 @@ def test_heldout_curve_per_round_with_paired_differences_and_the_overlap_check(
     adapters = [a.path for a in store.adapters_of(store.run_id("h"))]
     assert [e.adapter for e in evals] == ["", *adapters] and all(e.n == 6 for e in evals)
     assert all(e.method == "collab" for e in evals)
-    line = [row for row in out.splitlines() if row.split()[:2] == ["2", "dpo"]][0]
+    held_out_table = out[out.index("held-out [95% CI]") :]  # the second table: one row per round
+    line = [row for row in held_out_table.splitlines() if row.split()[:1] == ["2"]][0]
+    assert max(len(row) for row in out[out.index("round  objective") :].splitlines()) <= 120
     vs_previous, vs_start = compare(evals[1], evals[2])["accuracy"], compare(evals[0], evals[2])["accuracy"]
     for d in (vs_previous, vs_start):
         assert f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" in line

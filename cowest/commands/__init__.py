@@ -23,7 +23,7 @@ __all__ = [
     "task_names",
 ]
 
-DB_HELP = "SQLAlchemy URL of the trace store (default: $COWEST_DB or sqlite:///cowest.db)"
+DB_HELP = "SQLAlchemy URL of the trace store, or a SQLite file's path (default: $COWEST_DB or sqlite:///cowest.db)"
 # The graph settings a job over a task file exposes as flags (their owner: CollabContext).
 COLLAB_FLAGS = ("task", "weak", "strong", "format", "max_new_tokens", "timeout", "max_retries") + (
     "strong_concurrency",
@@ -46,11 +46,12 @@ def add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default="", help=DB_HELP)
 
 
-def store_of(args: argparse.Namespace) -> Any:
-    """The store `--db` names (SQLAlchemy is imported here, not when the CLI starts)."""
+def store_of(args: argparse.Namespace, read_only: bool = False) -> Any:
+    """The store `--db` names (SQLAlchemy is imported here, not when the CLI starts); a command that
+    only reads (`read_only`) never creates one."""
     from cowest.storage import default_url, get_store
 
-    return get_store(args.db or default_url())
+    return get_store(args.db or default_url(), must_exist=read_only)
 
 
 def check_data(args: argparse.Namespace) -> None:

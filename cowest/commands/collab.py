@@ -50,6 +50,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     ctx = from_args(CollabContext, args, mode="infer", db=args.db or default_url(), run=f"ask-{args.task}")
     check_specs([ctx.weak, ctx.strong])
     check_engine(ctx.weak_engine, ctx.weak_spec)
+    local = sorted({str(s) for s in (ctx.weak_spec, ctx.strong_spec) if s.provider == "huggingface"})
+    if local:  # else the first line would come after a silent minute of loading and decoding
+        note = "run(s) on this machine: loading and answering take a minute or so on a CPU"
+        print(f"cowest: {', '.join(local)} {note}", file=sys.stderr)
     state = build_graph().invoke({"query": args.question}, context=ctx)
     draft = (state.get("drafts") or [{}])[0]
     final = (state.get("refinements") or [{}])[0]
@@ -76,13 +80,14 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from cowest.console import table
 
-    rows = store_of(args).run_counts()
+    rows = store_of(args, read_only=True).run_counts()
     if not rows:
         print("no runs yet")
         return 0
     print(
         table(
-            ["run", "task", "rounds", "queries", "calls", "pairs", "failures"],
+            # Rows, not requests: exact judgments and reused calls are rows too (collect counts requests)
+            ["run", "task", "rounds", "queries", "calls stored", "pairs", "failures"],
             [
                 [r.name, r.task, ",".join(map(str, r.rounds)) or "-", r.queries, r.calls, r.pairs, r.failures]
                 for r in rows

@@ -28,7 +28,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action
 
     sc = sub.add_parser("score", help="score a predictions file made elsewhere with the same parsing and metrics")
     sc.add_argument("--task", required=True, help="a task name (ifqa, medmcqa, prosocial) or a task file PATH.yaml")
-    sc.add_argument("--data", required=True)
+    sc.add_argument("--data", default="", help="the data file (default: the one the task file names)")
     sc.add_argument("--limit", type=int)
     sc.add_argument(
         "--predictions", required=True, help='JSON Lines: {"id": ..., "answer": ...} or {"id": ..., "output": ...}'
@@ -105,7 +105,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from cowest.console import comparison_table
     from cowest.evidence import compare, comparison_json, find_eval
 
-    store = store_of(args)
+    store = store_of(args, read_only=True)
     a, b = find_eval(store, args.a, args.run), find_eval(store, args.b, args.run)
     diffs = compare(a, b)
     print(json.dumps(comparison_json(a, b, diffs)) if args.json else comparison_table(a, b, diffs))
@@ -116,19 +116,24 @@ def cmd_score(args: argparse.Namespace) -> int:
     from cowest.scoring import read_predictions, score_predictions
     from cowest.tasks import get_task
 
+    check_data(args)
     task = get_task(args.task)
     examples = task.load(args.data, limit=args.limit).examples
     result = score_predictions(task, examples, read_predictions(args.predictions))
+    intervals = result.pop("intervals")
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "intervals": {k: i.as_dict() for k, i in intervals.items()}}))
     else:
-        print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
+        # The same cells as `eval`: a metric never comes without its n and 95% interval
+        cells = [f"{name} {interval}" for name, interval in intervals.items()]
+        counts = [f"{k} {result[k]}" for k in ("n", "unparseable", "missing")]
+        print("  ".join(cells + counts))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from cowest.report import write_report
 
-    path = write_report(store_of(args), args.out, args.run)
-    print(f"wrote {path}")
+    for path in write_report(store_of(args, read_only=True), args.out, args.run):
+        print(f"wrote {path}")
     return 0

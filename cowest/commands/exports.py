@@ -37,7 +37,7 @@ def register(sub) -> None:
 def cmd_pairs_export(args) -> int:
     from cowest.storage import export_pairs
 
-    path = export_pairs(store_of(args), args.run, args.out, args.round)
+    path = export_pairs(store_of(args, read_only=True), args.run, args.out, args.round)
     print(f"wrote {_lines(path)} pairs to {path}")
     return 0
 
@@ -45,7 +45,7 @@ def cmd_pairs_export(args) -> int:
 def cmd_examples_export(args) -> int:
     from cowest.storage import export_examples
 
-    store = store_of(args)
+    store = store_of(args, read_only=True)
     path = export_examples(store, args.run, args.out, args.round)
     with open(path, encoding="utf-8") as fh:
         labels = [json.loads(line)["label"] for line in fh]
@@ -65,7 +65,7 @@ def cmd_examples_export(args) -> int:
 def cmd_traces_export(args) -> int:
     from cowest.storage import export_traces
 
-    path = export_traces(store_of(args), args.run, args.out)
+    path = export_traces(store_of(args, read_only=True), args.run, args.out)
     print(f"wrote {_lines(path)} calls to {path}")
     return 0
 

@@ -77,7 +77,8 @@ def _argument(f: dataclasses.Field, kind: Any, required: bool, choices: list[str
     if typing.get_origin(base) is Literal:
         choices = choices or [str(c) for c in typing.get_args(base)]
         base = str
-    arg["type"] = f.metadata.get("parse") or (base if base in (int, float, str) else str)
+    parse = f.metadata.get("parse")
+    arg["type"] = _as_flag_type(parse) if parse else (base if base in (int, float, str) else str)
     if choices:
         arg["choices"] = choices
     if f.metadata.get("metavar"):
@@ -90,6 +91,19 @@ def _argument(f: dataclasses.Field, kind: Any, required: bool, choices: list[str
         shown = _shown(default)
         arg["help"] = help_text if shown is None else f"{help_text} (default: {shown})"
     return arg
+
+
+def _as_flag_type(parse: Any) -> Any:
+    """`parse` as an argparse type whose error argparse prints as it is: a plain ValueError would
+    read `invalid parse_methods value`, naming our function instead of the problem."""
+
+    def flag_type(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return flag_type
 
 
 def _default(f: dataclasses.Field) -> Any:

@@ -29,7 +29,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from cowest.console import plan_table
     from cowest.eval_options import EvalOptions
     from cowest.options import CollectOptions, RoundsOptions
-    from cowest.planning import plan_collect, plan_eval, plan_rounds, with_token_estimates
+    from cowest.planning import free_local_models, plan_collect, plan_eval, plan_rounds, with_token_estimates
 
     check_data(args)
     opts: Any
@@ -43,7 +43,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         opts = from_args(EvalOptions, args)
         plan = plan_eval(opts)
-    models = {role: str(opts.strong_spec) for role in ("strong_solo", "strong_refine", "self_refine")}
-    models["judge"] = opts.judge_name
-    print(plan_table(with_token_estimates(plan, opts.store_url, models), opts.price_in, opts.price_out))
+    specs = {role: opts.strong_spec for role in ("strong_solo", "strong_refine", "self_refine")}
+    if opts.judge != "exact":
+        specs["judge"] = opts.judge_spec
+    models = {role: str(spec) for role, spec in specs.items()}
+    plan = free_local_models(with_token_estimates(plan, opts.store_url, models), specs)
+    print(plan_table(plan, opts.price_in, opts.price_out))
     return 0

@@ -177,7 +177,7 @@ def cmd_rounds(args: argparse.Namespace) -> int:
     for r in reports:
         warning = collapse_warning(r.drafts_seen)
         if warning:
-            print(f"round {r.round}: {warning} (see bench/RESULTS.md on collapse; --reference sft, a smaller lr)")
+            print(f"round {r.round}: {warning}")
     spent = sum((r.spending for r in reports), Spending())
     print("all rounds: " + spent.line(sum(r.pairs for r in reports), opts.price_in, opts.price_out))
     if any(r.budget_stopped for r in reports):
