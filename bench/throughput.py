@@ -177,7 +177,7 @@ def k_samples(weak: str) -> dict:
     """Tokens/s of K=4 samples for 8 queries in one batch vs the same 8 one query at a time."""
     import torch
 
-    from cowest.nodes.models import Sampling, get_model
+    from cowest.models import Sampling, get_model
     from cowest.nodes.prompts import weak_draft_prompt
     from cowest.tasks import get_task
 

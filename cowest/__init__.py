@@ -21,9 +21,9 @@ _EXPORTS = {
     "CollabContext": "cowest.graph",
     "CollabState": "cowest.graph",
     "build_graph": "cowest.graph",
-    "ModelSettings": "cowest.nodes.models",
+    "ModelSettings": "cowest.models",
     "CowestError": "cowest.core",
-    "chat_model": "cowest.nodes.models.chat_model",
+    "chat_model": "cowest.models.chat_model",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from cowest.core import BadInput, copy_as
 from cowest.graph import CollabContext
+from cowest.models import ModelSettings
 from cowest.nodes.ledger import Budget, keeping_ledger
-from cowest.nodes.models import ModelSettings
 from cowest.nodes.prompts import weak_draft_prompt
 from cowest.nodes.recording import remember_queries
 from cowest.storage import Adapter, TraceStore

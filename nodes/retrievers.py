@@ -26,8 +26,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from cowest.core import BadInput
-
-from .models.base import GREEDY, Generation, Messages, ModelCallError, Outcome, Sampling, Seeds
+from cowest.models.base import GREEDY, Generation, Messages, ModelCallError, Outcome, Sampling, Seeds
 
 _lock = threading.Lock()
 _registered: dict[str, BaseRetriever] = {}

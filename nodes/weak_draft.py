@@ -31,7 +31,7 @@ def weak_draft(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps
 
 def _confidence(spec, policy, prompt, draft) -> float | None:
     """The weak model's probability of its own answer; only a local model exposes it."""
-    from cowest.nodes.models import get_model
+    from cowest.models import get_model
     from cowest.tasks.normalize import split_output
 
     model = get_model(spec, policy=policy)

@@ -8,7 +8,7 @@ from test_trainer import load
 
 import cowest
 from cowest.core import BadInput
-from cowest.nodes.models import Sampling, get_model
+from cowest.models import Sampling, get_model
 from cowest.nodes.prompts import weak_draft_prompt
 
 pytestmark = pytest.mark.slow  # loads models

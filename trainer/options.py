@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from cowest.core import check_run_name, option
-from cowest.nodes.models.bundled import BUNDLED_NAME
+from cowest.models.bundled import BUNDLED_NAME
 from cowest.nodes.prompts import DraftFormat
 
 # The paper's settings, by TRL field name, per objective: SFT lr 1.4e-5, grad-accum 8; DPO lr 1.41e-5,
