@@ -15,8 +15,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-
 _EXPORTS = {
     "CollabContext": "cowest.graph",
     "CollabState": "cowest.graph",
@@ -29,6 +27,8 @@ __all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # one literal, in core/, where models/http.py reads it too
+        return importlib.import_module("cowest.core.versions").VERSION
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'cowest' has no attribute {name!r}")

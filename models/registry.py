@@ -11,6 +11,7 @@ from .local import LocalBase
 from .local_chat import LocalChatModel
 from .providers import ProviderChatModel
 from .remote import RemoteChatModel
+from .retrievers import RetrieverModel
 from .settings import ModelSettings
 from .spec import ModelSpec
 
@@ -54,8 +55,6 @@ def _model(
             _bases.move_to_end(which)
             return LocalChatModel(base, spec)
         if spec.provider == "retriever":  # a registered retriever, stored and reused as a call
-            from cowest.nodes.retrievers import RetrieverModel
-
             return RetrieverModel(spec.model)
         if spec.provider != "openai":
             by_spec = (str(spec), None, None, policy)
