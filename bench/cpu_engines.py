@@ -30,8 +30,8 @@ def sample(engine: str, queries: int, k: int, tokens: int) -> dict:
 
     from cowest.models import Sampling, bundled_model_dir
     from cowest.models.local import LocalBase
-    from cowest.nodes.prompts import weak_draft_prompt
     from cowest.tasks import get_task
+    from cowest.tasks.prompts import weak_draft_prompt
 
     examples = get_task("medmcqa").load(str(ROOT / "examples/medmcqa-sample.jsonl"), limit=queries).examples
     prompts = [weak_draft_prompt(ex.query, "cot") for ex in examples]

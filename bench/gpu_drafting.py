@@ -22,8 +22,8 @@ def drafting(
 ) -> None:
     from cowest.models import Sampling
     from cowest.models.local import LocalBase
-    from cowest.nodes.prompts import weak_draft_prompt
     from cowest.tasks import get_task
+    from cowest.tasks.prompts import weak_draft_prompt
 
     examples = get_task("medmcqa").load(write_jsonl(work / "drafting.jsonl", mcq_rows(queries))).examples
     prompts = [weak_draft_prompt(ex.query, "cot") for ex in examples]

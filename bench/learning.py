@@ -66,7 +66,7 @@ class Oracle:
         self.by_gold = {ex.gold.strip(): ex for ex in examples}
 
     def __call__(self, prompt: str) -> str:
-        from cowest.nodes.parsing import parse_answer
+        from cowest.tasks.parsing import parse_answer
 
         kind = kind_of(prompt)
         if kind == "judge":

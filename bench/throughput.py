@@ -178,8 +178,8 @@ def k_samples(weak: str) -> dict:
     import torch
 
     from cowest.models import Sampling, get_model
-    from cowest.nodes.prompts import weak_draft_prompt
     from cowest.tasks import get_task
+    from cowest.tasks.prompts import weak_draft_prompt
 
     task = get_task("medmcqa")
     shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmcqa" / "dev_part.jsonl"

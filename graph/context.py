@@ -19,7 +19,7 @@ from cowest.models import (
     Sampling,
     WeakEngine,
 )
-from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
+from cowest.tasks.prompts import DRAFT_FORMATS, DraftFormat
 
 from .modes import MODES, ModeName, ModeSpec
 

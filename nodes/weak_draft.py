@@ -7,12 +7,12 @@ from langgraph.runtime import Runtime
 from cowest.graph.context import CollabContext
 from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
+from cowest.tasks.parsing import answer_fields
+from cowest.tasks.prompts import weak_draft_prompt
 
 from .calls import run_jobs
 from .effects import Blocking, NodeSteps, StoreWork
 from .ledger import current_plan
-from .parsing import answer_fields
-from .prompts import weak_draft_prompt
 from .recording import CallLog
 
 

@@ -9,7 +9,7 @@ from test_trainer import load
 import cowest
 from cowest.core import BadInput
 from cowest.models import Sampling, get_model
-from cowest.nodes.prompts import weak_draft_prompt
+from cowest.tasks.prompts import weak_draft_prompt
 
 pytestmark = pytest.mark.slow  # loads models
 

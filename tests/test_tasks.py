@@ -5,9 +5,9 @@ import json
 import pytest
 from conftest import SHARED_DATA, write_jsonl
 
-from cowest.nodes.parsing import parse_answer, parse_score
 from cowest.tasks import DataError, get_task
 from cowest.tasks.normalize import split_output
+from cowest.tasks.parsing import parse_answer, parse_score
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not beside the checkout")
 
