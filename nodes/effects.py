@@ -155,11 +155,13 @@ class _Node(Runnable):
         self.name = steps_of.__name__
 
     def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> dict:
+        # graph/ imports the nodes: an upward import at module level would close graph -> nodes -> graph
+        # while the builder loads; it goes with these interpreters (issue 30, item 1)
         from cowest.graph.serving import collab_runtime
 
         return run_effects(self.steps_of(input, collab_runtime()))
 
     async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> dict:
-        from cowest.graph.serving import collab_runtime
+        from cowest.graph.serving import collab_runtime  # as in invoke
 
         return await arun_effects(self.steps_of(input, collab_runtime()))

@@ -27,6 +27,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from cowest.core import BadInput
 from cowest.models.retrievers import register_retriever, registered
+from cowest.tasks.base import read_json_rows
 
 __all__ = [
     "BM25Retriever",
@@ -83,8 +84,6 @@ class BM25Retriever(BaseRetriever):
 def read_corpus(path: str) -> list[tuple[str, str]]:
     """(id, text) per row of a JSON Lines (or JSON array) file of `{"id": ..., "text": ...}`;
     BadInput naming the file and line of the first bad one."""
-    from cowest.tasks.base import read_json_rows
-
     if not Path(path).is_file():
         raise CorpusError(f"--corpus {path}: no such file")
     passages: list[tuple[str, str]] = []
