@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("core", "graph", "nodes", "storage", "tasks", "trainer")  # pyproject.toml's package-dir
+# pyproject.toml's package-dir; models/ is a top-level folder from issue 30 on (nodes/models before)
+PACKAGES = ("core", "graph", "models", "nodes", "storage", "tasks", "trainer")
 
 
 def git(*args: str) -> str:
@@ -42,7 +43,8 @@ def import_root(rev: str, work: Path) -> Path:
         for f in (tree / "cowest").iterdir():
             (root / "cowest" / f.name).symlink_to(f)
         for d in PACKAGES:
-            (root / "cowest" / d).symlink_to(tree / d)
+            if (tree / d).exists():
+                (root / "cowest" / d).symlink_to(tree / d)
     return root
 
 
@@ -50,12 +52,17 @@ def child(rev: str, root: str, repeat: int) -> None:
     """One sample of figures 1 and 2 with revision `rev` imported from `root`."""
     sys.path.insert(0, root)
     sys.path.insert(1, str(ROOT / "bench"))
+    import importlib
+
     import throughput as tp
 
-    import cowest.nodes.models.http
     import cowest.storage
 
-    for where in (tp.collect.__code__.co_filename, cowest.nodes.models.http.__file__, cowest.storage.__file__):
+    try:
+        http = importlib.import_module("cowest.models.http")
+    except ModuleNotFoundError:  # a revision from before issue 30 moved models/ out of nodes/
+        http = importlib.import_module("cowest.nodes.models.http")
+    for where in (tp.collect.__code__.co_filename, http.__file__, cowest.storage.__file__):
         assert str(where).startswith(root), f"{where} is not under {root}: the versions are mixed"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="cowest-alternate-"))

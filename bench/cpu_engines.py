@@ -28,10 +28,10 @@ def sample(engine: str, queries: int, k: int, tokens: int) -> dict:
     """One timed run (after a warm-up) of `engine` in this process."""
     import torch
 
-    from cowest.nodes.models import Sampling, bundled_model_dir
-    from cowest.nodes.models.local import LocalBase
-    from cowest.nodes.prompts import weak_draft_prompt
+    from cowest.models import Sampling, bundled_model_dir
+    from cowest.models.local import LocalBase
     from cowest.tasks import get_task
+    from cowest.tasks.prompts import weak_draft_prompt
 
     examples = get_task("medmcqa").load(str(ROOT / "examples/medmcqa-sample.jsonl"), limit=queries).examples
     prompts = [weak_draft_prompt(ex.query, "cot") for ex in examples]
@@ -51,7 +51,7 @@ def sample(engine: str, queries: int, k: int, tokens: int) -> dict:
         done = [f.result() for f in futures]
         seconds = time.perf_counter() - start
     produced = sum(g.tokens_out or 0 for out in done for gens in out for g in gens)
-    import cowest.nodes.models.local as local
+    import cowest.models.local as local
 
     where = local.__file__
     return {"tokens": produced, "seconds": round(seconds, 3), "tokens/s": round(produced / seconds, 1), "from": where}

@@ -11,7 +11,7 @@ import argparse
 import json
 import time
 
-from cowest.nodes.models import BUNDLED_NAME, Sampling, get_model
+from cowest.models import BUNDLED_NAME, Sampling, get_model
 
 
 def main() -> None:

@@ -126,13 +126,13 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("cowest.nodes.models.batching").setLevel(logging.DEBUG)  # a model failure's traceback
+    logging.getLogger("cowest.models.batching").setLevel(logging.DEBUG)  # a model failure's traceback
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     gpu_common.OUT_FILE = out / "gpu_check.json"
     import transformers
 
-    from cowest.nodes.models.registry import release_local_models
+    from cowest.models.registry import release_local_models
 
     RESULTS.update(
         device=torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu (a dry run)",

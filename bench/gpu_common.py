@@ -70,6 +70,6 @@ def guarded(job: Any) -> Any:
 
 
 def free() -> None:
-    from cowest.nodes.models.registry import free_accelerator_memory
+    from cowest.models.registry import free_accelerator_memory
 
     free_accelerator_memory()

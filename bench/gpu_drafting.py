@@ -20,10 +20,10 @@ def drafting(
     library_paths: list[str],
     results: dict,
 ) -> None:
-    from cowest.nodes.models import Sampling
-    from cowest.nodes.models.local import LocalBase
-    from cowest.nodes.prompts import weak_draft_prompt
+    from cowest.models import Sampling
+    from cowest.models.local import LocalBase
     from cowest.tasks import get_task
+    from cowest.tasks.prompts import weak_draft_prompt
 
     examples = get_task("medmcqa").load(write_jsonl(work / "drafting.jsonl", mcq_rows(queries))).examples
     prompts = [weak_draft_prompt(ex.query, "cot") for ex in examples]
@@ -114,7 +114,7 @@ def on_decoding_thread(job: Any) -> Any:
     """`job()` run on cowest's decoding thread; its result."""
     from concurrent.futures import Future
 
-    from cowest.nodes.models.decoding_thread import DECODING
+    from cowest.models.decoding_thread import DECODING
 
     done: Future = Future()
 

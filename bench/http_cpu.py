@@ -54,7 +54,7 @@ def main() -> None:
     os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-bench")
 
     import cowest.nodes
-    from cowest.nodes.models import Sampling, get_model
+    from cowest.models import Sampling, get_model
 
     model = get_model("openai:scripted")
     sampling = Sampling(max_new_tokens=8)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from scripted_server import ScriptedServer, kind_of, section  # noqa: E402
 
 from cowest.core import copy_as  # noqa: E402
-from cowest.nodes.models import BUNDLED_NAME  # noqa: E402
+from cowest.models import BUNDLED_NAME  # noqa: E402
 from cowest.rounds import RoundsOptions, run_rounds  # noqa: E402
 from cowest.storage import get_store  # noqa: E402
 from cowest.tasks import get_task  # noqa: E402
@@ -66,7 +66,7 @@ class Oracle:
         self.by_gold = {ex.gold.strip(): ex for ex in examples}
 
     def __call__(self, prompt: str) -> str:
-        from cowest.nodes.parsing import parse_answer
+        from cowest.tasks.parsing import parse_answer
 
         kind = kind_of(prompt)
         if kind == "judge":

@@ -52,7 +52,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def latency(out: Path, questions: list[str]) -> dict:
-    from cowest.nodes.models import Sampling, get_model
+    from cowest.models import Sampling, get_model
     from cowest.nodes.retrievers import BM25Retriever
 
     rows = json.loads((IFQA / "train.json").read_text()) + json.loads((IFQA / "dev.json").read_text())

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cowest.collect import CollectOptions, collect
 from cowest.graph import CollabContext
-from cowest.nodes.models import BUNDLED_NAME, ModelSettings
+from cowest.models import BUNDLED_NAME, ModelSettings
 from cowest.rounds import RoundsOptions, run_rounds
 from cowest.runner import run_over
 from cowest.tasks import get_task

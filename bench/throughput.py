@@ -177,9 +177,9 @@ def k_samples(weak: str) -> dict:
     """Tokens/s of K=4 samples for 8 queries in one batch vs the same 8 one query at a time."""
     import torch
 
-    from cowest.nodes.models import Sampling, get_model
-    from cowest.nodes.prompts import weak_draft_prompt
+    from cowest.models import Sampling, get_model
     from cowest.tasks import get_task
+    from cowest.tasks.prompts import weak_draft_prompt
 
     task = get_task("medmcqa")
     shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmcqa" / "dev_part.jsonl"

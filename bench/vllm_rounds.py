@@ -44,7 +44,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     from cowest.cli import main as cowest
-    from cowest.nodes.models.bundled import bundled_model_dir
+    from cowest.models.bundled import bundled_model_dir
     from cowest.storage import get_store
     from cowest.tasks import get_task
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -19,8 +21,6 @@ class Limits:
     def from_env(cls) -> Limits:
         """The defaults, with COWEST_MAX_QUERY_CHARS, COWEST_MAX_RENDER_CHARS, COWEST_MAX_SAMPLES and
         COWEST_MAX_NEW_TOKENS where set."""
-        from .errors import ConfigError
-
         values = {}
         for name in ("max_query_chars", "max_render_chars", "max_samples", "max_new_tokens"):
             raw = os.environ.get(f"COWEST_{name.upper()}")

@@ -10,6 +10,8 @@ from importlib import metadata
 
 from .errors import BadInput
 
+VERSION = "0.1.0"  # cowest's own, as pyproject.toml's [project] version; `cowest.__version__`
+
 # The ones CI tests at both ends of their range (constraints.txt, constraints-oldest.txt).
 CHECKED = ("transformers", "peft", "trl", "langgraph")
 

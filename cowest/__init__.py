@@ -15,20 +15,20 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-
 _EXPORTS = {
     "CollabContext": "cowest.graph",
     "CollabState": "cowest.graph",
     "build_graph": "cowest.graph",
-    "ModelSettings": "cowest.nodes.models",
+    "ModelSettings": "cowest.models",
     "CowestError": "cowest.core",
-    "chat_model": "cowest.nodes.models.chat_model",
+    "chat_model": "cowest.models.chat_model",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # one literal, in core/, where models/http.py reads it too
+        return importlib.import_module("cowest.core.versions").VERSION
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'cowest' has no attribute {name!r}")

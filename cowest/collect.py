@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass, field
 
 from cowest.core import EXIT_BUDGET, EXIT_FAILURES, EXIT_OK, BadInput, BudgetExceeded
 from cowest.graph import CollabContext, CollabState
+from cowest.models import ModelSettings, check_specs
+from cowest.models.engines import check_engine
+from cowest.models.limits import current_limits
+from cowest.models.requests_loop import submit_on_loop
 from cowest.nodes.effects import StoreWork
 from cowest.nodes.ledger import Budget, error_kind, keeping_ledger
-from cowest.nodes.models import ModelSettings, check_specs
-from cowest.nodes.models.engines import check_engine
-from cowest.nodes.models.limits import current_limits
-from cowest.nodes.models.requests_loop import submit_on_loop
 from cowest.nodes.pair_collector import split_of_state
 from cowest.nodes.recording import remember_queries
 from cowest.storage import get_store

@@ -8,7 +8,7 @@ from pathlib import Path
 from cowest.core import BadInput, did_you_mean, option
 from cowest.graph import CollabContext
 from cowest.graph.modes import MODES, ModeName
-from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
+from cowest.tasks.prompts import DRAFT_FORMATS, DraftFormat
 
 from .options import JobOptions
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from cowest.core import BadInput, copy_as
 from cowest.graph import CollabContext
+from cowest.models import ModelSettings
 from cowest.nodes.ledger import Budget, keeping_ledger
-from cowest.nodes.models import ModelSettings
-from cowest.nodes.prompts import weak_draft_prompt
 from cowest.nodes.recording import remember_queries
 from cowest.storage import Adapter, TraceStore
 from cowest.tasks import Example, data_identity, get_task
+from cowest.tasks.prompts import weak_draft_prompt
 from cowest.trainer.grpo import GRPOOptions, grpo_config, train_grpo
 
 from .collect import check_models

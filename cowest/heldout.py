@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cowest.core import BadInput, copy_as
-from cowest.nodes.models import ModelSettings
+from cowest.models import ModelSettings
 from cowest.storage import EvalResult
 from cowest.tasks import get_task
 from cowest.tasks.stats import Interval, PairedDifference

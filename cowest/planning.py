@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from cowest.core import BadInput
 from cowest.graph import CollabContext
+from cowest.models import ModelSpec, check_specs
 from cowest.nodes.ledger import PlannedRole, planning
-from cowest.nodes.models import ModelSpec, check_specs
 from cowest.storage import get_store
 from cowest.tasks import Example, get_task
 

@@ -22,10 +22,10 @@ from typing import Any
 from cowest.core import store_failure
 from cowest.graph import CollabContext
 from cowest.graph.builder import reward_graph
+from cowest.models.requests_loop import submit_on_loop
 from cowest.nodes.ledger import Ledger, using_ledger
-from cowest.nodes.models.requests_loop import submit_on_loop
-from cowest.nodes.parsing import answer_fields
 from cowest.tasks import Example
+from cowest.tasks.parsing import answer_fields
 
 from .diagnostics import draft_figures
 from .runner import graph_input

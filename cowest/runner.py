@@ -12,8 +12,8 @@ from tqdm.auto import tqdm
 from cowest.core import StoreFailed, store_failure
 from cowest.graph import CollabContext, CollabState
 from cowest.graph.builder import shared_graph
+from cowest.models.requests_loop import submit_on_loop
 from cowest.nodes.ledger import current_ledger
-from cowest.nodes.models.requests_loop import submit_on_loop
 from cowest.tasks import Example
 
 _END = object()  # the source is exhausted

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cowest.nodes.parsing import parse_answer
 from cowest.tasks import DataError, Example, Task
 from cowest.tasks.base import read_json_rows
 from cowest.tasks.metrics import score_task
+from cowest.tasks.parsing import parse_answer
 from cowest.tasks.stats import QueryScores, per_query_records
 
 

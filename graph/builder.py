@@ -43,6 +43,7 @@ from cowest.nodes.strong_solo import strong_solo
 from cowest.nodes.weak_draft import weak_draft
 
 from .context import CollabContext
+from .serving import resolved
 from .state import CollabInput, CollabState, RewardInput, RouteState, StartState
 
 
@@ -109,7 +110,6 @@ def _router(route: Any) -> tuple[Any, list[str]]:
     """A router and its path map (its Literal return type). LangGraph hands it the run's runtime
     and config; a served caller's context is resolved against the operator's settings. It reads only
     the state and the context."""
-    from .serving import resolved
 
     def router(state: RouteState, runtime: Runtime, config: RunnableConfig) -> Any:
         if not isinstance(runtime.context, CollabContext):

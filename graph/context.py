@@ -10,7 +10,7 @@ from typing import Literal
 
 from cowest.core import BadInput, option
 from cowest.core.limits import limits
-from cowest.nodes.models import (
+from cowest.models import (
     BUNDLED_NAME,
     ENGINE_HELP,
     ModelSettings,
@@ -19,7 +19,7 @@ from cowest.nodes.models import (
     Sampling,
     WeakEngine,
 )
-from cowest.nodes.prompts import DRAFT_FORMATS, DraftFormat
+from cowest.tasks.prompts import DRAFT_FORMATS, DraftFormat
 
 from .modes import MODES, ModeName, ModeSpec
 

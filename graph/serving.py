@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cowest.core import BadInput, ConfigError
-from cowest.nodes.models import BUNDLED_NAME
+from cowest.models import BUNDLED_NAME
 
 from .context import CollabContext
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .models import Generation, ModelSpec
+from cowest.models import Generation, ModelSpec
+
 from .recording import Job
 
 Parse = Callable[[str], dict[str, Any]]  # output text -> fields to record ({"answer": ...} or {"score": ...})

@@ -16,12 +16,12 @@ from typing import Any
 
 from cowest.core import BudgetExceeded, store_failure
 from cowest.graph.state import Step
+from cowest.models import Generation, ModelCallError, ModelSpec, RequestPolicy, Sampling
 
 from . import in_flight
 from .call_rows import InvalidOutput, Parse, Result, copy_of, fields_of
 from .effects import Effect, Generate, StoreWork, Wait
 from .ledger import current_ledger, current_plan, reserve_tokens
-from .models import Generation, ModelCallError, ModelSpec, RequestPolicy, Sampling
 from .recording import CallLog, Job, step_from_call
 
 PLACEHOLDER = "(planned)"  # the output a dry run stands in for a call it would send

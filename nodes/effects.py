@@ -2,7 +2,7 @@
 requests), and run either way: `graph.invoke` runs each effect in the caller's thread; `graph.ainvoke`
 (the CLI's jobs, LangGraph Studio) awaits it, with store work in a worker thread, remote requests on
 the requests' event loop, and a local model's requests queued for the thread that decodes its
-batches (nodes/models/batching.py).
+batches (models/batching.py).
 
     def strong_solo(state, runtime):
         log = yield StoreWork(runtime.context.db, CallLog.open, state, runtime.context)
@@ -20,10 +20,10 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from .models import ModelSpec, RequestPolicy, Sampling, get_model
-from .models.base import Messages, Outcome, Seeds
-from .models.registry import loaded_model
-from .models.requests_loop import event_loop, submit_on_loop
+from cowest.models import ModelSpec, RequestPolicy, Sampling, get_model
+from cowest.models.base import Messages, Outcome, Seeds
+from cowest.models.registry import loaded_model
+from cowest.models.requests_loop import event_loop, submit_on_loop
 
 
 class Blocking:
@@ -155,11 +155,13 @@ class _Node(Runnable):
         self.name = steps_of.__name__
 
     def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> dict:
+        # graph/ imports the nodes: an upward import at module level would close graph -> nodes -> graph
+        # while the builder loads; it goes with these interpreters (issue 30, item 1)
         from cowest.graph.serving import collab_runtime
 
         return run_effects(self.steps_of(input, collab_runtime()))
 
     async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> dict:
-        from cowest.graph.serving import collab_runtime
+        from cowest.graph.serving import collab_runtime  # as in invoke
 
         return await arun_effects(self.steps_of(input, collab_runtime()))

@@ -15,15 +15,15 @@ from langgraph.runtime import Runtime
 
 from cowest.graph.context import TOP_SCORE, CollabContext
 from cowest.graph.state import CollabState, Step
+from cowest.models import Sampling
 from cowest.storage.keys import stable_key
 from cowest.tasks import get_task, task_rubric
+from cowest.tasks.parsing import example_of, parse_score
+from cowest.tasks.prompts import judge_prompt
 
 from .call_rows import InvalidOutput
 from .calls import run_jobs
 from .effects import Effect, NodeSteps, StoreWork
-from .models import Sampling
-from .parsing import example_of, parse_score
-from .prompts import judge_prompt
 from .recording import CallLog
 
 LOW_SCORE = 1

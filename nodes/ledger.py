@@ -15,8 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from cowest.core import BudgetExceeded
-
-from .models import Messages
+from cowest.models import Messages
 
 
 @dataclass

@@ -28,14 +28,14 @@ from cowest.core import BadInput
 from cowest.graph.context import CollabContext
 from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState, Step
+from cowest.models import ModelSpec, Sampling
+from cowest.models.base import GREEDY, Messages
+from cowest.tasks.parsing import answer_fields
+from cowest.tasks.prompts import flare_prompt, rag_answer_prompt, self_knowledge_prompt, strong_solo_prompt
 
 from .calls import PLACEHOLDER, run_jobs
 from .effects import Effect, NodeSteps, StoreWork
 from .ledger import current_plan
-from .models import ModelSpec, Sampling
-from .models.base import GREEDY, Messages
-from .parsing import answer_fields
-from .prompts import flare_prompt, rag_answer_prompt, self_knowledge_prompt, strong_solo_prompt
 from .recording import CallLog
 from .retrievers import passages_of
 

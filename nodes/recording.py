@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cowest.graph.state import CollabState, Step
-from cowest.nodes.models.base import DEFAULT_POLICY, Messages, RequestPolicy, Sampling
-from cowest.nodes.models.identity import decoding, model_identity
-from cowest.nodes.models.spec import ModelSpec
+from cowest.models.base import DEFAULT_POLICY, Messages, RequestPolicy, Sampling
+from cowest.models.identity import decoding, model_identity
+from cowest.models.spec import ModelSpec
 from cowest.storage import Call, TraceStore, get_store
 from cowest.storage.keys import content_key, row_key, stable_key
 from cowest.storage.rows import StoredCall

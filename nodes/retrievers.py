@@ -2,12 +2,12 @@
 name, and the BM25 one `--corpus FILE.jsonl` builds (bm25s).
 
 A retrieval is stored and reused like a model call: the registered retriever stands behind the model
-interface as `retriever:NAME` (its output is the passages as JSON), so the store, resume, reuse
-across runs and dry runs treat it as every other call. The name is what identifies the retriever in
-the store: give another retriever (another corpus, another k) another name. The BM25 retriever's name
-carries its corpus's content hash and k.
+interface as `retriever:NAME` (cowest.models.retrievers; its output is the passages as JSON), so the
+store, resume, reuse across runs and dry runs treat it as every other call. The name is what
+identifies the retriever in the store: give another retriever (another corpus, another k) another
+name. The BM25 retriever's name carries its corpus's content hash and k.
 
-    from cowest.nodes.retrievers import register_retriever
+    from cowest.models.retrievers import register_retriever
     register_retriever("my-vectors", vector_store.as_retriever(search_kwargs={"k": 3}))
     graph.invoke({"query": ...}, context=CollabContext(mode="skr", retriever="my-vectors"))
 """
@@ -26,33 +26,25 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from cowest.core import BadInput
+from cowest.models.retrievers import register_retriever, registered
+from cowest.tasks.base import read_json_rows
 
-from .models.base import GREEDY, Generation, Messages, ModelCallError, Outcome, Sampling, Seeds
+__all__ = [
+    "BM25Retriever",
+    "CorpusError",
+    "corpus_retriever",
+    "passages_of",
+    "read_corpus",
+    "register_retriever",
+    "registered",
+]
 
 _lock = threading.Lock()
-_registered: dict[str, BaseRetriever] = {}
 _corpora: dict[tuple[str, int], str] = {}  # (corpus digest, k) -> the name its retriever is registered under
 
 
 class CorpusError(BadInput):
     """A corpus file that cannot be used; the message names the file (and line)."""
-
-
-def register_retriever(name: str, retriever: BaseRetriever) -> str:
-    """Make `retriever` the one `CollabContext(retriever=name)` retrieves with; returns `name`."""
-    if not name or any(c in name for c in " @:/"):
-        raise BadInput(f"retriever name {name!r}: a short name without spaces, '@', ':' or '/'")
-    with _lock:
-        _registered[name] = retriever
-    return name
-
-
-def registered(name: str) -> BaseRetriever:
-    with _lock:
-        retriever = _registered.get(name)
-    if retriever is None:
-        raise BadInput(f"no retriever named {name!r}; pass --corpus FILE.jsonl, or register_retriever() one")
-    return retriever
 
 
 class BM25Retriever(BaseRetriever):
@@ -92,8 +84,6 @@ class BM25Retriever(BaseRetriever):
 def read_corpus(path: str) -> list[tuple[str, str]]:
     """(id, text) per row of a JSON Lines (or JSON array) file of `{"id": ..., "text": ...}`;
     BadInput naming the file and line of the first bad one."""
-    from cowest.tasks.base import read_json_rows
-
     if not Path(path).is_file():
         raise CorpusError(f"--corpus {path}: no such file")
     passages: list[tuple[str, str]] = []
@@ -133,33 +123,3 @@ def passages_of(text: str | None) -> list[dict[str, str]]:
     except json.JSONDecodeError:
         return []
     return [p for p in found if isinstance(p, dict) and "text" in p] if isinstance(found, list) else []
-
-
-class RetrieverModel:
-    """A registered retriever behind the model interface: the last message is the search query, the
-    one output the passages found, as JSON (`[{"id", "text"}, ...]`)."""
-
-    def __init__(self, name: str):
-        self.spec = f"retriever:{name}"
-        self.retriever = registered(name)
-
-    def generate(
-        self, prompts: list[Messages], n: int = 1, sampling: Sampling = GREEDY, seeds: Seeds = None
-    ) -> list[list[Generation]]:
-        return [[self._search(prompt)] * n for prompt in prompts]
-
-    def generate_each(
-        self, prompts: list[Messages], counts: list[int], sampling: Sampling, seeds: Seeds = None
-    ) -> list[Outcome]:
-        out: list[Outcome] = []
-        for prompt, count in zip(prompts, counts):
-            try:
-                out.append([self._search(prompt)] * count)
-            except Exception as exc:  # a retriever's own failure fails its query's retrieval only
-                out.append([ModelCallError(f"{self.spec}: {type(exc).__name__}: {exc}")] * count)
-        return out
-
-    def _search(self, prompt: Messages) -> Generation:
-        docs = self.retriever.invoke(prompt[-1]["content"])
-        found = [{"id": str(d.id if d.id is not None else i), "text": d.page_content} for i, d in enumerate(docs)]
-        return Generation(text=json.dumps(found, ensure_ascii=False))

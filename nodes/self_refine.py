@@ -11,11 +11,11 @@ from langgraph.runtime import Runtime
 from cowest.graph.context import CollabContext
 from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
+from cowest.tasks.parsing import answer_fields
+from cowest.tasks.prompts import self_refine_prompt
 
 from .calls import run_jobs
 from .effects import NodeSteps, StoreWork
-from .parsing import answer_fields
-from .prompts import self_refine_prompt
 from .recording import CallLog
 
 

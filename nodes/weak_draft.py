@@ -7,12 +7,14 @@ from langgraph.runtime import Runtime
 from cowest.graph.context import CollabContext
 from cowest.graph.modes import final_answer
 from cowest.graph.state import CollabState
+from cowest.models import get_model
+from cowest.tasks.normalize import split_output
+from cowest.tasks.parsing import answer_fields
+from cowest.tasks.prompts import weak_draft_prompt
 
 from .calls import run_jobs
 from .effects import Blocking, NodeSteps, StoreWork
 from .ledger import current_plan
-from .parsing import answer_fields
-from .prompts import weak_draft_prompt
 from .recording import CallLog
 
 
@@ -31,9 +33,6 @@ def weak_draft(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps
 
 def _confidence(spec, policy, prompt, draft) -> float | None:
     """The weak model's probability of its own answer; only a local model exposes it."""
-    from cowest.nodes.models import get_model
-    from cowest.tasks.normalize import split_output
-
     model = get_model(spec, policy=policy)
     _, answer_text = split_output(draft.get("text"))
     if draft.get("error") or not answer_text or not hasattr(model, "answer_confidence"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cowest.nodes.models import ModelCallError, Sampling
-from cowest.nodes.models.registry import clear_models, get_model
+from cowest.models import ModelCallError, Sampling
+from cowest.models.registry import clear_models, get_model
 
 
 @pytest.fixture

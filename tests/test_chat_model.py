@@ -8,8 +8,8 @@ from test_trainer import load
 
 import cowest
 from cowest.core import BadInput
-from cowest.nodes.models import Sampling, get_model
-from cowest.nodes.prompts import weak_draft_prompt
+from cowest.models import Sampling, get_model
+from cowest.tasks.prompts import weak_draft_prompt
 
 pytestmark = pytest.mark.slow  # loads models
 

@@ -214,8 +214,8 @@ def test_sqlite_work_runs_in_place_on_cowests_loop_and_in_a_worker_thread_elsewh
     import asyncio
     import threading
 
+    from cowest.models.requests_loop import run_on_loop
     from cowest.nodes.effects import StoreWork
-    from cowest.nodes.models.requests_loop import run_on_loop
 
     def where(effect: StoreWork) -> str:
         async def run() -> str:

@@ -17,8 +17,8 @@ from cowest.cli import main
 from cowest.collect import CollectOptions, collect, exit_code
 from cowest.core import EXIT_BUDGET, EXIT_OK
 from cowest.evaluation import EvalOptions, evaluate
-from cowest.nodes.models import ModelSpec, Sampling
-from cowest.nodes.models.identity import decoding
+from cowest.models import ModelSpec, Sampling
+from cowest.models.identity import decoding
 from cowest.planning import plan_collect
 from cowest.storage import StoreError, get_store
 from cowest.storage.keys import adapter_digest, stable_key

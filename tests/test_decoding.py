@@ -1,9 +1,9 @@
-"""The hand-written decoding (nodes/models/decoding.py): one prefill for K samples, rows that
+"""The hand-written decoding (models/decoding.py): one prefill for K samples, rows that
 leave when they finish and rows that join, token choice as transformers makes it."""
 
 import pytest
 
-from cowest.nodes.models import Sampling
+from cowest.models import Sampling
 
 
 def encoded(base, contents):
@@ -22,8 +22,8 @@ def test_k_continuations_of_one_prefill_are_what_generate_gives_k_prefills(tiny_
     sampling, not what is sampled."""
     import torch
 
-    from cowest.nodes.models.decoding import decode
-    from cowest.nodes.models.local import LocalBase, _until_stop
+    from cowest.models.decoding import decode
+    from cowest.models.local import LocalBase, _until_stop
 
     base = LocalBase(tiny_model)
     enc = encoded(base, ["Short one?", "A much longer prompt here?"])
@@ -42,8 +42,8 @@ def test_k_continuations_of_one_prefill_are_what_generate_gives_k_prefills(tiny_
 def test_a_finished_row_leaves_the_batch_and_the_others_go_on_unchanged(tiny_model, monkeypatch):
     import torch
 
-    from cowest.nodes.models.decoding import decode
-    from cowest.nodes.models.local import LocalBase
+    from cowest.models.decoding import decode
+    from cowest.models.local import LocalBase
 
     base = LocalBase(tiny_model)
     torch.manual_seed(0)
@@ -72,7 +72,7 @@ def test_top_p_and_the_repetition_penalty_keep_what_transformers_keeps():
     import torch
     from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor, TopPLogitsWarper
 
-    from cowest.nodes.models.decoding import penalize_repeats, top_p_candidates
+    from cowest.models.decoding import penalize_repeats, top_p_candidates
 
     torch.manual_seed(0)
     for scale in (0.2, 1.0, 4.0, 12.0):  # flat rows (past the top candidates, and the next) to peaked ones
@@ -95,7 +95,7 @@ def test_top_p_and_the_repetition_penalty_keep_what_transformers_keeps():
 def test_a_draw_follows_the_weights_and_never_picks_a_weight_of_zero():
     import torch
 
-    from cowest.nodes.models.decoding import draw
+    from cowest.models.decoding import draw
 
     torch.manual_seed(0)
     weights = torch.tensor([[0.0, 1.0, 0.0, 3.0], [2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 5.0], [0.1, 0.2, 0.3, 0.4]])
@@ -115,8 +115,8 @@ def test_prompts_that_join_the_rows_decoding_get_what_they_get_alone(tiny_model,
     and the rows already decoding go on unchanged."""
     import torch
 
-    from cowest.nodes.models.decoding import Decoding, decode
-    from cowest.nodes.models.local import LocalBase
+    from cowest.models.decoding import Decoding, decode
+    from cowest.models.local import LocalBase
 
     base = LocalBase(tiny_model)
     torch.manual_seed(0)
@@ -146,8 +146,8 @@ def test_a_seeded_row_samples_the_same_tokens_whatever_decodes_beside_it(tiny_mo
     alone, beside other rows, or joining rows already decoding; another seed draws another one."""
     import torch
 
-    from cowest.nodes.models.decoding import Decoding, decode
-    from cowest.nodes.models.local import LocalBase
+    from cowest.models.decoding import Decoding, decode
+    from cowest.models.local import LocalBase
 
     base = LocalBase(tiny_model)
     torch.manual_seed(0)
@@ -177,7 +177,7 @@ def test_a_short_request_joins_a_long_one_and_finishes_first(tiny_model):
     with the tokens it gets alone (greedy)."""
     import time
 
-    from cowest.nodes.models.local import LocalBase
+    from cowest.models.local import LocalBase
 
     base = LocalBase(tiny_model)
     base.stop_ids = {-1}  # no early stop: the long request really runs its 400 tokens
@@ -199,8 +199,8 @@ def test_token_logprobs_are_the_models_own_on_the_decoded_sequence(tiny_model):
     the tokens before it gives (left padding and the batch beside it change nothing)."""
     import torch
 
-    from cowest.nodes.models.decoding import decoded
-    from cowest.nodes.models.local import LocalBase
+    from cowest.models.decoding import decoded
+    from cowest.models.local import LocalBase
 
     base = LocalBase(tiny_model)
     enc = encoded(base, ["Short one?", "A much longer prompt here?"])
@@ -218,7 +218,7 @@ def test_token_logprobs_are_the_models_own_on_the_decoded_sequence(tiny_model):
 
 
 def test_a_local_models_generations_carry_their_tokens_log_probabilities_when_asked(tiny_model):
-    from cowest.nodes.models import get_model
+    from cowest.models import get_model
 
     model = get_model(f"huggingface:{tiny_model}")
     prompts = [[{"role": "user", "content": c}] for c in ("Hello there?", "Name a city.")]

@@ -10,7 +10,7 @@ from test_collect_graph import mcq, script, scripted_collect
 
 from cowest.collect import collect, exit_code
 from cowest.core import EXIT_FAILURES
-from cowest.nodes.models.registry import clear_models, get_model
+from cowest.models.registry import clear_models, get_model
 from cowest.storage import get_store
 
 pytestmark = pytest.mark.slow  # starts servers
@@ -76,7 +76,7 @@ def test_a_forward_that_raises_mid_run_fails_its_calls_and_the_job_ends(serve, t
 def test_a_request_its_caller_gave_up_on_fails_none_of_those_decoded_beside_it(tiny_model):
     """A job that stops cancels what it waits for; the decoding thread then has no one to hand that
     request's generations to, which must not fail the requests in the same batch."""
-    from cowest.nodes.models.base import Sampling
+    from cowest.models.base import Sampling
 
     clear_models()
     model = get_model(f"huggingface:{tiny_model}")

@@ -206,7 +206,7 @@ def test_self_refine_and_supericl_modes(tmp_path, tiny_model, db_url, monkeypatc
 
 
 def test_answer_confidence_is_a_probability(tiny_model):
-    from cowest.nodes.models import get_model
+    from cowest.models import get_model
 
     model = get_model(f"huggingface:{tiny_model}")
     prompt = [{"role": "user", "content": "Pick one."}]

@@ -15,11 +15,11 @@ from test_collect_graph import mcq, script
 from cowest.cli import main
 from cowest.grpo_round import ensure_queries, reward_context
 from cowest.nodes.ledger import Ledger
-from cowest.nodes.prompts import strong_refine_prompt
 from cowest.options import RoundsOptions
 from cowest.rewards import RewardTally, collaborative_reward
 from cowest.storage import get_store
 from cowest.tasks import get_task
+from cowest.tasks.prompts import strong_refine_prompt
 
 pytestmark = pytest.mark.slow  # the scripted server, and training
 

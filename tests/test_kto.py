@@ -13,8 +13,8 @@ from conftest import PROMPTS
 from test_trainer import completion_logprob, load, save_draft
 
 from cowest.core import BadInput
-from cowest.nodes.prompts import weak_draft_prompt
 from cowest.storage import example_rows, export_examples, get_store
+from cowest.tasks.prompts import weak_draft_prompt
 from cowest.trainer.kto import KTOOptions, train_kto
 
 pytestmark = pytest.mark.slow  # trains

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from cowest.nodes.models import ModelSpec, ModelSpecError, Sampling, get_model
+from cowest.models import ModelSpec, ModelSpecError, Sampling, get_model
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_a_request_that_decodes_otherwise_is_not_overtaken(tiny_model):
 
 def test_a_request_that_cannot_start_fails_and_the_next_is_served(tiny_model, tmp_path):
     """An adapter that is not there fails its own request, and the model's worker goes on."""
-    from cowest.nodes.models import ModelSpecError
+    from cowest.models import ModelSpecError
 
     prompt = [[{"role": "user", "content": "question"}]]
     broken = get_model(f"huggingface:{tiny_model}@{tmp_path / 'no-adapter'}")
@@ -146,7 +146,7 @@ def test_awaited_local_requests_hold_no_thread_and_get_what_a_blocking_call_gets
     import asyncio
     import threading
 
-    from cowest.nodes.models import ModelSpecError
+    from cowest.models import ModelSpecError
 
     model = get_model(f"huggingface:{tiny_model}")
     sampling = Sampling(max_new_tokens=6)
@@ -172,7 +172,7 @@ def test_the_compiled_engine_on_a_cpu_warns_and_changes_nothing(tiny_model):
     import torch
 
     from cowest.graph import CollabContext
-    from cowest.nodes.models.local import LocalBase
+    from cowest.models.local import LocalBase
 
     ctx = CollabContext(weak=f"huggingface:{tiny_model}", weak_engine="compiled")
     assert ctx.request_policy_for(ctx.weak_spec).engine == "compiled"
@@ -195,7 +195,7 @@ def test_every_transformers_engine_gives_greedy_generates_tokens(tiny_model, eng
     not the answer."""
     import torch
 
-    from cowest.nodes.models.local import LocalBase
+    from cowest.models.local import LocalBase
 
     base = LocalBase(tiny_model, engine=engine)
     prompts = [[{"role": "user", "content": c}] for c in ("Is fire hot?", "A much longer prompt, is it?")]
@@ -211,9 +211,9 @@ def test_every_transformers_engine_gives_greedy_generates_tokens(tiny_model, eng
 
 
 def test_the_vllm_engine_without_vllm_is_one_line_of_bad_input(tiny_model, tmp_path, capsys):
-    from cowest.nodes.models import ModelSpecError, get_model
-    from cowest.nodes.models.base import RequestPolicy
-    from cowest.nodes.models.vllm_engine import vllm_available
+    from cowest.models import ModelSpecError, get_model
+    from cowest.models.base import RequestPolicy
+    from cowest.models.vllm_engine import vllm_available
 
     if vllm_available():
         pytest.skip("vLLM with CUDA is installed here")
@@ -233,7 +233,7 @@ def test_the_vllm_engine_without_vllm_is_one_line_of_bad_input(tiny_model, tmp_p
 def test_loaded_bases_are_bounded_least_recently_used_first(tiny_model, tmp_path, monkeypatch):
     import shutil
 
-    from cowest.nodes.models import registry
+    from cowest.models import registry
 
     copies = [shutil.copytree(tiny_model, tmp_path / f"m{i}") for i in range(3)]
     monkeypatch.setattr(registry, "MAX_LOADED_BASES", 2)

@@ -1,4 +1,4 @@
-"""The `openai:` path's one HTTP stack (nodes/models/http.py, httpx) against real HTTP servers on
+"""The `openai:` path's one HTTP stack (models/http.py, httpx) against real HTTP servers on
 127.0.0.1: TLS from a private CA, gzip, redirects, Azure-style query strings, kept connections, and
 requests that are never sent again without being counted."""
 
@@ -8,13 +8,13 @@ import subprocess
 import pytest
 
 from cowest.core import BadInput, ServiceUnavailable
-from cowest.nodes.models import ModelCallError, RequestPolicy, Sampling
-from cowest.nodes.models.checks import check_reachable
-from cowest.nodes.models.http import APIStatusError, clear_endpoints, endpoint, tls_context
-from cowest.nodes.models.remote import RemoteChatModel
-from cowest.nodes.models.requests_loop import run_on_loop
-from cowest.nodes.models.retry_policy import backoff, failure_kind
-from cowest.nodes.models.spec import ModelSpec
+from cowest.models import ModelCallError, RequestPolicy, Sampling
+from cowest.models.checks import check_reachable
+from cowest.models.http import APIStatusError, clear_endpoints, endpoint, tls_context
+from cowest.models.remote import RemoteChatModel
+from cowest.models.requests_loop import run_on_loop
+from cowest.models.retry_policy import backoff, failure_kind
+from cowest.models.spec import ModelSpec
 
 pytestmark = pytest.mark.slow  # starts servers
 

@@ -13,7 +13,7 @@ from test_pairs import assert_stored_pairs_are_algorithm_1
 
 from cowest.cli import main
 from cowest.collect import collect, exit_code
-from cowest.nodes.models import clear_models
+from cowest.models import clear_models
 from cowest.storage import get_store
 
 PROVIDERS = str(Path(__file__).parent / "providers")

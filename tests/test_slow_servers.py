@@ -1,5 +1,5 @@
 """Self-hosted strong models: a one-slot server slows a run down instead of failing it, and a fast
-one still gets many requests at once (per-model adaptive in-flight limits, nodes/models/limits.py)."""
+one still gets many requests at once (per-model adaptive in-flight limits, models/limits.py)."""
 
 import pytest
 from conftest import write_jsonl
@@ -7,7 +7,7 @@ from test_collect_graph import mcq, script, scripted_collect
 
 from cowest.collect import CollectOptions, collect, exit_code
 from cowest.core import EXIT_OK
-from cowest.nodes.models.limits import AdaptiveLimit
+from cowest.models.limits import AdaptiveLimit
 
 pytestmark = pytest.mark.slow  # starts servers
 
@@ -72,7 +72,7 @@ def test_hundreds_of_requests_are_in_flight_from_one_process_without_a_thread_ea
     that takes 1 s each, while the process holds a few threads, not one per request."""
     import threading
 
-    from cowest.nodes.models import RequestPolicy, Sampling, get_model
+    from cowest.models import RequestPolicy, Sampling, get_model
 
     srv = serve(lambda prompt: "Explanation: e.\nAnswer: A")
     srv.latency = 1.0

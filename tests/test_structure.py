@@ -14,7 +14,7 @@ from cowest.core import EXIT_BUDGET, BadInput, BudgetExceeded
 from cowest.graph import MODES, CollabContext, build_graph
 
 ROOT = Path(__file__).resolve().parents[1]
-LIBRARY = ("core", "graph", "nodes", "storage", "tasks", "trainer")
+LIBRARY = ("core", "graph", "models", "nodes", "storage", "tasks", "trainer")
 
 
 def _subparser(*names):

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from conftest import write_jsonl
 
-from cowest.nodes.parsing import parse_answer, parse_score
 from cowest.tasks import DataError, get_task
 from cowest.tasks.normalize import split_output
+from cowest.tasks.parsing import parse_answer, parse_score
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import PROMPTS
 
-from cowest.nodes.prompts import weak_draft_prompt
 from cowest.storage import Call, get_store
+from cowest.tasks.prompts import weak_draft_prompt
 from cowest.trainer.dpo import DPOOptions, train_dpo
 from cowest.trainer.sft import sft_rows
 

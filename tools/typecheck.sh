@@ -8,5 +8,5 @@ MYPY="${MYPY:-.venv/bin/mypy}"
 tree=build/typecheck
 rm -rf "$tree" && mkdir -p "$tree/cowest"
 for f in cowest/*; do ln -s "$PWD/$f" "$tree/cowest/"; done
-for d in core graph nodes storage tasks trainer; do ln -s "$PWD/$d" "$tree/cowest/$d"; done
+for d in core graph models nodes storage tasks trainer; do ln -s "$PWD/$d" "$tree/cowest/$d"; done
 cd "$tree" && "$OLDPWD/$MYPY" --config-file "$OLDPWD/pyproject.toml" -p cowest

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from cowest.core import BadInput
-from cowest.nodes.models.local import resolve_model_path
-from cowest.nodes.models.spec import ModelSpec
+from cowest.models.local import resolve_model_path
+from cowest.models.spec import ModelSpec
 from cowest.storage import Adapter, TraceStore
 
 from .configs import TrainerConfig, on_gpu

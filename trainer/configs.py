@@ -15,7 +15,7 @@ from typing import Any
 
 from cowest.core import BadInput
 
-from .arguments import check_values, field_actions, read_recipe
+from .arguments import check_values, did_you_mean, field_actions, read_recipe
 from .options import PAPER, PRESETS, TrainingChoice
 
 # Objective -> TRL's config class (GRPOConfig slots in here).
@@ -127,8 +127,6 @@ def preset_fields(objective: str, preset: str) -> dict[str, Any]:
 
 def _checked_flags(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     """TRL fields a caller set in code: the same checks as the command line's (flags arrive checked)."""
-    from .arguments import did_you_mean
-
     actions = field_actions(cls)
     for key in values:
         if key not in actions:

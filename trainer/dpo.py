@@ -7,7 +7,7 @@ from pathlib import Path
 from cowest.core import BadInput
 from cowest.storage import Adapter, TraceStore, preference_rows
 
-from .common import save_round, start_policy
+from .common import load_weak, save_round, start_policy
 from .configs import TrainerConfig, build_config
 from .options import DPOOptions
 
@@ -97,8 +97,6 @@ def _frozen_policy(weak: str, adapter_dir: str):
     """The weak base with `adapter_dir` merged in, frozen: the reference model DPO is given (TRL's
     public `ref_model`; it costs a second copy of the base in memory)."""
     from peft import PeftModel
-
-    from .common import load_weak
 
     base, _, _ = load_weak(weak)
     model = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()

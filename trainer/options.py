@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from cowest.core import check_run_name, option
-from cowest.nodes.models.bundled import BUNDLED_NAME
-from cowest.nodes.prompts import DraftFormat
+from cowest.models.bundled import BUNDLED_NAME
+from cowest.tasks.prompts import DraftFormat
 
 # The paper's settings, by TRL field name, per objective: SFT lr 1.4e-5, grad-accum 8; DPO lr 1.41e-5,
 # grad-accum 16, RMSprop; 1 epoch. KTO takes DPO's learning rate, optimizer and effective batch (16)

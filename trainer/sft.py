@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from cowest.core import BadInput
-from cowest.nodes.prompts import weak_draft_prompt
 from cowest.tasks import Example, get_task
+from cowest.tasks.prompts import weak_draft_prompt
 
 from .common import load_weak
 from .configs import TrainerConfig, build_config

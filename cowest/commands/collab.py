@@ -43,8 +43,8 @@ def add_collect_flags(p: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from cowest.graph import CollabContext, build_graph
-    from cowest.nodes.models import check_specs
-    from cowest.nodes.models.engines import check_engine
+    from cowest.models import check_specs
+    from cowest.models.engines import check_engine
     from cowest.storage import default_url
 
     ctx = from_args(CollabContext, args, mode="infer", db=args.db or default_url(), run=f"ask-{args.task}")

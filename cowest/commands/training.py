@@ -109,7 +109,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
 
 def _run_weak(store: Any, args: argparse.Namespace) -> str:
     """--weak, or the weak model the run collected with."""
-    from cowest.nodes.models import BUNDLED_NAME
+    from cowest.models import BUNDLED_NAME
     from cowest.storage.schema import Run
 
     run_id = store.run_id(args.run)

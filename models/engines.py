@@ -37,7 +37,7 @@ def check_engine(engine: str, weak: str | ModelSpec) -> None:
         return  # served: the engine is its server's
     _known(engine)
     if engine == "vllm":
-        from .vllm_engine import vllm_available
+        from .vllm_engine import vllm_available  # vllm_engine imports local, which imports this module
 
         if not vllm_available():
             raise ModelSpecError(VLLM_MISSING)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from cowest.core import ServiceUnavailable
 
+from .http import APIConnectionError, APITimeoutError, endpoint
+from .requests_loop import run_on_loop
+
 
 def load_lora_adapter(base_url: str, name: str, path: str, api_key: str | None = None, timeout: float = 120.0) -> None:
     """Load the adapter folder `path` into the server at `base_url` as the model `name` (an adapter
     the server already holds under that name is fine), through the endpoint's own HTTP stack."""
-    from .http import APIConnectionError, APITimeoutError, endpoint
-    from .requests_loop import run_on_loop
-
     server = endpoint(base_url, api_key, timeout)
     body = {"lora_name": name, "lora_path": str(Path(path).resolve())}
     try:

@@ -164,7 +164,7 @@ class LocalBase:
     ) -> list[list[Generation]]:
         """`run_batch` for a caller that holds the lock, inside `generating(adapter)`. `seeds` are
         honoured by the eager decoding loop; compiled `generate` draws from torch's global stream."""
-        from .decoding import decoded
+        from .decoding import decoded  # torch and transformers: with the first local model, not at import
 
         enc = self.encode(prompts)
         per_prompt = 1 if sampling.greedy else n  # greedy: n equal sequences, decoded once

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from cowest.core import BadInput
-
-from .models import Messages
+from cowest.core.messages import Messages
 
 DraftFormat = Literal["direct", "knowledge", "cot"]
 DRAFT_FORMATS: tuple[str, ...] = get_args(DraftFormat)

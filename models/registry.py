@@ -7,12 +7,15 @@ import threading
 from collections import OrderedDict
 
 from .base import DEFAULT_POLICY, ChatModel, RequestPolicy
+from .http import clear_endpoints
 from .local import LocalBase
 from .local_chat import LocalChatModel
 from .providers import ProviderChatModel
 from .remote import RemoteChatModel
+from .retrievers import RetrieverModel
 from .settings import ModelSettings
 from .spec import ModelSpec
+from .vllm_engine import VllmBase  # vllm itself loads with the first vLLM model
 
 _lock = threading.Lock()
 _bases: OrderedDict[tuple[str, str], LocalBase] = OrderedDict()  # least recently used first
@@ -54,8 +57,6 @@ def _model(
             _bases.move_to_end(which)
             return LocalChatModel(base, spec)
         if spec.provider == "retriever":  # a registered retriever, stored and reused as a call
-            from cowest.nodes.retrievers import RetrieverModel
-
             return RetrieverModel(spec.model)
         if spec.provider != "openai":
             by_spec = (str(spec), None, None, policy)
@@ -73,8 +74,6 @@ def _model(
 def load_base(model: str, engine: str) -> LocalBase:
     """A local model on `engine`: vLLM in-process, or transformers."""
     if engine == "vllm":
-        from .vllm_engine import VllmBase
-
         return VllmBase(model)  # type: ignore[return-value]  # the same face as LocalBase
     return LocalBase(model, engine)
 
@@ -89,8 +88,6 @@ def release_local_models() -> None:
 
 def clear_models() -> None:
     """Forget every loaded model (tests, or to free memory between jobs)."""
-    from .http import clear_endpoints
-
     with _lock:
         _bases.clear()
         _remotes.clear()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from cowest.tasks import Example, Task
-from cowest.tasks.normalize import split_output
+from . import get_task
+from .base import Example, Task
+from .normalize import split_output
 
 _SCORE = re.compile(r"^\s*(?:score\s*[:：=]?\s*)?\**(\d{1,2})\**\s*(?:/\s*10)?\s*\.?\s*$", re.IGNORECASE)
 
@@ -35,8 +36,6 @@ def parse_score(text: str | None) -> int | None:
 
 def answer_fields(task_name: str, state):
     """A text -> {"answer": canonical answer} function for the query in `state`."""
-    from cowest.tasks import get_task
-
     task = get_task(task_name)
     example = example_of(state)
     return lambda text: {"answer": parse_answer(task, text, example)}

@@ -241,7 +241,7 @@ class BatchServer:
             at += len(r.prompts)
 
     def _continuous(self, like: _Request, owned: list[_Request]) -> None:
-        from .decoding import Decoding
+        from .decoding import Decoding  # torch and transformers: with the first local model, not at import
 
         base = self.base
         batch = Decoding(base.model, like.sampling, base.stop_ids)

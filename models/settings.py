@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .bundled import BUNDLED_NAME
+from .http import base_url_of
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
@@ -16,8 +17,6 @@ OPENAI_API = "https://api.openai.com/v1"
 
 @lru_cache(maxsize=64)
 def _normalized(url: str) -> str:
-    from .http import base_url_of
-
     return str(base_url_of(url))
 
 

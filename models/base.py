@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-Messages = list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "content": ...}]
+from cowest.core.messages import Messages
 
 
 class ModelCallError(RuntimeError):

@@ -1,4 +1,4 @@
-"""The process's one decoding thread, on which every local model decodes (nodes/models/batching.py):
+"""The process's one decoding thread, on which every local model decodes (models/batching.py):
 one model, one device, and no caller's thread ever holds the model while it waits."""
 
 from __future__ import annotations

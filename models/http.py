@@ -30,8 +30,8 @@ from typing import Any
 
 import httpx
 
-from cowest import __version__
 from cowest.core import BadInput
+from cowest.core.versions import VERSION
 
 from .base import Reply
 
@@ -98,7 +98,7 @@ class Endpoint:
         self.url = base_url_of(base_url)
         self.timeout = timeout
         self.ignores_n = False  # learnt from a short answer: samples are then asked one request each
-        headers = {"User-Agent": f"cowest/{__version__}", "Accept": "application/json"}
+        headers = {"User-Agent": f"cowest/{VERSION}", "Accept": "application/json"}
         if api_key:
             if any(c in api_key for c in "\r\n"):
                 raise BadInput("the API key has a line break in it (read from a file?): remove it")
