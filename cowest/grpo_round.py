@@ -82,6 +82,7 @@ def _metrics(opts: RoundsOptions, examples: list, tally: RewardTally, ledger: An
         stopped = f"stopped after {ledger.consecutive_failures} failed calls in a row; last error: {ledger.last_error}"
     return {
         "queries": len(examples),
+        "drafts": tally.completions,  # the completions rewarded (the rounds table's drafts column)
         "feedback": opts.feedback,
         "rewards": {k: v for k, v in asdict(tally).items() if k != "words"} | {"mean_reward": tally.mean_reward},
         "drafts_seen": tally.diagnostics(),

@@ -32,6 +32,15 @@ def test_bad_values_are_refused_before_anything_is_written(capsys, data, tiny_mo
     assert not (tmp_path / "cowest.db").exists() or get_store(db_url).runs() == []
 
 
+@pytest.mark.parametrize("objective", ["dpo", "kto"])
+def test_training_from_a_missing_adapter_is_one_line_before_the_store_is_opened(objective, capsys, tmp_path):
+    db = tmp_path / "none.db"
+    argv = ["train", objective, "--run", "r", "--round", "1", "--from-adapter", str(tmp_path / "nope")]
+    assert main([*argv, "--db", f"sqlite:///{db}"]) == 2
+    err = capsys.readouterr().err
+    assert "nope: not a PEFT adapter folder" in err and len(err.strip().splitlines()) == 1 and not db.exists()
+
+
 def test_a_missing_or_foreign_adapter_is_bad_input(capsys, data, tiny_model, db_url, tmp_path):
     argv = collect_argv(data, tiny_model, db_url)
     argv[argv.index("openai:scripted")] = f"huggingface:{tiny_model}"

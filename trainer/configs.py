@@ -9,6 +9,7 @@ The run records the fields these layers set, as the built config holds them."""
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,11 @@ def build_config(objective: str, choice: TrainingChoice, run: dict[str, Any]) ->
     if objective == "kto" and fields.get("per_device_train_batch_size", 1) < 2:
         raise BadInput("KTO needs per_device_train_batch_size of at least 2: it estimates its KL term from the batch")
     try:
-        config = cls(**fields)
+        with warnings.catch_warnings():
+            # transformers >= 5.x renames the field TRL's configs set themselves; transformers 5.0,
+            # the oldest we allow, has only the old name: nothing for a user to change
+            warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
+            config = cls(**fields)
     except (TypeError, ValueError) as exc:
         raise BadInput(f"{cls.__name__}: {' '.join(str(exc).split())}") from None
     _check_reporters(config.report_to)

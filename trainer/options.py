@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from cowest.core import check_run_name, option
+from cowest.core import BadInput, check_run_name, option
 from cowest.models.bundled import BUNDLED_NAME
 from cowest.tasks.prompts import DraftFormat
 
@@ -153,6 +153,9 @@ class RoundSource:
     def __post_init__(self) -> None:
         check_run_name(self.run)
         self.out = self.out or self.folder("adapters", self.run, self.round)
+        # found here, before the store is opened: PEFT would take a missing folder for a hub id
+        if self.from_adapter and not Path(self.from_adapter, "adapter_config.json").is_file():
+            raise BadInput(f"{self.from_adapter}: not a PEFT adapter folder")
 
 
 @dataclass(kw_only=True)

@@ -53,8 +53,8 @@ def register(sub: Any) -> None:  # argparse's subparsers action
 
     rounds = sub.add_parser(
         "rounds",
-        help="N rounds of collect -> DPO (or KTO) -> next adapter (resumable)",
-        epilog=TRL_HELP.format(cls="DPOConfig (KTOConfig with --objective kto)"),
+        help="N rounds of collect -> DPO or KTO (or GRPO, online) -> next adapter (resumable)",
+        epilog=TRL_HELP.format(cls="DPOConfig (KTOConfig with --objective kto, GRPOConfig with --objective grpo)"),
     )
     add_rounds_flags(rounds)
     takes_trainer_flags(rounds, cmd_rounds)
@@ -145,10 +145,6 @@ def cmd_kto(args: argparse.Namespace) -> int:
     kto_config(from_args(KTOOptions, args, trl=trl))  # bad settings stop here, before the store is opened
     store = store_of(args)
     opts = from_args(KTOOptions, args, weak=_run_weak(store, args), trl=trl)
-    if opts.from_adapter and not os.path.isfile(os.path.join(opts.from_adapter, "adapter_config.json")):
-        from cowest.core import BadInput
-
-        raise BadInput(f"{opts.from_adapter}: not a PEFT adapter folder")
     row = train_kto(store, opts)
     if row is None:  # a non-main process of a multi-GPU launch
         return 0
