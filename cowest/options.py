@@ -286,3 +286,20 @@ class RoundsOptions(CollectOptions):
         """Round `round`'s collection; its drafts are sampled with the seed training uses (TRL's `seed`)."""
         seed = training_seed if self.seed is None else self.seed
         return copy_as(CollectOptions, self, run=self.run_name(), round=round, weak=weak, offset=offset, seed=seed)
+
+
+@dataclass(kw_only=True)
+class GRPOJobOptions(CollectOptions):
+    """`cowest train grpo`: one GRPO run over a task file, outside the rounds loop (no held-out
+    curve): the collection's settings say how completions are sampled and rewarded, --round which
+    round of the run it is (its calls are stored under it)."""
+
+    from_adapter: str | None = option(None, help="Start from this adapter (an SFT adapter, or an earlier round's).")
+    out: str = option("", help="Adapter folder; empty: adapters/RUN/round-R-grpo.")
+    training: TrainingChoice = field(default_factory=TrainingChoice)
+
+    def as_round(self) -> RoundsOptions:
+        """The same job as round --round of `rounds --objective grpo` (checked as one)."""
+        if self.round < 1:
+            raise BadInput(f"--round must be at least 1 (got {self.round})")
+        return copy_as(RoundsOptions, self, rounds=self.round, objective="grpo", sft_adapter=self.from_adapter)

@@ -1,4 +1,5 @@
-"""The multi-round feedback loop: collect with adapter r-1, DPO or KTO, register adapter r; resumable."""
+"""The multi-round feedback loop: collect with adapter r-1, DPO or KTO (or GRPO online), register adapter r;
+resumable. Also one GRPO round on its own (`cowest train grpo`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .collect import CollectSummary, check_models, collect, exit_code
 from .diagnostics import round_drafts
 from .grpo_round import grpo_round
 from .heldout import HeldOut, HeldOutCurve, check_heldout
-from .options import RoundsOptions
+from .options import GRPOJobOptions, RoundsOptions
 from .round_log import round_log
 from .spending import Spending
 
@@ -80,7 +81,7 @@ def _rounds(opts, store, run, adapter, budget, settings, progress, seed):
             adapter = done.path or adapter
             continue
         if opts.objective == "grpo":
-            report = _grpo(opts, store, run, r, adapter, budget, settings)
+            report = _grpo(opts, store, run, r, adapter, budget, settings, _round_folder(opts, run, r))
             yield report
             if report.failed:
                 return
@@ -147,15 +148,34 @@ def _round_folder(opts: RoundsOptions, run: str, r: int) -> str:
     return kind.folder(opts.out, run, r)
 
 
-def _grpo(opts, store, run, r, adapter, budget, settings) -> RoundReport:
-    """Round r by GRPO: rewards and training in one step (cowest/grpo_round.py)."""
+def train_grpo_alone(opts: GRPOJobOptions, settings: ModelSettings | None = None) -> RoundReport:
+    """`cowest train grpo`: round --round of a GRPO run on its own, from --from-adapter, into --out
+    (empty: adapters/RUN/round-R-grpo). A round already recorded is not trained again; one stopped
+    by the budget is trained again on a rerun, its stored rewards read back."""
+    rounds = opts.as_round()
+    rounds.check_rounds()
+    rounds.trainer_config()  # bad training settings stop here, before anything is spent
+    check_models(rounds.context(), settings)
+    run, r = rounds.run_name(), opts.round
+    store = get_store(rounds.store_url)
+    run_id = _run_id_or_none(store, run)
+    done = store.adapter(run_id, r, "grpo") if run_id is not None else None
+    if done is not None:
+        return _report_from_row(done, "done earlier")
+    adapter = str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None
+    folder = opts.out or GRPOOptions.folder("adapters", run, r)
+    return _grpo(rounds, store, run, r, adapter, rounds.budget(store.spent(run_id)), settings, folder)
+
+
+def _grpo(opts, store, run, r, adapter, budget, settings, folder: str) -> RoundReport:
+    """Round r by GRPO into `folder`: rewards and training in one step (cowest/grpo_round.py)."""
     release_local_models()  # TRL samples with the model it trains: no second copy for drafting
-    with training_lock(_round_folder(opts, run, r)):
+    with training_lock(folder):
         done = store.adapter(store.run_id(run), r, opts.objective) if _run_id_or_none(store, run) else None
         if done is not None:
             return _report_from_row(done, "trained by another process")
-        with round_log(_round_folder(opts, run, r)):
-            trained, metrics = grpo_round(opts, store, run, r, adapter, budget, settings, _round_folder(opts, run, r))
+        with round_log(folder):
+            trained, metrics = grpo_round(opts, store, run, r, adapter, budget, settings, folder)
     if trained is not None:
         return _report_from_row(trained, "trained")
     return RoundReport(

@@ -119,3 +119,32 @@ def test_a_grpo_round_stopped_by_the_budget_pays_only_for_new_rewards_when_rerun
     second = len(server.requests) - whole - first
     assert 0 < first <= 9 and first + second == whole  # the same completions again: none paid twice
     capsys.readouterr()
+
+
+def test_train_grpo_trains_one_round_from_an_adapter_and_refuses_bad_input_before_the_store(
+    serve, tiny_model, tmp_path, capsys, monkeypatch
+):
+    server = serve(scripted)
+    monkeypatch.chdir(tmp_path)  # the default adapter folder is adapters/RUN/round-R-grpo under it
+    data = str(write_jsonl(tmp_path / "q.jsonl", [mcq(i, f"Question number {i}?") for i in range(2)]))
+    db = tmp_path / "t.db"
+    argv = ["train", "grpo", "--task", "medmcqa", "--data", data, "--run", "g", "--db", f"sqlite:///{db}"]
+    argv += ["--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--samples", "2"]
+    argv += ["--max-new-tokens", "8", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1"]
+    assert main([*argv, "--from-adapter", str(tmp_path / "missing")]) == 2
+    assert "not a PEFT adapter folder" in capsys.readouterr().err and not db.exists() and not server.requests
+    assert main([*argv, "--num_generations", "3"]) == 2  # TRL refuses a batch of 2 in groups of 3: one line
+    assert not db.exists() and not server.requests
+
+    first = str(tmp_path / "first")
+    assert main([*argv, "--out", first]) == 0, capsys.readouterr().err
+    assert main([*argv, "--round", "2", "--from-adapter", first]) == 0, capsys.readouterr().err
+    store = get_store(f"sqlite:///{db}")
+    second = store.adapter(store.run_id("g"), 2, "grpo")
+    assert second is not None and second.parent_path == first
+    assert second.path == str((tmp_path / "adapters" / "g" / "round-2-grpo").resolve())
+    assert {c.round for c in store.calls_of(store.run_id("g")) if c.role == "strong_refine"} == {1, 2}
+    sent = len(server.requests)
+    capsys.readouterr()
+    assert main([*argv, "--round", "2", "--from-adapter", first]) == 0
+    assert len(server.requests) == sent and "done earlier" in capsys.readouterr().out

@@ -52,7 +52,7 @@ PAPER: dict[str, dict[str, Any]] = {
     },
 }
 
-# Named settings (`--preset`) over the paper's, per objective. small: for DPO rounds of tens of pairs,
+# Named settings (`--preset`) over the paper's, per objective. small: for rounds of tens of pairs or queries,
 # where the paper's few optimizer steps at lr 1.41e-5 move nothing (bench/RESULTS.md, the learning
 # benchmark).
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -99,8 +99,8 @@ class TrainingChoice:
         "paper",
         help=(
             "Named settings over TRL's: paper (the paper's own; DPO lr 1.41e-5, grad-accum 16, 1 epoch) or small "
-            "(DPO only: lr 1e-4, grad-accum 4, for rounds of tens of pairs, where the paper's few steps move "
-            "nothing). A recipe and TRL flags win over it."
+            "(for rounds of tens of pairs or queries, where the paper's few steps move nothing: DPO lr 1e-4, "
+            "grad-accum 4; GRPO lr 1e-4, grad-accum 2; KTO and SFT as paper). A recipe and TRL flags win over it."
         ),
         flag="--preset",
     )

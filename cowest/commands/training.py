@@ -1,4 +1,4 @@
-"""`cowest train sft`, `cowest train dpo`, `cowest train kto`, `cowest rounds`. Besides their own
+"""`cowest train sft`, `cowest train dpo`, `cowest train kto`, `cowest train grpo`, `cowest rounds`. Besides their own
 flags, these take every field of TRL's config class by its TRL name (`--beta 0.2`, `--loss_type ipo`,
 `--report_to tensorboard`): the flags argparse does not know reach them as `args.trainer_flags`."""
 
@@ -29,6 +29,7 @@ TRL_HELP = (
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
+    from cowest.options import GRPOJobOptions
     from cowest.trainer.options import DPOOptions, KTOOptions, SFTOptions
 
     train = sub.add_parser("train", help="train the weak model").add_subparsers(metavar="STAGE")
@@ -50,6 +51,15 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     add_options(kto, KTOOptions)
     add_db(kto)
     takes_trainer_flags(kto, cmd_kto)
+
+    grpo = train.add_parser(
+        "grpo",
+        help="GRPO on the collaborative reward over a task file: one online round, outside `rounds`",
+        epilog=TRL_HELP.format(cls="GRPOConfig"),
+    )
+    add_collect_flags(grpo, ("round", "seed"))
+    add_options(grpo, GRPOJobOptions, ("from_adapter", "out", "training"))
+    takes_trainer_flags(grpo, cmd_grpo)
 
     rounds = sub.add_parser(
         "rounds",
@@ -158,17 +168,33 @@ def cmd_kto(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grpo(args: argparse.Namespace) -> int:
+    from cowest.options import GRPOJobOptions
+    from cowest.rounds import train_grpo_alone
+
+    check_data(args)
+    opts = from_args(GRPOJobOptions, args)
+    opts.training.trl = trl_fields("grpo", args)
+    report = train_grpo_alone(opts)
+    return _print_rounds([report], opts)
+
+
 def cmd_rounds(args: argparse.Namespace) -> int:
-    from cowest.console import rounds_table
-    from cowest.core import EXIT_BUDGET, EXIT_FAILURES
-    from cowest.diagnostics import collapse_warning
     from cowest.rounds import RoundsOptions, run_rounds
-    from cowest.spending import Spending
 
     check_data(args)
     opts = from_args(RoundsOptions, args)
     opts.training.trl = trl_fields(opts.objective, args)
-    reports = run_rounds(opts)
+    return _print_rounds(run_rounds(opts), opts)
+
+
+def _print_rounds(reports: list, opts: Any) -> int:
+    """The rounds table, any collapse warning and what was spent; the exit code they come to."""
+    from cowest.console import rounds_table
+    from cowest.core import EXIT_BUDGET, EXIT_FAILURES
+    from cowest.diagnostics import collapse_warning
+    from cowest.spending import Spending
+
     print(rounds_table(reports))
     for r in reports:
         warning = collapse_warning(r.drafts_seen)
