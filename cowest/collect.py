@@ -11,7 +11,7 @@ from cowest.models import ModelSettings, check_specs
 from cowest.models.engines import check_engine
 from cowest.models.limits import current_limits
 from cowest.models.requests_loop import submit_on_loop
-from cowest.nodes.effects import StoreWork
+from cowest.nodes.awaits import store_work
 from cowest.nodes.ledger import Budget, error_kind, keeping_ledger
 from cowest.nodes.pair_collector import split_of_state
 from cowest.nodes.recording import remember_queries
@@ -108,7 +108,7 @@ def collect(
                 why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
                 summary.errors.append(f"{ex.id}: {why}")
             # written where the node steps write (see _mark_finished)
-            claims.marking(submit_on_loop(StoreWork(ctx.db, _mark_finished, claims, query_pks[ex.id], why).arun()))
+            claims.marking(submit_on_loop(store_work(ctx.db, _mark_finished, claims, query_pks[ex.id], why)))
         claims.check_marks(wait=True)
     summary.calls_made = ledger.snapshot()
     summary.spending = Spending.of(ledger)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cowest.core import BadInput, did_you_mean, option
-from cowest.graph import CollabContext
-from cowest.graph.modes import MODES, ModeName
+from cowest.nodes.context import CollabContext
+from cowest.nodes.modes import MODES, ModeName
 from cowest.tasks.prompts import DRAFT_FORMATS, DraftFormat
 
 from .options import JobOptions
@@ -15,7 +15,7 @@ from .options import JobOptions
 
 @dataclass(frozen=True)
 class Method:
-    """An evaluation method: a mode of the graph (graph/modes.py) and the settings it runs with."""
+    """An evaluation method: a mode of the graph (nodes/modes.py) and the settings it runs with."""
 
     name: str
     mode: ModeName

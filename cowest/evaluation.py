@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 from cowest.core import BadInput, BudgetExceeded, copy_as
 from cowest.graph import CollabContext, CollabState
-from cowest.graph.modes import MODES
 from cowest.models import ModelSettings, check_specs
 from cowest.models.engines import check_engine
 from cowest.nodes.ledger import keeping_ledger
+from cowest.nodes.modes import MODES
 from cowest.nodes.recording import remember_queries
 from cowest.nodes.retrievers import corpus_retriever
 from cowest.storage import EvalResult, get_store

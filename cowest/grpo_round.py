@@ -8,8 +8,8 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from cowest.core import BadInput, copy_as
-from cowest.graph import CollabContext
 from cowest.models import ModelSettings
+from cowest.nodes.context import CollabContext
 from cowest.nodes.ledger import Budget, keeping_ledger
 from cowest.nodes.recording import remember_queries
 from cowest.storage import Adapter, TraceStore

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cowest.core import BadInput, check_run_name, copy_as, option
-from cowest.graph import CollabContext
-from cowest.graph.modes import ModeName
+from cowest.nodes.context import CollabContext
+from cowest.nodes.modes import ModeName
 from cowest.tasks.base import data_identity
 from cowest.tasks.template import is_task_file
 from cowest.trainer.configs import TrainerConfig, build_config

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cowest.core import BadInput
-from cowest.graph import CollabContext
 from cowest.models import ModelSpec, check_specs
+from cowest.nodes.context import CollabContext
 from cowest.nodes.ledger import PlannedRole, planning
 from cowest.storage import get_store
 from cowest.tasks import Example, get_task

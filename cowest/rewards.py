@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cowest.core import store_failure
-from cowest.graph import CollabContext
 from cowest.graph.builder import reward_graph
 from cowest.models.requests_loop import submit_on_loop
+from cowest.nodes.context import CollabContext
 from cowest.nodes.ledger import Ledger, using_ledger
 from cowest.tasks import Example
 from cowest.tasks.parsing import answer_fields

@@ -1,15 +1,15 @@
-"""The collaboration graph, its state, its run context and its modes.
-
-`build_graph` is loaded on first use: the nodes import the context and state from here, and the
-builder imports the nodes."""
+"""The collaboration graph (builder.py: the only place edges are defined), how a node runs
+(on_loop.py) and how a served caller's input is checked and resolved (serving.py, http_guard.py).
+The state, context and modes the nodes work on live in nodes/; they are exported here, as the
+graph's public face."""
 
 from __future__ import annotations
 
-from typing import Any
+from cowest.nodes.context import CollabContext, CollectContext
+from cowest.nodes.modes import MODES, ModeSpec
+from cowest.nodes.state import CollabInput, CollabState, PairOut, Step
 
-from .context import CollabContext, CollectContext
-from .modes import MODES, ModeSpec
-from .state import CollabInput, CollabState, PairOut, Step
+from .builder import build_graph
 
 __all__ = [
     "MODES",
@@ -22,11 +22,3 @@ __all__ = [
     "Step",
     "build_graph",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "build_graph":
-        from .builder import build_graph
-
-        return build_graph
-    raise AttributeError(f"module 'cowest.graph' has no attribute {name!r}")

@@ -18,8 +18,8 @@ One graph serves every mode; `CollabContext.mode` picks the path, as the table i
 collect mode the solo answer is judged before any refinement, so that a query whose z already has the
 top score skips its refine and judge calls; the weak drafts, which do not depend on z, are sampled
 in the same step as z (LangGraph runs both nodes at once, and the refinements wait for both).
-`graph.invoke` runs the nodes in the caller's thread (parallel ones in LangGraph's threads);
-`graph.ainvoke` (the CLI's jobs, LangGraph Studio) runs them on an event loop.
+Every node is an `async def node(state, runtime)` run on cowest's requests loop, whether the graph
+is invoked (`graph.invoke`) or awaited (`graph.ainvoke`: the CLI's jobs, LangGraph Studio, an app).
 """
 
 from __future__ import annotations
@@ -33,18 +33,18 @@ from langgraph.runtime import Runtime
 
 from cowest.core import BadInput
 from cowest.core.limits import limits
-from cowest.nodes.effects import as_node
+from cowest.nodes.context import CollabContext
 from cowest.nodes.judge import judge
 from cowest.nodes.pair_collector import pair_collector
 from cowest.nodes.rag import strong_rag
 from cowest.nodes.self_refine import self_refine
+from cowest.nodes.state import CollabInput, CollabState, RewardInput, RouteState, StartState
 from cowest.nodes.strong_refine import strong_refine
 from cowest.nodes.strong_solo import strong_solo
 from cowest.nodes.weak_draft import weak_draft
 
-from .context import CollabContext
+from .on_loop import OnRequestsLoop
 from .serving import resolved
-from .state import CollabInput, CollabState, RewardInput, RouteState, StartState
 
 
 def _has_gold(state: RouteState) -> bool:
@@ -134,9 +134,9 @@ def build_graph(
     (graph/serving.py), the few fields an API caller may choose. `input_schema`: RewardInput for an
     online trainer, which hands in its completions as drafts."""
     g = StateGraph(CollabState, context_schema=context_schema, input_schema=input_schema)
-    # Each node is written once and has a sync and an async implementation (nodes/effects.py).
+    # Each node is an async function run on cowest's requests loop, whoever invokes (graph/on_loop.py).
     for node in (weak_draft, strong_solo, strong_refine, judge, pair_collector, self_refine, strong_rag):
-        g.add_node(node.__name__, as_node(node))
+        g.add_node(node.__name__, OnRequestsLoop(node))
 
     # Each router's Literal return type is its path map (_router); START's may name two nodes.
     g.add_conditional_edges(START, *_router(after_start))

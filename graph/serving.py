@@ -27,8 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cowest.core import BadInput, ConfigError
 from cowest.models import BUNDLED_NAME
-
-from .context import CollabContext
+from cowest.nodes.context import CollabContext
 
 SETTINGS_ENV = "COWEST_SERVER_SETTINGS"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

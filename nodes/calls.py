@@ -9,24 +9,21 @@ budget has room for it.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from cowest.core import BudgetExceeded, store_failure
-from cowest.graph.state import Step
 from cowest.models import Generation, ModelCallError, ModelSpec, RequestPolicy, Sampling
 
 from . import in_flight
+from .awaits import generate, store_work, wait_for
 from .call_rows import InvalidOutput, Parse, Result, copy_of, fields_of
-from .effects import Effect, Generate, StoreWork, Wait
 from .ledger import current_ledger, current_plan, reserve_tokens
 from .recording import CallLog, Job, step_from_call
+from .state import Step
 
 PLACEHOLDER = "(planned)"  # the output a dry run stands in for a call it would send
-
-Steps = Generator[Effect, Any, list[Step]]  # what a node runs with `yield from` (effects.py)
 
 
 @dataclass
@@ -52,7 +49,7 @@ class NodeCall:
         return [s for s in self.steps if s is not None]
 
 
-def run_jobs(
+async def run_jobs(
     log: CallLog,
     role: str,
     spec: ModelSpec,
@@ -61,37 +58,37 @@ def run_jobs(
     parse: Parse,
     retry_sampling: Sampling | None = None,
     billed: bool = False,
-) -> Steps:
+) -> list[Step]:
     """One step per job, in order. Stored calls are reused; the others go to the model in one
     batched call (jobs sharing one prompt become one request) and each is recorded. An output
     that `parse` rejects is asked for once more with `retry_sampling`, then recorded as an error.
     `billed`: strong or LLM-judge requests, which the budget caps."""
     call = NodeCall(log, role, spec, jobs, sampling, parse, retry_sampling, billed, [None] * len(jobs))
-    yield from _reuse_stored(call)
+    await _reuse_stored(call)
     if current_plan() is not None:
         return _plan_the_rest(call)
     waiting, mine = _share_flights(call)
     landed: dict[str, Any] = {}
     try:
-        landed = yield from _send(call, call.todo)
+        landed = await _send(call, call.todo)
     finally:  # whatever happened, no one waits for a request this query will not make
         if mine:
             in_flight.land(log.db, {content: landed.get(content) for content in mine})
-    yield from _copy_flights(call, waiting)
+    await _copy_flights(call, waiting)
     return call.finished()
 
 
-def _reuse_stored(call: NodeCall) -> Generator[Effect, Any, None]:
+async def _reuse_stored(call: NodeCall) -> None:
     """Steps for the jobs the store holds: this run's own rows (a resumed run), then a copy of any
     run's call with the same content."""
     log, jobs = call.log, call.jobs
-    own, cached = yield StoreWork(log.db, log.find, jobs)
+    own, cached = await store_work(log.db, log.find, jobs)
     for i, job in enumerate(jobs):
         if job.key in own:
             call.steps[i] = step_from_call(job.index, own[job.key])
     hits = [i for i in call.todo if jobs[i].content in cached]
     copies = [copy_of(cached[jobs[i].content], call.role, jobs[i], call.parse, call.billed) for i in hits]
-    yield from _record_all(log, jobs, call.steps, hits, copies)
+    await _record_all(log, jobs, call.steps, hits, copies)
     ledger = current_ledger()
     if ledger is not None:
         ledger.add_reused(call.role, len(jobs) - len(call.todo), call.billed)
@@ -131,27 +128,27 @@ def _share_flights(call: NodeCall) -> tuple[dict[int, Future], set[str]]:
     return waiting, mine
 
 
-def _copy_flights(call: NodeCall, waiting: dict[int, Future]) -> Generator[Effect, Any, None]:
+async def _copy_flights(call: NodeCall, waiting: dict[int, Future]) -> None:
     """Copy the answers the other queries received; send those whose request failed ourselves."""
     if not waiting:
         return
-    rows = yield Wait(list(waiting.values()))
+    rows = await wait_for(list(waiting.values()))
     served = {i: row for i, row in zip(waiting, rows) if row is not None}
     copies = [copy_of(row, call.role, call.jobs[i], call.parse, call.billed) for i, row in served.items()]
-    yield from _record_all(call.log, call.jobs, call.steps, list(served), copies)
+    await _record_all(call.log, call.jobs, call.steps, list(served), copies)
     ledger = current_ledger()
     if ledger is not None:
         ledger.add_reused(call.role, len(served), call.billed)
     failed = [i for i in waiting if i not in served]
     for i in failed:
         call.steps[i] = None
-    yield from _send(call, failed)
+    await _send(call, failed)
 
 
 _WAITING = Step(index=-1)  # a job waiting for an identical request another query sent
 
 
-def _send(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, dict[str, Any]]:
+async def _send(call: NodeCall, todo: list[int]) -> dict[str, Any]:
     """Send jobs `todo` in one batch and record them (and fill their steps); the stored row of each
     content that was answered."""
     if not todo:
@@ -162,21 +159,21 @@ def _send(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, dict[str, A
     if billed_ledger is not None:
         billed_ledger.asking(len(todo))
     try:
-        results = yield from _ask(call, todo)
-        return (yield from _record_answers(call, todo, results))
+        results = await _ask(call, todo)
+        return await _record_answers(call, todo, results)
     finally:
         if billed_ledger is not None:
             billed_ledger.asking(-len(todo))
 
 
-def _ask(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, list[Result]]:
+async def _ask(call: NodeCall, todo: list[int]) -> list[Result]:
     """The results of jobs `todo`, an unparseable output asked once more where the call says so."""
     log, spec, jobs, parse = call.log, call.spec, call.jobs, call.parse
     pending = [jobs[i] for i in todo]
-    results = yield from _generate(spec, call.role, pending, call.sampling, parse, log.policy_for(spec), call.billed)
+    results = await _generate(spec, call.role, pending, call.sampling, parse, log.policy_for(spec), call.billed)
     again = [k for k, result in enumerate(results) if isinstance(result[2], InvalidOutput)]
     if call.retry_sampling is not None and again:
-        retried = yield from _generate(
+        retried = await _generate(
             spec, call.role, [pending[k] for k in again], call.retry_sampling, parse, log.policy_for(spec), call.billed
         )
         for k, result in zip(again, retried):
@@ -184,7 +181,7 @@ def _ask(call: NodeCall, todo: list[int]) -> Generator[Effect, Any, list[Result]
     return results
 
 
-def _record_answers(call: NodeCall, todo: list[int], results: list[Result]) -> Generator[Effect, Any, dict[str, Any]]:
+async def _record_answers(call: NodeCall, todo: list[int], results: list[Result]) -> dict[str, Any]:
     """Record the results of jobs `todo` (an identical answer once, the others as copies of it)."""
     log, role, spec, jobs, steps, billed = call.log, call.role, call.spec, call.jobs, call.steps, call.billed
     ledger = current_ledger()
@@ -201,7 +198,7 @@ def _record_answers(call: NodeCall, todo: list[int], results: list[Result]) -> G
         firsts.append(i)
     by_job = dict(zip(todo, results))
     try:
-        rows = yield from _record_all(
+        rows = await _record_all(
             log, jobs, steps, firsts, [fields_of(role, spec, jobs[i], by_job[i], billed) for i in firsts]
         )
     except Exception as exc:
@@ -216,20 +213,20 @@ def _record_answers(call: NodeCall, todo: list[int], results: list[Result]) -> G
         copied.append(fields)
     if copies and ledger is not None:
         ledger.add_reused(role, len(copies), billed)
-    yield from _record_all(log, jobs, steps, copies, copied)
+    await _record_all(log, jobs, steps, copies, copied)
     answered = {jobs[i].content: stored[i] for i in sent.values()}
     return {content: row for content, row in answered.items() if row is not None and row.error is None}
 
 
-def _record_all(
+async def _record_all(
     log: CallLog, jobs: list[Job], steps: list[Step | None], which: list[int], rows: list[dict[str, Any]]
-) -> Generator[Effect, Any, list[Any]]:
+) -> list[Any]:
     """Store the rows of jobs `which` in one transaction; each job goes on with the row that now
     stands under its key (another writer's, if it stored first). The stored rows (None without a
     store)."""
     if not rows:
         return []
-    stored = yield StoreWork(log.db, log.record_many, rows)
+    stored = await store_work(log.db, log.record_many, rows)
     for i, fields, row in zip(which, rows, stored):
         if row is not None:
             steps[i] = step_from_call(jobs[i].index, row)
@@ -247,7 +244,7 @@ def _record_all(
     return stored
 
 
-def _generate(
+async def _generate(
     spec: ModelSpec,
     role: str,
     jobs: list[Job],
@@ -255,7 +252,7 @@ def _generate(
     parse: Parse,
     policy: RequestPolicy,
     billed: bool,
-) -> Generator[Effect, Any, list[Result]]:
+) -> list[Result]:
     """Each job's generation or error, on its own: one failed request fails only its own jobs.
     Jobs sharing one prompt go out as one request: `n` samples, or a single greedy answer copied
     (greedy decoding gives the same text every time). A billed batch is reserved in the budget
@@ -276,7 +273,7 @@ def _generate(
             ledger.budget_hit = True
             raise
     try:
-        outcomes = yield Generate(spec, policy, prompts, counts, sampling, seeds)
+        outcomes = await generate(spec, policy, prompts, counts, sampling, seeds)
     except ModelCallError as exc:
         outcomes = [[exc] * n for n in counts]
     if ledger is not None:

@@ -8,23 +8,20 @@ parsed answer matches the gold under the task's normalisation, else 1; no model 
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 from langgraph.runtime import Runtime
 
-from cowest.graph.context import TOP_SCORE, CollabContext
-from cowest.graph.state import CollabState, Step
 from cowest.models import Sampling
 from cowest.storage.keys import stable_key
 from cowest.tasks import get_task, task_rubric
 from cowest.tasks.parsing import example_of, parse_score
 from cowest.tasks.prompts import judge_prompt
 
+from .awaits import store_work
 from .call_rows import InvalidOutput
 from .calls import run_jobs
-from .effects import Effect, NodeSteps, StoreWork
+from .context import TOP_SCORE, CollabContext
 from .recording import CallLog
+from .state import CollabState, Step
 
 LOW_SCORE = 1
 _JUDGE_TOKENS = 8
@@ -34,11 +31,11 @@ _RETRY = Sampling(temperature=0.7, top_p=0.95, max_new_tokens=_JUDGE_TOKENS)
 _SAMPLING = Sampling(max_new_tokens=_JUDGE_TOKENS)
 
 
-def judge(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
+async def judge(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ctx = runtime.context
     if not state.get("gold") and not state.get("answers"):
         return {}  # nothing to judge against
-    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
+    log = await store_work(ctx.db, CallLog.open, state, ctx)
     targets: list[tuple[str, Step]] = []
     solo = state.get("solo")
     if solo and _unjudged(solo):
@@ -49,9 +46,9 @@ def judge(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
     if not targets:
         return {}
     if ctx.judge == "exact":
-        scored = yield StoreWork(ctx.db, _judge_exact, ctx, log, state, targets)  # no model: the store's work only
+        scored = await store_work(ctx.db, _judge_exact, ctx, log, state, targets)  # no model: the store's work only
     else:
-        scored = yield from _judge_llm(ctx, log, state, targets)
+        scored = await _judge_llm(ctx, log, state, targets)
     update: dict = {}
     for (field, step), verdict in zip(targets, scored):
         merged = {
@@ -76,7 +73,7 @@ def _unjudged(step: Step) -> bool:
     )
 
 
-def _judge_llm(ctx, log, state, targets) -> Generator[Effect, Any, list[dict]]:
+async def _judge_llm(ctx, log, state, targets) -> list[dict]:
     gold = state.get("gold") or "; ".join(state.get("answers") or [])
     rubric = task_rubric(ctx.task)
     jobs = [
@@ -92,7 +89,7 @@ def _judge_llm(ctx, log, state, targets) -> Generator[Effect, Any, list[dict]]:
         )
         for field, step in targets
     ]
-    steps = yield from run_jobs(
+    steps = await run_jobs(
         log, "judge", ctx.judge_spec, jobs, _SAMPLING, _score_fields, retry_sampling=_RETRY, billed=True
     )
     return [{"score": s.get("score"), "call_id": s.get("call_id"), "error": s.get("error")} for s in steps]

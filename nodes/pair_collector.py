@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 
 from langgraph.runtime import Runtime
 
-from cowest.graph.context import CollabContext
-from cowest.graph.state import CollabState, PairOut
-
-from .effects import NodeSteps, StoreWork
+from .awaits import store_work
+from .context import CollabContext
 from .recording import CallLog
+from .state import CollabState, PairOut
 
 
 @dataclass
@@ -61,7 +60,7 @@ def split_of_state(state: CollabState, individual: bool = False) -> Split:
     return split_drafts(solo.get("score"), [(d["index"], scores.get(d["index"])) for d in drafts])
 
 
-def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
+async def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ctx = runtime.context
     split = split_of_state(state, ctx.spec.individual)
     call_ids = {d["index"]: d.get("call_id") for d in state.get("drafts", [])}
@@ -69,10 +68,10 @@ def pair_collector(state: CollabState, runtime: Runtime[CollabContext]) -> NodeS
         PairOut(index=j, chosen=p, rejected=n, chosen_call_id=call_ids.get(p), rejected_call_id=call_ids.get(n))
         for j, (p, n) in enumerate(split.pairs)
     ]
-    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
+    log = await store_work(ctx.db, CallLog.open, state, ctx)
     if log.writable and log.store is not None and log.run_id is not None and log.query_pk is not None:
         stored = [(c, r) for p in pairs if (c := p["chosen_call_id"]) and (r := p["rejected_call_id"])]
         examples = [(i, cid, good, delta) for i, good, delta in split.examples() if (cid := call_ids.get(i))]
         if stored or examples:
-            yield StoreWork(ctx.db, log.store.save_judged, log.run_id, ctx.round, log.query_pk, stored, examples)
+            await store_work(ctx.db, log.store.save_judged, log.run_id, ctx.round, log.query_pk, stored, examples)
     return {"pairs": pairs}

@@ -18,62 +18,61 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Generator
 from dataclasses import replace
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from cowest.core import BadInput
-from cowest.graph.context import CollabContext
-from cowest.graph.modes import final_answer
-from cowest.graph.state import CollabState, Step
 from cowest.models import ModelSpec, Sampling
 from cowest.models.base import GREEDY, Messages
 from cowest.tasks.parsing import answer_fields
 from cowest.tasks.prompts import flare_prompt, rag_answer_prompt, self_knowledge_prompt, strong_solo_prompt
 
+from .awaits import store_work
 from .calls import PLACEHOLDER, run_jobs
-from .effects import Effect, NodeSteps, StoreWork
+from .context import CollabContext
 from .ledger import current_plan
+from .modes import final_answer
 from .recording import CallLog
 from .retrievers import passages_of
+from .state import CollabState, Step
 
 MAX_SENTENCES = 8  # FLARE: sentences written at most; the Answer: line usually ends it sooner
 _SENTENCE = re.compile(r"\s*((?:Explanation|Knowledge|Answer)\s*:\s*)?(.+?(?:[.!?](?=\s)|\n|$))", re.S)
 
 
-def strong_rag(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
+async def strong_rag(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ctx = runtime.context
     if not ctx.retriever:
         raise BadInput(f"mode {ctx.mode} needs a retriever: --corpus FILE.jsonl (or CollabContext.retriever)")
-    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
+    log = await store_work(ctx.db, CallLog.open, state, ctx)
     if ctx.spec.rag == "skr":
-        step = yield from _skr(log, ctx, state)
+        step = await _skr(log, ctx, state)
     else:
-        step = yield from _flare(log, ctx, state)
+        step = await _flare(log, ctx, state)
     return {"rag": step, **final_answer(ctx.spec, "rag", step)}
 
 
-def _skr(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Effect, Any, Step]:
+async def _skr(log: CallLog, ctx: CollabContext, state: CollabState) -> Step:
     strong, sampling, query = ctx.strong_spec, ctx.greedy(), state["query"]
     probe = log.job("skr_probe", 0, strong, sampling, self_knowledge_prompt(query), every_round=True)
-    [said] = yield from run_jobs(log, "skr_probe", strong, [probe], sampling, _self_knowledge, billed=True)
+    [said] = await run_jobs(log, "skr_probe", strong, [probe], sampling, _self_knowledge, billed=True)
     if said.get("error"):
         return Step(index=0, call_id=said.get("call_id"), text=None, answer=None, error=said["error"], strong_calls=[])
     parse = answer_fields(ctx.task, state)
     if said.get("answer") == "known":  # the strong-CoT answer itself
         job = log.job("strong_solo", 0, strong, sampling, strong_solo_prompt(query, ctx.solo_format), every_round=True)
-        [step] = yield from run_jobs(log, "strong_solo", strong, [job], sampling, parse, billed=True)
+        [step] = await run_jobs(log, "strong_solo", strong, [job], sampling, parse, billed=True)
         return Step(**step, retrievals=0, passages=[], strong_calls=[said.get("call_id"), step.get("call_id")])
-    passages = yield from _retrieve(log, ctx, query, 0)
+    passages = await _retrieve(log, ctx, query, 0)
     job = log.job("strong_rag", 0, strong, sampling, rag_answer_prompt(query, passages, ctx.solo_format))
-    [step] = yield from run_jobs(log, "strong_rag", strong, [job], sampling, parse, billed=True)
+    [step] = await run_jobs(log, "strong_rag", strong, [job], sampling, parse, billed=True)
     calls = [said.get("call_id"), step.get("call_id")]
     return Step(**step, retrievals=1, passages=[p["id"] for p in passages], strong_calls=calls)
 
 
-def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Effect, Any, Step]:
+async def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Step:
     strong, sampling, query = ctx.strong_spec, ctx.greedy(), state["query"]
     unsure = replace(sampling, logprobs=True)  # the sentences written ahead: their tokens' probabilities decide
     text, found, retrievals = "", [], 0
@@ -83,7 +82,7 @@ def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Ef
         search: str | None = query  # FLARE's first query is the question itself
         if t > 0:
             prompt = flare_prompt(query, text, [])
-            ahead, sentence, probabilities = yield from _write(
+            ahead, sentence, probabilities = await _write(
                 log, strong, unsure, "flare_lookahead", t, prompt, text, calls
             )
             if ahead.get("error"):
@@ -92,11 +91,11 @@ def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Ef
                 break
             search, last = _unsure_query(sentence, probabilities, ctx.flare_threshold), ahead
         if search is not None:  # retrieve, and write the sentence again with what was found
-            passages = yield from _retrieve(log, ctx, search, t)
+            passages = await _retrieve(log, ctx, search, t)
             retrievals += 1
             found += [p["id"] for p in passages if p["id"] not in found]
             prompt = flare_prompt(query, text, passages)
-            last, sentence, _ = yield from _write(log, strong, sampling, "strong_rag", t, prompt, text, calls)
+            last, sentence, _ = await _write(log, strong, sampling, "strong_rag", t, prompt, text, calls)
             if last.get("error"):
                 return _failed(last, calls)
             if not sentence:
@@ -117,7 +116,7 @@ def _flare(log: CallLog, ctx: CollabContext, state: CollabState) -> Generator[Ef
     )
 
 
-def _write(
+async def _write(
     log: CallLog,
     spec: ModelSpec,
     sampling: Sampling,
@@ -126,11 +125,11 @@ def _write(
     prompt: Messages,
     so_far: str,
     calls: list[int | None],
-) -> Generator[Effect, Any, tuple[Step, str, list[tuple[str, float]] | None]]:
+) -> tuple[Step, str, list[tuple[str, float]] | None]:
     """One strong call of FLARE, its id added to `calls`: the step, and the sentence it adds to the
     answer `so_far` with its tokens' probabilities ("" and None when the call failed)."""
     job = log.job(role, index, spec, sampling, prompt)
-    [step] = yield from run_jobs(log, role, spec, [job], sampling, lambda text: {}, billed=True)
+    [step] = await run_jobs(log, role, spec, [job], sampling, lambda text: {}, billed=True)
     calls.append(step.get("call_id"))
     if step.get("error"):
         return step, "", None
@@ -138,12 +137,12 @@ def _write(
     return step, sentence, probabilities
 
 
-def _retrieve(log: CallLog, ctx: CollabContext, search: str, index: int) -> Generator[Effect, Any, list[dict]]:
+async def _retrieve(log: CallLog, ctx: CollabContext, search: str, index: int) -> list[dict]:
     """The passages the run's retriever finds for `search` (none when the retrieval failed: the
     failure is recorded, and the model answers without them)."""
     spec = ModelSpec("retriever", ctx.retriever)
     job = log.job("retrieve", index, spec, GREEDY, [{"role": "user", "content": search}])
-    [step] = yield from run_jobs(log, "retrieve", spec, [job], GREEDY, lambda text: {})
+    [step] = await run_jobs(log, "retrieve", spec, [job], GREEDY, lambda text: {})
     return passages_of(step.get("text")) if not step.get("error") else []
 
 

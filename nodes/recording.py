@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cowest.graph.state import CollabState, Step
 from cowest.models.base import DEFAULT_POLICY, Messages, RequestPolicy, Sampling
 from cowest.models.identity import decoding, model_identity
 from cowest.models.spec import ModelSpec
@@ -17,6 +16,7 @@ from cowest.storage.keys import content_key, row_key, stable_key
 from cowest.storage.rows import StoredCall
 
 from .ledger import current_plan
+from .state import CollabState, Step
 
 _query_pks: dict[tuple[str, str, str], tuple[int, int]] = {}
 _run_ids: dict[tuple[str, str], int] = {}

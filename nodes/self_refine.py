@@ -8,24 +8,24 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from cowest.graph.context import CollabContext
-from cowest.graph.modes import final_answer
-from cowest.graph.state import CollabState
 from cowest.tasks.parsing import answer_fields
 from cowest.tasks.prompts import self_refine_prompt
 
+from .awaits import store_work
 from .calls import run_jobs
-from .effects import NodeSteps, StoreWork
+from .context import CollabContext
+from .modes import final_answer
 from .recording import CallLog
+from .state import CollabState
 
 
-def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> NodeSteps:
+async def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> dict:
     ctx = runtime.context
     weak = ctx.spec.revises == "draft"
     start = (state.get("drafts") or [{}])[0] if weak else (state.get("solo") or {})
     if start.get("error") or start.get("text") is None:
         return {}
-    log = yield StoreWork(ctx.db, CallLog.open, state, ctx)
+    log = await store_work(ctx.db, CallLog.open, state, ctx)
     spec, sampling, fmt = (
         (ctx.weak_spec, ctx.greedy(), ctx.format) if weak else (ctx.strong_spec, ctx.greedy(), ctx.solo_format)
     )
@@ -34,7 +34,7 @@ def self_refine(state: CollabState, runtime: Runtime[CollabContext]) -> NodeStep
     for step in range(1, ctx.refine_steps + 1):
         prompt = self_refine_prompt(state["query"], previous.get("text") or "", fmt)
         job = log.job("self_refine", step, spec, sampling, prompt, parent_id=previous.get("call_id"))
-        [revised] = yield from run_jobs(log, "self_refine", spec, [job], sampling, parse, billed=not weak)
+        [revised] = await run_jobs(log, "self_refine", spec, [job], sampling, parse, billed=not weak)
         if revised.get("error"):
             break
         revisions.append(revised)

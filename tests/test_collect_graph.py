@@ -215,19 +215,43 @@ def test_sqlite_work_runs_in_place_on_cowests_loop_and_in_a_worker_thread_elsewh
     import threading
 
     from cowest.models.requests_loop import run_on_loop
-    from cowest.nodes.effects import StoreWork
-
-    def where(effect: StoreWork) -> str:
-        async def run() -> str:
-            return await effect.arun()
-
-        return run_on_loop(run())
+    from cowest.nodes.awaits import store_work
 
     here = lambda: threading.current_thread().name  # noqa: E731
-    assert where(StoreWork("sqlite:///x.db", here)) == "cowest-requests"
-    assert where(StoreWork("postgresql+psycopg://h/db", here)) != "cowest-requests"
-    elsewhere = asyncio.run(StoreWork("sqlite:///x.db", here).arun())
+    assert run_on_loop(store_work("sqlite:///x.db", here)) == "cowest-requests"
+    assert run_on_loop(store_work("postgresql+psycopg://h/db", here)) != "cowest-requests"
+    elsewhere = asyncio.run(store_work("sqlite:///x.db", here))
     assert elsewhere != threading.current_thread().name  # an app's loop is never blocked by it
+
+
+def test_a_sync_caller_runs_the_nodes_on_cowests_loop_and_an_apps_loop_on_itself(
+    server, tiny_model, db_url, monkeypatch
+):
+    """The nodes are async functions: a sync caller waits for them on cowest's requests loop, where the
+    clients' connections live; an app's own event loop awaits them on itself (its requests still go
+    out from cowest's loop)."""
+    import asyncio
+    import dataclasses
+    import threading
+
+    from cowest.graph import CollabContext, build_graph
+    from cowest.nodes import judge as judge_module
+
+    threads: list[str] = []
+    scored = judge_module._score_fields
+
+    def watched(text: str) -> dict:
+        threads.append(threading.current_thread().name)
+        return scored(text)
+
+    monkeypatch.setattr(judge_module, "_score_fields", watched)
+    ctx = CollabContext(
+        mode="infer", weak=f"huggingface:{tiny_model}", strong="openai:scripted", max_new_tokens=12, db=db_url, run="s"
+    )
+    query = {"query": "Question number 3?\nA. alpha\nB. beta", "gold": "A"}
+    build_graph().invoke(query, context=ctx)
+    asyncio.run(build_graph().ainvoke(query, context=dataclasses.replace(ctx, run="app", db=None)))
+    assert threads == ["cowest-requests", threading.current_thread().name]
 
 
 def draft_texts(db_url: str, run: str = "t") -> dict:

@@ -85,6 +85,18 @@ def test_library_folders_never_import_the_front_door():
     assert offenders == {}
 
 
+def test_the_folders_import_one_way():
+    """cowest -> trainer; graph -> nodes -> models, storage, tasks -> core: no folder imports one
+    that imports it back, at module level or inside a function (tools/import_graph.py)."""
+    import runpy
+
+    tool = runpy.run_path(str(ROOT / "tools" / "import_graph.py"))
+    assert tool["folder_cycles"]() == []
+    edges = tool["folder_graph"]()[0]
+    assert "graph" not in edges["nodes"]
+    assert [src for src, dests in edges.items() if "cowest" in dests] == []  # the front door is imported by none
+
+
 def test_the_cli_starts_without_the_heavy_libraries():
     code = (
         "import sys, cowest.cli; cowest.cli._parser(); "

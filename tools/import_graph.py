@@ -86,7 +86,9 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def main() -> int:
+def folder_graph() -> tuple[dict[str, set[str]], dict[tuple[str, str], dict[str, int]], list[str]]:
+    """The folder edges, their import counts by where the import sits, and the imports made inside
+    functions (file:line -> module)."""
     edges: dict[str, set[str]] = defaultdict(set)
     edge_count: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     in_function = []
@@ -99,6 +101,15 @@ def main() -> int:
             if dest != source:
                 edges[source].add(dest)
                 edge_count[(source, dest)][where] += 1
+    return edges, edge_count, in_function
+
+
+def folder_cycles() -> list[list[str]]:
+    return _cycles(folder_graph()[0])
+
+
+def main() -> int:
+    edges, edge_count, in_function = folder_graph()
     print("folder edges (imports: at module level / under TYPE_CHECKING / inside functions):")
     for (src, dst), kinds in sorted(edge_count.items()):
         print(f"  {src:8} -> {dst:8} {kinds['module']:3} / {kinds['typing']:2} / {kinds['function']:2}")

@@ -16,7 +16,7 @@ JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db", "max_failure
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
-    from cowest.graph import CollabContext
+    from cowest.nodes.context import CollabContext
 
     ask = sub.add_parser("ask", help="answer one question: the weak model drafts, the strong model refines")
     ask.add_argument("question")

@@ -37,7 +37,7 @@ class CollabContext:
         help=(
             "What runs: infer (weak draft -> strong refinement, Algorithm 2), collect (Algorithm 1 for one "
             "query), or a baseline over the same nodes: weak, strong, self_refine_weak, self_refine_strong, "
-            "supericl, and the RAG baselines skr and flare (see graph/modes.py)."
+            "supericl, and the RAG baselines skr and flare (see nodes/modes.py)."
         ),
     )
     task: str = option(
