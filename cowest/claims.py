@@ -12,7 +12,6 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 
 from cowest.storage import leases
@@ -31,7 +30,6 @@ class Claims:
         self.by_pk, self.batch, self.ttl = by_pk, max(1, batch), ttl
         self.owner = worker_id()
         self.mine: set[int] = set()  # claimed by this worker
-        self._marks: list[Future] = []  # finished queries' marks being written (collect.py)
         leases.ensure_leases(store, run_id, round, by_pk)
 
     def examples(self) -> Iterator[Example | None]:
@@ -53,21 +51,7 @@ class Claims:
                 walked.add(pk)
                 yield self.by_pk[pk]
             if not done and len(walked) < len(self.by_pk):
-                self.check_marks()
                 yield None  # the rest are other workers', in flight
-
-    def marking(self, mark: Future) -> None:
-        """A finished query's marks, being written elsewhere (the requests loop). One that fails
-        stops this worker at its next step, not at its end: other workers wait for the lease of
-        that query for as long as this one renews it, and this one may be waiting for theirs."""
-        self._marks.append(mark)
-        self.check_marks()
-
-    def check_marks(self, wait: bool = False) -> None:
-        """Raise the error of a mark that failed (`wait`: for every mark to be written)."""
-        for mark in [m for m in self._marks if wait or m.done()]:
-            self._marks.remove(mark)
-            mark.result()
 
     def finished(self, query_pk: int) -> None:
         if query_pk in self.mine:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from cowest.core import EXIT_BUDGET, EXIT_FAILURES, EXIT_OK, BadInput, BudgetExceeded
 from cowest.graph import CollabContext, CollabState
 from cowest.models import ModelSettings, check_specs
 from cowest.models.engines import check_engine
 from cowest.models.limits import current_limits
-from cowest.models.requests_loop import submit_on_loop
 from cowest.nodes.awaits import store_work
 from cowest.nodes.ledger import Budget, error_kind, keeping_ledger
 from cowest.nodes.pair_collector import split_of_state
 from cowest.nodes.recording import remember_queries
 from cowest.storage import get_store
-from cowest.tasks import data_identity, get_task
+from cowest.tasks import Example, data_identity, get_task
 
 from .claims import Claims
 from .options import CollectOptions
@@ -94,22 +94,31 @@ def collect(
     claims = Claims(
         store, run_id, ctx.round, {query_pks[ex.id]: ex for ex in loaded.examples}, opts.concurrency, opts.lease_seconds
     )
+
+    async def mark(ex: Example, state: CollabState | None, error: Exception | None) -> None:
+        if not isinstance(error, BudgetExceeded):  # an unfinished query stays to be run again
+            await store_work(ctx.db, _mark_finished, claims, query_pks[ex.id], _why(error))
+
     with keeping_ledger(opts.max_failures, budget) as ledger, claims.held():
         examples = claims.examples()
-        for ex, state, error in run_over(examples, ctx, opts.concurrency, desc, progress, total=summary.queries):
+        for ex, state, error in run_over(
+            examples, ctx, opts.concurrency, desc, progress, total=summary.queries, after=mark
+        ):
             if isinstance(error, BudgetExceeded):
                 continue  # unfinished, not failed: a rerun with a larger budget finishes it
-            why = None
             if state is not None:
                 finished += 1
                 _tally(summary, state, ctx.spec.individual)
             else:
                 summary.failed_queries += 1
-                why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
-                summary.errors.append(f"{ex.id}: {why}")
-            # written where the node steps write (see _mark_finished)
-            claims.marking(submit_on_loop(store_work(ctx.db, _mark_finished, claims, query_pks[ex.id], why)))
-        claims.check_marks(wait=True)
+                summary.errors.append(f"{ex.id}: {_why(error)}")
+    _account(summary, ledger, budget, ctx, finished)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _account(summary: CollectSummary, ledger: Any, budget: Budget, ctx: CollabContext, finished: int) -> None:
+    """What the job sent and spent, and why it stopped early if it did."""
     summary.calls_made = ledger.snapshot()
     summary.spending = Spending.of(ledger)
     summary.in_flight_limits = _limits_of(ctx)
@@ -121,8 +130,6 @@ def collect(
         summary.stopped = (
             f"stopped after {ledger.consecutive_failures} failed calls in a row; last error: {ledger.last_error}"
         )
-    summary.seconds = time.perf_counter() - start
-    return summary
 
 
 def check_models(ctx: CollabContext, settings: ModelSettings | None = None) -> None:
@@ -134,11 +141,15 @@ def check_models(ctx: CollabContext, settings: ModelSettings | None = None) -> N
 
 
 def _mark_finished(claims: Claims, query_pk: int, error: str | None) -> None:
-    """The query is done (its lease) and failed or not (its error). Run where the node steps' store
-    work runs: on SQLite, on the requests loop, since writing from this thread as well had the two
+    """The query is done (its lease) and failed or not (its error). Run on the requests loop, where
+    the node steps' store work runs: on SQLite, writing from the job's thread as well had the two
     wait for each other's write lock (at --concurrency 16 a query took 740 ms instead of 580)."""
     claims.finished(query_pk)
     claims.store.set_query_error(query_pk, error)
+
+
+def _why(error: Exception | None) -> str | None:
+    return None if error is None else f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
 
 
 def _tally(summary: CollectSummary, state: CollabState, individual: bool) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from cowest.core import BadInput, BudgetExceeded, copy_as
 from cowest.graph import CollabContext, CollabState
@@ -19,7 +21,7 @@ from cowest.nodes.modes import MODES
 from cowest.nodes.recording import remember_queries
 from cowest.nodes.retrievers import corpus_retriever
 from cowest.storage import EvalResult, get_store
-from cowest.tasks import data_identity, get_task
+from cowest.tasks import Example, data_identity, get_task
 from cowest.tasks.metrics import score_task
 from cowest.tasks.stats import QueryScores, per_query_records
 
@@ -49,54 +51,65 @@ def evaluate(
     remember_queries(db, run, run_id, query_pks)
 
     budget = opts.budget(store.spent(run_id))
-    results = []
-    for label, method, ctx in method_contexts(opts, run, db):
-        adapter = opts.adapter if method.uses_adapter else None
-        weak = ctx.weak
-        start = time.perf_counter()
-        answers, strong_ids, failed = {}, [], 0
-        with keeping_ledger(opts.max_failures, budget) as ledger:
-            for ex, state, _error in run_over(
-                examples, ctx, opts.concurrency, desc or f"eval {label}", progress, with_gold=False
-            ):
-                answers[ex.id] = state.get("answer") if state else None
-                failed += state is None or _has_failed_step(state)
-                if state:
-                    strong_ids += _strong_call_ids(state, method)
-        if ledger.budget_hit:  # a partial method scores nothing; a rerun reuses what it sent
-            raise BudgetExceeded(f"eval {label}: {budget.describe()}")
-        spending = Spending.of(ledger)
-        predictions = [answers.get(ex.id) for ex in examples]
-        metrics = score_task(task, examples, predictions)
-        records = per_query_records(task, examples, predictions)
-        intervals = QueryScores(records, task.labels).intervals()
-        metrics.update(failed_queries=failed, strong_sent=spending.sent, strong_reused=spending.reused)
-        metrics["intervals"] = {name: interval.as_dict() for name, interval in intervals.items()}
-        if task.labels:  # the label set macro-F1 averaged over (a task file's options set it from the data)
-            metrics["labels"] = list(task.labels)
-        calls = store.calls_by_id(strong_ids)
-        results.append(
-            store.save_eval(
-                EvalResult(
-                    run_id=run_id,
-                    method=label,
-                    task=opts.task,
-                    data_path=data_identity(opts.data),
-                    data_hash=data_hash,
-                    weak=weak if MODES[method.mode].uses_weak else None,
-                    strong=strong if MODES[method.mode].uses_strong else None,
-                    adapter=adapter or "",
-                    n=len(examples),
-                    metrics=metrics,
-                    per_query=records,
-                    strong_calls=len(strong_ids),
-                    # what the method costs per answer, whether this time sent or reused them
-                    strong_tokens=sum((c.tokens_in or 0) + (c.tokens_out or 0) for c in calls.values()),
-                    seconds=time.perf_counter() - start,
-                )
-            )
+    target = _Target(task, examples, run_id, data_hash)
+    return [
+        _evaluate_method(opts, target, store, label, method, ctx, budget, desc or f"eval {label}", progress)
+        for label, method, ctx in method_contexts(opts, run, db)
+    ]
+
+
+@dataclass
+class _Target:
+    """What every method of one evaluation runs on."""
+
+    task: Any
+    examples: list[Example]
+    run_id: int
+    data_hash: str
+
+
+def _evaluate_method(opts, target, store, label, method, ctx, budget, desc, progress) -> EvalResult:
+    """One method over the queries, scored and stored."""
+    task, examples = target.task, target.examples
+    start = time.perf_counter()
+    answers, strong_ids, failed = {}, [], 0
+    with keeping_ledger(opts.max_failures, budget) as ledger:
+        for ex, state, _error in run_over(examples, ctx, opts.concurrency, desc, progress, with_gold=False):
+            answers[ex.id] = state.get("answer") if state else None
+            failed += state is None or _has_failed_step(state)
+            if state:
+                strong_ids += _strong_call_ids(state, method)
+    if ledger.budget_hit:  # a partial method scores nothing; a rerun reuses what it sent
+        raise BudgetExceeded(f"eval {label}: {budget.describe()}")
+    spending = Spending.of(ledger)
+    predictions = [answers.get(ex.id) for ex in examples]
+    metrics = score_task(task, examples, predictions)
+    records = per_query_records(task, examples, predictions)
+    intervals = QueryScores(records, task.labels).intervals()
+    metrics.update(failed_queries=failed, strong_sent=spending.sent, strong_reused=spending.reused)
+    metrics["intervals"] = {name: interval.as_dict() for name, interval in intervals.items()}
+    if task.labels:  # the label set macro-F1 averaged over (a task file's options set it from the data)
+        metrics["labels"] = list(task.labels)
+    calls = store.calls_by_id(strong_ids)
+    return store.save_eval(
+        EvalResult(
+            run_id=target.run_id,
+            method=label,
+            task=opts.task,
+            data_path=data_identity(opts.data),
+            data_hash=target.data_hash,
+            weak=ctx.weak if MODES[method.mode].uses_weak else None,
+            strong=opts.strong if MODES[method.mode].uses_strong else None,
+            adapter=(opts.adapter if method.uses_adapter else None) or "",
+            n=len(examples),
+            metrics=metrics,
+            per_query=records,
+            strong_calls=len(strong_ids),
+            # what the method costs per answer, whether this time sent or reused them
+            strong_tokens=sum((c.tokens_in or 0) + (c.tokens_out or 0) for c in calls.values()),
+            seconds=time.perf_counter() - start,
         )
-    return results
+    )
 
 
 def method_contexts(opts: EvalOptions, run: str, db: str) -> Iterator[tuple[str, Method, CollabContext]]:

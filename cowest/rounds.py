@@ -80,64 +80,64 @@ def _rounds(opts, store, run, adapter, budget, settings, progress, seed):
             yield _report_from_row(done, "done earlier" if done.path else f"done earlier ({_NOTHING[opts.objective]})")
             adapter = done.path or adapter
             continue
+        report: RoundReport | None
         if opts.objective == "grpo":
             report = _grpo(opts, store, run, r, adapter, budget, settings, _round_folder(opts, run, r))
-            yield report
-            if report.failed:
-                return
-            adapter = report.adapter or adapter
-            continue
-        slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
-        round_opts = opts.collect_options(r, _drafting_model(opts, run, r, adapter), opts.offset + slice_start, seed)
-        _new_sampling_seed(seed, r)
-        summary = collect(round_opts, settings, progress=progress, budget=budget)
-        if exit_code(summary) != EXIT_OK:  # training on a partial round would mark it done: stop here
-            yield (
-                RoundReport(
-                    round=r,
-                    objective=opts.objective,
-                    queries=summary.queries,
-                    drafts=summary.drafts,
-                    pairs=summary.pairs,
-                    spending=summary.spending,
-                    failed=True,
-                    budget_stopped=summary.budget_stopped,
-                    note=summary.stopped or "collected with failures: rerun with --retry-failed",
-                )
-            )
+        else:
+            report = _collect_and_train(opts, store, run, r, adapter, budget, settings, progress, seed)
+        if report is None:  # a non-main process of `accelerate launch`: the main one records the round
             return
-        counts = {**_counts(summary), "feedback": opts.feedback}
-        counts["drafts_seen"] = round_drafts(store, store.run_id(run), r, opts.max_new_tokens)
-        if opts.feedback == "individual":
-            counts["annotator"] = opts.annotator
-        if _nothing_to_learn(opts, summary):
-            row = store.save_adapter(
-                Adapter(
-                    run_id=store.run_id(run),
-                    round=r,
-                    kind=opts.objective,
-                    path=None,
-                    base_model=opts.train_base or opts.weak,
-                    parent_path=adapter,
-                    reference=None,
-                    pair_ids=[],
-                    metrics={**counts, "note": _NOTHING[opts.objective]},
-                )
-            )
-            yield _report_from_row(row, f"{_NOTHING[opts.objective]}: kept the previous adapter")
-            continue
-        release_local_models()  # the sampling copy of the weak model: training needs its memory
-        with training_lock(_round_folder(opts, run, r)):
-            # Another `rounds` on this run may have trained the round while this one waited: use it
-            done = store.adapter(store.run_id(run), r, opts.objective)
-            if done is None:
-                with round_log(_round_folder(opts, run, r)):
-                    done = _train(opts, store, run, r, adapter, counts)
-            trained = done
-        if trained is None:  # a non-main process of `accelerate launch`: the main one records the round
+        yield report
+        if report.failed:
             return
-        adapter = trained.path
-        yield _report_from_row(trained, "trained")
+        adapter = report.adapter or adapter  # a round with nothing to learn keeps the previous adapter
+
+
+def _collect_and_train(opts, store, run, r, adapter, budget, settings, progress, seed) -> RoundReport | None:
+    """Round r the paper's way: collect with adapter r-1, then DPO (or KTO) on what was collected."""
+    slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
+    round_opts = opts.collect_options(r, _drafting_model(opts, run, r, adapter), opts.offset + slice_start, seed)
+    _new_sampling_seed(seed, r)
+    summary = collect(round_opts, settings, progress=progress, budget=budget)
+    if exit_code(summary) != EXIT_OK:  # training on a partial round would mark it done: stop here
+        return RoundReport(
+            round=r,
+            objective=opts.objective,
+            queries=summary.queries,
+            drafts=summary.drafts,
+            pairs=summary.pairs,
+            spending=summary.spending,
+            failed=True,
+            budget_stopped=summary.budget_stopped,
+            note=summary.stopped or "collected with failures: rerun with --retry-failed",
+        )
+    counts = {**_counts(summary), "feedback": opts.feedback}
+    counts["drafts_seen"] = round_drafts(store, store.run_id(run), r, opts.max_new_tokens)
+    if opts.feedback == "individual":
+        counts["annotator"] = opts.annotator
+    if _nothing_to_learn(opts, summary):
+        row = store.save_adapter(
+            Adapter(
+                run_id=store.run_id(run),
+                round=r,
+                kind=opts.objective,
+                path=None,
+                base_model=opts.train_base or opts.weak,
+                parent_path=adapter,
+                reference=None,
+                pair_ids=[],
+                metrics={**counts, "note": _NOTHING[opts.objective]},
+            )
+        )
+        return _report_from_row(row, f"{_NOTHING[opts.objective]}: kept the previous adapter")
+    release_local_models()  # the sampling copy of the weak model: training needs its memory
+    with training_lock(_round_folder(opts, run, r)):
+        # Another `rounds` on this run may have trained the round while this one waited: use it
+        done = store.adapter(store.run_id(run), r, opts.objective)
+        if done is None:
+            with round_log(_round_folder(opts, run, r)):
+                done = _train(opts, store, run, r, adapter, counts)
+    return None if done is None else _report_from_row(done, "trained")
 
 
 _NOTHING = {"dpo": "no pairs", "kto": "no judged examples", "grpo": "no rewards"}

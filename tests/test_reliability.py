@@ -129,12 +129,12 @@ def test_a_dead_workers_queries_are_taken_over_when_its_leases_expire(monkeypatc
     check_one_collector_worth(db_url)
 
 
-def test_a_query_mark_that_fails_stops_the_worker_waiting_for_others(db_url):
+def test_a_query_mark_that_fails_stops_the_worker_waiting_for_others(db_url, tiny_model):
     """Two workers: when one's store write of a finished query fails while it waits for the other's
     queries, it stops with that error instead of waiting (each would wait for the other's leases)."""
-    from concurrent.futures import Future
-
     from cowest.claims import Claims
+    from cowest.graph import CollabContext
+    from cowest.runner import run_over
     from cowest.storage import StoreError
     from cowest.tasks import Example
 
@@ -143,14 +143,19 @@ def test_a_query_mark_that_fails_stops_the_worker_waiting_for_others(db_url):
     pks = [store.ensure_query(run_id, f"q{i}", f"query {i}", "A") for i in range(2)]
     by_pk = {pk: Example(id=f"q{i}", query=f"query {i}", gold="A", answers=("A",)) for i, pk in enumerate(pks)}
     a, b = (Claims(store, run_id, 1, by_pk, batch=1, ttl=60) for _ in range(2))
-    mine, theirs = a.examples(), b.examples()
-    assert next(mine).id == "q0" and next(theirs).id == "q1"
-    mark: Future = Future()
-    a.marking(mark)  # q0's marks, still being written
-    assert next(mine) is None  # q1 is b's, in flight: a waits
-    mark.set_exception(StoreError("disk I/O error"))
+    assert next(b.examples()).id == "q0"  # b holds q0 and never finishes it
+
+    async def failing_mark(ex, state, error):
+        raise StoreError("disk I/O error")
+
+    ctx = CollabContext(
+        task="medmcqa", mode="weak", weak=f"huggingface:{tiny_model}", max_new_tokens=4, db=db_url, run="r"
+    )
+    start = time.monotonic()
     with pytest.raises(StoreError, match="disk I/O"):
-        next(mine)
+        for ex, _state, _error in run_over(a.examples(), ctx, concurrency=1, progress=False, after=failing_mark):
+            pytest.fail(f"{ex.id} was yielded though its mark failed")
+    assert time.monotonic() - start < 30  # it did not wait for q0's lease (60 s)
 
 
 def test_faults_exit_3_then_retry_failed_heals(capsys, monkeypatch, data, tiny_model, db_url):

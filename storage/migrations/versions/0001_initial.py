@@ -14,6 +14,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    _runs()
+    _queries()
+    _calls()
+    _pairs()
+    _adapters()
+    _eval_results()
+
+
+def _runs() -> None:
     op.create_table(
         "runs",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -23,6 +32,9 @@ def upgrade() -> None:
         sa.Column("config", sa.JSON, nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
     )
+
+
+def _queries() -> None:
     op.create_table(
         "queries",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -34,6 +46,9 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
         sa.UniqueConstraint("run_id", "qid"),
     )
+
+
+def _calls() -> None:
     op.create_table(
         "calls",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -56,6 +71,9 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
         sa.Column("created_at", sa.DateTime, nullable=False),
     )
+
+
+def _pairs() -> None:
     op.create_table(
         "pairs",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -68,6 +86,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.UniqueConstraint("run_id", "round", "query_id", "idx"),
     )
+
+
+def _adapters() -> None:
     op.create_table(
         "adapters",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -84,6 +105,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.UniqueConstraint("run_id", "round", "kind"),
     )
+
+
+def _eval_results() -> None:
     op.create_table(
         "eval_results",
         sa.Column("id", sa.Integer, primary_key=True),
