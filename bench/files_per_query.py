@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alternate import ROOT, import_root  # noqa: E402
+from alternate import import_root  # noqa: E402
 
 
 def child(root: str, data: str, db: str) -> None:
@@ -40,9 +40,13 @@ def child(root: str, data: str, db: str) -> None:
     sys.setprofile(None)
     threading.setprofile(None)
     real = Path(root).resolve()
-    tree = Path(os.path.realpath(Path(root) / "cowest")).parent
+    tree = Path(os.path.realpath(Path(root) / "cowest" / "cli.py")).parent.parent  # the revision's worktree
     ours = sorted(
-        {str(Path(os.path.realpath(f)).relative_to(tree)) for f in seen if os.path.realpath(f).startswith(str(tree) + os.sep)}
+        {
+            str(Path(os.path.realpath(f)).relative_to(tree))
+            for f in seen
+            if os.path.realpath(f).startswith(str(tree) + os.sep)
+        }
     )
     print(json.dumps({"exit": code, "files": len(ours), "list": ours, "root": str(real)}))
 
