@@ -1,6 +1,7 @@
 """How many of the project's files run code for one `cowest collect` query (issue 30's figure): the
 whole CLI call `collect --limit 1 --samples 2 --judge exact --max-new-tokens 8` on the bundled model,
-parsing included, with a profile hook on every thread (the main one, the requests loop, the decoding
+parsing included, with a profile hook on every thread (files any of whose code ran, imports included,
+and files a function of which was called) (the main one, the requests loop, the decoding
 thread, worker threads), for each git revision given, imported as bench/alternate.py does.
 
     python bench/files_per_query.py 6a578c6 HEAD [--data FILE.jsonl]
@@ -24,11 +25,14 @@ from alternate import import_root  # noqa: E402
 def child(root: str, data: str, db: str) -> None:
     sys.path.insert(0, root)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    seen: set[str] = set()
+    seen: set[str] = set()  # files any of whose code ran, module bodies (imports) included
+    called: set[str] = set()  # files a function of which was called
 
     def hook(frame, event, arg):  # noqa: ANN001
         if event == "call":
             seen.add(frame.f_code.co_filename)
+            if frame.f_code.co_name != "<module>":
+                called.add(frame.f_code.co_filename)
 
     from cowest.cli import main
 
@@ -39,16 +43,14 @@ def child(root: str, data: str, db: str) -> None:
     code = main(argv)
     sys.setprofile(None)
     threading.setprofile(None)
-    real = Path(root).resolve()
     tree = Path(os.path.realpath(Path(root) / "cowest" / "cli.py")).parent.parent  # the revision's worktree
-    ours = sorted(
-        {
-            str(Path(os.path.realpath(f)).relative_to(tree))
-            for f in seen
-            if os.path.realpath(f).startswith(str(tree) + os.sep)
-        }
-    )
-    print(json.dumps({"exit": code, "files": len(ours), "list": ours, "root": str(real)}))
+
+    def project(files: set[str]) -> list[str]:
+        real = {os.path.realpath(f) for f in files}
+        return sorted(str(Path(f).relative_to(tree)) for f in real if f.startswith(str(tree) + os.sep))
+
+    ours, functions = project(seen), project(called)
+    print(json.dumps({"exit": code, "files": len(ours), "files with a function called": len(functions), "list": ours}))
 
 
 def main() -> None:
