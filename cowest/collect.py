@@ -14,13 +14,12 @@ from cowest.models.limits import current_limits
 from cowest.nodes.awaits import store_work
 from cowest.nodes.ledger import Budget, error_kind, keeping_ledger
 from cowest.nodes.pair_collector import split_of_state
-from cowest.nodes.recording import remember_queries
 from cowest.storage import get_store
 from cowest.tasks import Example, data_identity, get_task
 
 from .claims import Claims
 from .options import CollectOptions
-from .runner import run_over
+from .runner import StoredQueries, run_over
 from .spending import Spending
 
 
@@ -77,7 +76,6 @@ def collect(
     store = get_store(ctx.db)
     run_id = store.ensure_run(ctx.run, opts.task, data_path=data_identity(opts.data), config=_public_config(ctx))
     query_pks = store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in loaded.examples])
-    remember_queries(ctx.db, ctx.run, run_id, query_pks)
 
     summary = CollectSummary(
         run=ctx.run,
@@ -102,7 +100,14 @@ def collect(
     with keeping_ledger(opts.max_failures, budget) as ledger, claims.held():
         examples = claims.examples()
         for ex, state, error in run_over(
-            examples, ctx, opts.concurrency, desc, progress, total=summary.queries, after=mark
+            examples,
+            ctx,
+            opts.concurrency,
+            desc,
+            progress,
+            total=summary.queries,
+            after=mark,
+            stored=StoredQueries(run_id, query_pks),
         ):
             if isinstance(error, BudgetExceeded):
                 continue  # unfinished, not failed: a rerun with a larger budget finishes it

@@ -18,7 +18,6 @@ from cowest.models import ModelSettings, check_specs
 from cowest.models.engines import check_engine
 from cowest.nodes.ledger import keeping_ledger
 from cowest.nodes.modes import MODES
-from cowest.nodes.recording import remember_queries
 from cowest.nodes.retrievers import corpus_retriever
 from cowest.storage import EvalResult, get_store
 from cowest.tasks import Example, data_identity, get_task
@@ -26,7 +25,7 @@ from cowest.tasks.metrics import score_task
 from cowest.tasks.stats import QueryScores, per_query_records
 
 from .eval_options import METHODS, EvalOptions, Method, method_labels
-from .runner import run_over
+from .runner import StoredQueries, run_over
 from .spending import Spending
 
 
@@ -48,10 +47,9 @@ def evaluate(
     store = get_store(db)
     run_id = store.ensure_run(run, opts.task, data_path=data_identity(opts.data), config={"kind": "eval"})
     query_pks = store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in examples])
-    remember_queries(db, run, run_id, query_pks)
 
     budget = opts.budget(store.spent(run_id))
-    target = _Target(task, examples, run_id, data_hash)
+    target = _Target(task, examples, StoredQueries(run_id, query_pks), data_hash)
     return [
         _evaluate_method(opts, target, store, label, method, ctx, budget, desc or f"eval {label}", progress)
         for label, method, ctx in method_contexts(opts, run, db)
@@ -64,7 +62,7 @@ class _Target:
 
     task: Any
     examples: list[Example]
-    run_id: int
+    stored: StoredQueries
     data_hash: str
 
 
@@ -74,7 +72,8 @@ def _evaluate_method(opts, target, store, label, method, ctx, budget, desc, prog
     start = time.perf_counter()
     answers, strong_ids, failed = {}, [], 0
     with keeping_ledger(opts.max_failures, budget) as ledger:
-        for ex, state, _error in run_over(examples, ctx, opts.concurrency, desc, progress, with_gold=False):
+        queries = run_over(examples, ctx, opts.concurrency, desc, progress, with_gold=False, stored=target.stored)
+        for ex, state, _error in queries:
             answers[ex.id] = state.get("answer") if state else None
             failed += state is None or _has_failed_step(state)
             if state:
@@ -93,7 +92,7 @@ def _evaluate_method(opts, target, store, label, method, ctx, budget, desc, prog
     calls = store.calls_by_id(strong_ids)
     return store.save_eval(
         EvalResult(
-            run_id=target.run_id,
+            run_id=target.stored.run_id,
             method=label,
             task=opts.task,
             data_path=data_identity(opts.data),

@@ -11,7 +11,6 @@ from cowest.core import BadInput, copy_as
 from cowest.models import ModelSettings
 from cowest.nodes.context import CollabContext
 from cowest.nodes.ledger import Budget, keeping_ledger
-from cowest.nodes.recording import remember_queries
 from cowest.storage import Adapter, TraceStore
 from cowest.tasks import Example, data_identity, get_task
 from cowest.tasks.prompts import weak_draft_prompt
@@ -20,6 +19,7 @@ from cowest.trainer.grpo import GRPOOptions, grpo_config, train_grpo
 from .collect import check_models
 from .options import CollectOptions, RoundsOptions
 from .rewards import RewardTally, collaborative_reward
+from .runner import StoredQueries
 from .spending import Spending
 
 
@@ -44,7 +44,7 @@ def grpo_round(
         raise BadInput(f"{opts.data}: no usable rows for round {r} (nothing to train on)")
     ctx = reward_context(opts, run, r)
     check_models(ctx, settings)
-    ensure_queries(store, ctx, opts, loaded.examples)
+    stored = ensure_queries(store, ctx, opts, loaded.examples)
     common = dict(run=run, round=r, out=out, weak=opts.train_base or opts.weak, from_adapter=adapter)
     grpo = copy_as(GRPOOptions, opts.training, **common)
     config = grpo_config(grpo, opts.training_values())
@@ -52,7 +52,7 @@ def grpo_round(
     examples = {ex.id: ex for ex in loaded.examples}
     tally = RewardTally()
     with keeping_ledger(opts.max_failures, budget) as ledger:
-        reward = collaborative_reward(ctx, examples, config.config.num_generations, ledger, tally)
+        reward = collaborative_reward(ctx, examples, config.config.num_generations, ledger, tally, stored)
 
         def metrics() -> dict[str, Any]:
             return _metrics(opts, loaded.examples, tally, ledger)
@@ -67,11 +67,12 @@ def reward_context(opts: RoundsOptions, run: str, r: int) -> CollabContext:
     return replace(collecting, mode="reward_individual" if opts.feedback == "individual" else "reward")
 
 
-def ensure_queries(store: TraceStore, ctx: CollabContext, opts: RoundsOptions, examples: list[Example]) -> None:
+def ensure_queries(
+    store: TraceStore, ctx: CollabContext, opts: RoundsOptions, examples: list[Example]
+) -> StoredQueries:
     """The run's row and its queries' rows, which the reward's calls are stored under."""
     run_id = store.ensure_run(ctx.run, opts.task, data_path=data_identity(opts.data))
-    query_pks = store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in examples])
-    remember_queries(ctx.db, ctx.run, run_id, query_pks)
+    return StoredQueries(run_id, store.ensure_queries(run_id, [(ex.id, ex.query, ex.gold, ex.line) for ex in examples]))
 
 
 def _metrics(opts: RoundsOptions, examples: list, tally: RewardTally, ledger: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from cowest.tasks import Example
 from cowest.tasks.parsing import answer_fields
 
 from .diagnostics import draft_figures
-from .runner import graph_input
+from .runner import StoredQueries, graph_input
 
 
 @dataclass
@@ -58,10 +58,16 @@ class RewardTally:
 
 
 def collaborative_reward(
-    ctx: CollabContext, examples: dict[str, Example], group_size: int, ledger: Ledger, tally: RewardTally
+    ctx: CollabContext,
+    examples: dict[str, Example],
+    group_size: int,
+    ledger: Ledger,
+    tally: RewardTally,
+    stored: StoredQueries | None = None,
 ) -> Callable[..., Any]:
     """TRL's reward function (async: TRL awaits it on its own loop) for completions in groups of
-    `group_size` consecutive ones per prompt, as GRPOTrainer hands them over."""
+    `group_size` consecutive ones per prompt, as GRPOTrainer hands them over. `stored`: the rows the
+    round stored its queries under."""
     lock = threading.Lock()
     cap = ctx.max_new_tokens
 
@@ -71,7 +77,10 @@ def collaborative_reward(
         texts = [_text(c) for c in completions]
         starts = range(0, len(texts), group_size)
         groups = await asyncio.gather(
-            *(_group(ctx, examples[query_id[i]], texts[i : i + group_size], ledger) for i in starts)
+            *(
+                _group(ctx, graph_input(examples[query_id[i]], stored=stored), texts[i : i + group_size], ledger)
+                for i in starts
+            )
         )
         out: list[float | None] = []
         with lock:
@@ -86,9 +95,8 @@ def collaborative_reward(
     return reward
 
 
-async def _group(ctx: CollabContext, ex: Example, texts: list[str], ledger: Ledger) -> tuple[list, str | None]:
+async def _group(ctx: CollabContext, state_in: dict, texts: list[str], ledger: Ledger) -> tuple[list, str | None]:
     """The rewards of one prompt's completions (None where missing), and what went wrong if anything."""
-    state_in: dict[str, Any] = graph_input(ex)
     parse = answer_fields(ctx.task, state_in)
     state_in["drafts"] = [{"index": j, "text": t, "call_id": None, **parse(t)} for j, t in enumerate(texts)]
     with using_ledger(ledger):  # submit_on_loop carries this context to the requests' loop

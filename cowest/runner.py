@@ -10,6 +10,8 @@ import asyncio
 import gc
 import queue
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -31,12 +33,22 @@ ASK_AGAIN_S = 0.5  # a claiming source with nothing ready: when to ask the store
 PROGRESS_S = 1.0  # how often the bar's count of finished model calls is brought up to date
 
 
-def graph_input(ex: Example, with_gold: bool = True) -> dict:
+@dataclass(frozen=True)
+class StoredQueries:
+    """The rows a job has stored its queries under; each query's graph input carries its own."""
+
+    run_id: int
+    pks: dict[str, int]  # query id -> its row
+
+
+def graph_input(ex: Example, with_gold: bool = True, stored: StoredQueries | None = None) -> dict:
     """The graph's input for `ex`. Without the gold answer the graph judges nothing (evaluation
     scores answers itself, with the task's metrics)."""
-    row = {"query": ex.query, "query_id": ex.id, "options": list(ex.options)}
+    row: dict[str, Any] = {"query": ex.query, "query_id": ex.id, "options": list(ex.options)}
     if with_gold:
         row.update(gold=ex.gold, answers=list(ex.answers))
+    if stored is not None:
+        row["stored"] = {"run_id": stored.run_id, "query_pk": stored.pks[ex.id]}
     return row
 
 
@@ -49,19 +61,22 @@ def run_over(
     with_gold: bool = True,
     total: int | None = None,
     after: After | None = None,
+    stored: StoredQueries | None = None,
 ) -> Iterator[Result]:
     """Yield (example, final state, None) or (example, None, error) as queries finish. Several
     queries in flight let a local model batch their generations and a remote one overlap them.
     `examples` is read lazily, as slots free up; a source may yield None for "nothing ready yet" (a
     claiming source whose remaining queries are other workers' in flight): the queries in flight go
     on meanwhile, and it is asked again. `after`: the job's own work on a finished query (its store
-    marks), run on the loop before the query is yielded; its error stops the job."""
+    marks), run on the loop before the query is yielded; its error stops the job. `stored`: the rows
+    the job stored the queries under (else each query's nodes look them up by name)."""
     if total is None and isinstance(examples, list):
         total = len(examples)
     bar = tqdm(total=total, desc=desc, unit="query", disable=not progress)
     finished: queue.SimpleQueue = queue.SimpleQueue()
     ledger = current_ledger()
-    job = submit_on_loop(_queries(iter(examples), ctx, max(1, concurrency), with_gold, after, finished))
+    inputs = partial(graph_input, with_gold=with_gold, stored=stored)
+    job = submit_on_loop(_queries(iter(examples), ctx, max(1, concurrency), inputs, after, finished))
     # What is alive now (libraries, graph, store), and the models once the first query has loaded
     # them, is kept out of the cyclic GC: a full collection walks every tracked object (half a
     # million with torch and transformers loaded: a 0.2 s pause at each, bench/RESULTS.md).
@@ -92,7 +107,7 @@ async def _queries(
     source: Iterator[Example | None],
     ctx: CollabContext,
     concurrency: int,
-    with_gold: bool,
+    inputs: Callable[[Example], dict],
     after: After | None,
     finished: queue.SimpleQueue,
 ) -> None:
@@ -106,7 +121,7 @@ async def _queries(
 
     async def one(ex: Example) -> None:
         try:
-            state, error = await graph.ainvoke(graph_input(ex, with_gold), context=ctx), None
+            state, error = await graph.ainvoke(inputs(ex), context=ctx), None
         except Exception as exc:  # the caller records it; the other queries go on
             state, error = None, exc
         finally:

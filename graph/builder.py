@@ -38,7 +38,7 @@ from cowest.nodes.judge import judge
 from cowest.nodes.pair_collector import pair_collector
 from cowest.nodes.rag import strong_rag
 from cowest.nodes.self_refine import self_refine
-from cowest.nodes.state import CollabInput, CollabState, RewardInput, RouteState, StartState
+from cowest.nodes.state import CollabInput, CollabState, JobInput, RewardInput, RouteState, StartState
 from cowest.nodes.strong_refine import strong_refine
 from cowest.nodes.strong_solo import strong_solo
 from cowest.nodes.weak_draft import weak_draft
@@ -131,8 +131,9 @@ def build_graph(
     """The compiled collaboration graph. Pass a checkpointer to persist thread state (the CLI and
     apps may; `langgraph dev` refuses one). `context_schema`: CollabContext (or a subclass with other
     defaults) for Python callers, who decide everything; the served graphs take a CallerContext
-    (graph/serving.py), the few fields an API caller may choose. `input_schema`: RewardInput for an
-    online trainer, which hands in its completions as drafts."""
+    (graph/serving.py), the few fields an API caller may choose. `input_schema`: JobInput for a job
+    that has stored its queries, RewardInput for an online trainer, which hands in its completions as
+    drafts."""
     g = StateGraph(CollabState, context_schema=context_schema, input_schema=input_schema)
     # Each node is an async function run on cowest's requests loop, whoever invokes (graph/on_loop.py).
     for node in (weak_draft, strong_solo, strong_refine, judge, pair_collector, self_refine, strong_rag):
@@ -152,10 +153,10 @@ def build_graph(
 
 @cache
 def shared_graph() -> Any:
-    """`build_graph()` compiled once per process, for the CLI's jobs: compiling reads every node's
-    bytecode (about 25 ms), and a compiled graph without a checkpointer serves any number of runs at
-    once."""
-    return build_graph()
+    """The graph of the CLI's jobs, compiled once per process: compiling reads every node's bytecode
+    (about 25 ms), and a compiled graph without a checkpointer serves any number of runs at once. It
+    takes the ids the job stored each query under (JobInput)."""
+    return build_graph(input_schema=JobInput)
 
 
 @cache

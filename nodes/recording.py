@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,16 +10,12 @@ from typing import Any
 from cowest.models.base import DEFAULT_POLICY, Messages, RequestPolicy, Sampling
 from cowest.models.identity import decoding, model_identity
 from cowest.models.spec import ModelSpec
-from cowest.storage import Call, TraceStore, get_store
+from cowest.storage import TraceStore, get_store
 from cowest.storage.keys import content_key, row_key, stable_key
 from cowest.storage.rows import StoredCall
 
 from .ledger import current_plan
 from .state import CollabState, Step
-
-_query_pks: dict[tuple[str, str, str], tuple[int, int]] = {}
-_run_ids: dict[tuple[str, str], int] = {}
-_pk_lock = threading.Lock()
 
 
 @dataclass
@@ -33,13 +28,6 @@ class Job:
     messages: Messages
     parent_id: int | None = None
     seed: int | None = None  # a sampled call's own seed (--seed): the same sample every time
-
-
-def remember_queries(db: str, run: str, run_id: int, query_pks: dict[str, int]) -> None:
-    """Ids a job has just stored (one transaction for all its queries), so the nodes need not ask."""
-    with _pk_lock:
-        _run_ids[(db, run)] = run_id
-        _query_pks.update({(db, run, qid): (run_id, pk) for qid, pk in query_pks.items()})
 
 
 def query_id_of(state: CollabState) -> str:
@@ -113,19 +101,12 @@ class CallLog:
                 ctx.cache,
                 ctx.seed,
             )
-        cache_key = (ctx.db, ctx.run, qid)
-        with _pk_lock:
-            ids = _query_pks.get(cache_key)
-            run_id = _run_ids.get((ctx.db, ctx.run))
-        if ids is None:
-            if run_id is None:
-                run_id = store.ensure_run(ctx.run, ctx.task, config={"source": "graph"})
-                with _pk_lock:
-                    _run_ids[(ctx.db, ctx.run)] = run_id
-            query_pk = store.ensure_query(run_id, qid, state["query"], state.get("gold"))
-            ids = (run_id, query_pk)
-            with _pk_lock:
-                _query_pks[cache_key] = ids
+        stored = state.get("stored")  # a job's: the rows it has just written
+        if stored is not None:
+            ids = (stored["run_id"], stored["query_pk"])
+        else:  # a caller of the graph's own (an app, Studio): the run and query by name
+            run_id = store.ensure_run(ctx.run, ctx.task, config={"source": "graph"})
+            ids = (run_id, store.ensure_query(run_id, qid, state["query"], state.get("gold")))
         return cls(
             store,
             ctx.run,
@@ -165,11 +146,11 @@ class CallLog:
         """The row key of a call with this content in this run's trace."""
         return row_key(self.run, None if every_round else self.round, self.qid, role, index, content)
 
-    def lookup(self, keys: list[str]) -> dict[str, Call]:
+    def lookup(self, keys: list[str]) -> dict[str, StoredCall]:
         """This run's stored calls that count as done (failures too, unless retry_failed)."""
         if self.store is None:
             return {}
-        found = self.store.find_calls(keys)
+        found: dict[str, StoredCall] = dict(self.store.find_calls(keys))
         if self.retry_failed:
             found = {k: c for k, c in found.items() if c.error is None}
         return found
@@ -201,14 +182,10 @@ class CallLog:
         ours = dict(run_id=self.run_id, round=self.round, query_id=self.query_pk)
         return list(self.store.save_calls([{**ours, **fields} for fields in rows]))
 
-    def record(self, key: str, **fields: Any) -> Call | None:
+    def record(self, key: str, **fields: Any) -> StoredCall | None:
         """Store the call; returns the row that stands under `key`, which may be another writer's
         (go on with its text and answer, never with the discarded output)."""
-        if not self.writable or self.store is None:
-            return None
-        return self.store.save_call(
-            Call(key=key, run_id=self.run_id, round=self.round, query_id=self.query_pk, **fields)
-        )
+        return self.record_many([{"key": key, **fields}])[0]
 
 
 def sample_seed(seed: int, sample: dict[str, Any]) -> int:

@@ -50,7 +50,22 @@ class CollabInput(TypedDict, total=False):
     options: list[str]  # option texts of a multiple-choice query
 
 
-class RewardInput(CollabInput, total=False):
+class StoredIds(TypedDict):
+    """Where a query's calls are recorded: its run's row and its own, in the run's store."""
+
+    run_id: int
+    query_pk: int
+
+
+class JobInput(CollabInput, total=False):
+    """A job's input (`collect`, `eval`, `rounds`: graph/builder.py's shared_graph): the query and the
+    ids the job has just stored it under, so that no node looks them up. Not an input of the served
+    graphs: a caller there cannot point the nodes at other rows."""
+
+    stored: StoredIds
+
+
+class RewardInput(JobInput, total=False):
     """An online trainer's input (graph/builder.py's reward_graph): the query and the completions it
     sampled, as drafts. Not an input of the served graphs: a caller there cannot hand in drafts."""
 
@@ -58,6 +73,7 @@ class RewardInput(CollabInput, total=False):
 
 
 class CollabState(CollabInput, total=False):
+    stored: StoredIds  # a job's: the query's rows (else the nodes look them up by name)
     solo: Step | None
     solo_top: bool  # the solo answer has the top score: no draft can beat it
     drafts: Annotated[list[Step], merge_steps]

@@ -1,7 +1,6 @@
 """Rows as the store writes and reads them: a row's column values with the defaults filled in, the
 columns of a call read back (CallRow: every column but the prompt), and the lookup of a node step's
-calls in SQLAlchemy Core for databases other than SQLite and PostgreSQL (on those two it runs on the
-driver: driver_sql.py). Calls go in as dicts and come back as rows, not ORM objects: an ORM object
+calls (SQLAlchemy Core). Calls go in as dicts and come back as rows, not ORM objects: an ORM object
 per row read or written cost as much CPU as the statement (bench/RESULTS.md)."""
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from .schema import Call, CallRow
 TABLE: Any = Call.__table__
 ROW_COLUMNS = [TABLE.c[name] for name in CallRow._fields]
 
-StoredCall = Call | CallRow  # a stored call as read back (an ORM object where written through the ORM)
+StoredCall = Call | CallRow  # a stored call as read back (an ORM object where read through a session)
 PER_QUERY = ["run_id", "round", "query_id", "idx"]  # the unique key of a pair and of a labelled draft
 
 
@@ -57,11 +56,3 @@ def values_of(table: Any, fields: dict[str, Any]) -> dict[str, Any]:
 def _blank(table: Any) -> tuple[dict[str, None], dict[str, Any]]:
     columns = [c for c in table.columns if c.name != "id"]
     return dict.fromkeys(c.name for c in columns), {c.name: c.default for c in columns if c.default is not None}
-
-
-def column_values(call: Call) -> dict[str, Any]:
-    """The call's column values, column defaults filled in (and set on the call, as a flush would)."""
-    values = values_of(TABLE, {c.name: getattr(call, c.name) for c in TABLE.columns if c.name != "id"})
-    for name, value in values.items():
-        setattr(call, name, value)
-    return values

@@ -11,12 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from .database import StoreError, as_store_url, missing_store, open_database, safe_url
-from .driver_sql import DriverSQL
-from .orm_writes import save_calls_orm, write_judged_orm
 from .outcomes import OutcomeRecords
 from .reads import TraceReads
-from .rows import TABLE, StoredCall, column_values, find_by_keys, values_of
-from .schema import Call, Query, Run
+from .rows import TABLE, StoredCall, values_of
+from .schema import Call, CallRow, Query, Run
+from .writes import StepWrites
 
 # Built once (every query runs it): building an UPDATE costs twice what SQLite takes to run it.
 _SET_ERROR = (
@@ -37,7 +36,7 @@ class TraceStore(TraceReads, OutcomeRecords):
         self.engine = open_database(url)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.Lock()  # serialises get-or-create races inside one process
-        self._driver = DriverSQL.for_engine(self.engine)  # what every query runs; None off SQLite and PostgreSQL
+        self._writes = StepWrites(self.engine, url)  # what every query writes
 
     # -- runs and queries ------------------------------------------------------------------------
     def ensure_run(self, name: str, task: str, data_path: str | None = None, config: dict | None = None) -> int:
@@ -104,12 +103,11 @@ class TraceStore(TraceReads, OutcomeRecords):
             conn.execute(_SET_ERROR, dict(query_pk=query_pk, why=error))
 
     # -- calls ----------------------------------------------------------------------------------
-    def find_calls(self, keys: Iterable[str]) -> dict[str, Call]:
+    def find_calls(self, keys: Iterable[str]) -> dict[str, CallRow]:
         keys = list(keys)
         if not keys:
             return {}
-        with self.session() as s:
-            return {c.key: c for c in s.scalars(select(Call).where(Call.key.in_(keys)))}
+        return {c.key: c for c in self._writes.find(keys, [])}
 
     def find_for_jobs(
         self, keys: list[str], content_keys: list[str]
@@ -118,12 +116,7 @@ class TraceStore(TraceReads, OutcomeRecords):
         of these content keys that has one (a call that is itself a copy or failed serves no one)."""
         if not keys and not content_keys:
             return {}, {}
-        rows: list[StoredCall]
-        if self._driver is not None:
-            rows = list(self._driver.find(keys, content_keys))
-        else:
-            with self.engine.connect() as conn:
-                rows = list(find_by_keys(conn, keys, content_keys))
+        rows = self._writes.find(keys, content_keys)
         wanted_keys, wanted_contents = set(keys), set(content_keys)
         own: dict[str, StoredCall] = {c.key: c for c in rows if c.key in wanted_keys}
         by_content: dict[str, StoredCall] = {}
@@ -155,42 +148,14 @@ class TraceStore(TraceReads, OutcomeRecords):
             ).all()
         return {(role, model): (float(t_in or 0), float(t_out or 0)) for role, model, t_in, t_out in rows}
 
-    def save_calls(self, calls: list[dict[str, Any]]) -> list[StoredCall]:
-        """`save_call` for the calls of one node step (each a dict of column values), in one
-        transaction."""
+    def save_calls(self, calls: list[dict[str, Any]]) -> list[CallRow]:
+        """Store the calls of one node step (each a dict of column values) in one transaction; each
+        returned row is the one that now stands under its key, which the caller must go on with. A
+        stored success is never overwritten (a writer that loses a race gets the winner's row); a
+        stored error is replaced (a retry)."""
         rows = [values_of(TABLE, fields) for fields in calls]
-        if self._driver is not None:
-            with self._lock:
-                return list(self._driver.insert(rows, _replaces))
-        with self._lock, self.session() as s:  # a database without ON CONFLICT: through the ORM
-            try:
-                return list(save_calls_orm(s, rows, _replaces))
-            except IntegrityError:  # another writer stored one of the keys meanwhile: one at a time
-                s.rollback()
-        return [self.save_call(Call(**row)) for row in rows]
-
-    def save_call(self, call: Call) -> Call:
-        """Store `call` and return the row that now stands under its key, which the caller must go on
-        with. A stored success is never overwritten (a writer that loses a race gets the winner's
-        row); a stored error is replaced (a retry)."""
-        with self._lock, self.session() as s:
-            existing = s.scalar(select(Call).where(Call.key == call.key))
-            if existing is None:
-                s.add(call)
-                try:
-                    s.commit()
-                    return call
-                except IntegrityError:  # another process wrote the same key first
-                    s.rollback()
-                    existing = s.scalars(select(Call).where(Call.key == call.key)).one()
-            if not _replaces(existing, call.error):
-                return existing
-            column_values(call)  # its defaults too, not None over the stored ones
-            for col in Call.__table__.columns.keys():
-                if col not in ("id", "key", "created_at"):
-                    setattr(existing, col, getattr(call, col))
-            s.commit()
-            return existing
+        with self._lock:
+            return self._writes.insert_calls(rows, _replaces)
 
     # -- pairs and examples ---------------------------------------------------------------------
     def save_judged(
@@ -204,17 +169,8 @@ class TraceStore(TraceReads, OutcomeRecords):
         """Record, in one transaction, one query's pairs ((chosen, rejected) draft-call ids, in
         Algorithm 1's order) and its labelled drafts; returns the pair ids. Rewriting them changes
         nothing, and two processes writing them at once leave one set."""
-        if self._driver is not None:
-            with self._lock:
-                return self._driver.write_judged((run_id, round, query_pk), pairs, examples)
-        for attempt in range(3):
-            with self._lock, self.session() as s:
-                try:
-                    return write_judged_orm(s, (run_id, round, query_pk), pairs, examples)
-                except IntegrityError:  # another process inserted the same rows: write over them
-                    if attempt == 2:
-                        raise
-        raise AssertionError("unreachable")
+        with self._lock:
+            return self._writes.write_judged((run_id, round, query_pk), pairs, examples)
 
     def save_pairs(self, run_id: int, round: int, query_pk: int, pairs: list[tuple[int, int]]) -> list[int]:
         return self.save_judged(run_id, round, query_pk, pairs=pairs)

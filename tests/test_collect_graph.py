@@ -314,3 +314,22 @@ def test_individual_feedback_judges_each_draft_alone_and_pairs_above_the_mean(se
     expected = {q: pairs for q, d in drafts.items() if (pairs := individual_feedback([d[i][1] for i in range(4)]))}
     assert dict(got) == expected and summary.pairs == sum(len(p) for p in expected.values()) > 0
     assert {c.role for c in calls} == {"weak_draft", "judge"}
+
+
+def test_a_callers_input_cannot_point_the_nodes_at_other_rows(tiny_model, db_url):
+    """Only a job's own graph takes the ids it stored its queries under (JobInput); a caller's graph
+    drops them, and the nodes record under the run and query named in their context and input."""
+    from cowest.graph import CollabContext, build_graph
+
+    store = get_store(db_url)
+    other = store.ensure_run("someone-else", "medmcqa")
+    other_pk = store.ensure_query(other, "theirs", "Their question?", "A")
+    ctx = CollabContext(
+        task="medmcqa", mode="weak", weak=f"huggingface:{tiny_model}", max_new_tokens=4, db=db_url, run="mine"
+    )
+    query = {"query": "Question number 5?\nA. alpha\nB. beta", "stored": {"run_id": other, "query_pk": other_pk}}
+    state = build_graph().invoke(query, context=ctx)
+    assert "stored" not in state
+    assert store.calls_of(other) == []
+    [draft] = store.calls_of(store.run_id("mine"))
+    assert draft.query_id != other_pk

@@ -1,4 +1,4 @@
-"""The per-step writes (storage/driver_sql.py) on SQLite and PostgreSQL: a node step's calls go in
+"""The per-step writes (storage/writes.py) on SQLite and PostgreSQL: a node step's calls go in
 once, a success another writer stored first stands, a stored failure is replaced by the retry; a
 query's pairs and labelled drafts are written over, under the same ids. Opening a new store while
 another process creates it."""
@@ -17,10 +17,8 @@ def call(run_id: int, query_pk: int, key: str, output: str | None, error: str | 
     return {**fields, "prompt": [{"role": "user", "content": "Why?"}], "output": output, "error": error, **more}
 
 
-def check_write_path(url: str, bulk: bool = True) -> None:
+def check_write_path(url: str) -> None:
     store = TraceStore(url)
-    if not bulk:  # as on a database without ON CONFLICT: the ORM path (storage/orm_writes.py)
-        store._driver = None
     run_id = store.ensure_run("r", "medmcqa")
     pk = store.ensure_queries(run_id, [("q1", "Why?", "A", 1), ("q2", "How?", "B", 2)])["q1"]
     assert store.ensure_queries(run_id, [("q1", "Why?", "A", 1)])["q1"] == pk
@@ -74,9 +72,8 @@ def check_write_path(url: str, bulk: bool = True) -> None:
     ]
 
 
-@pytest.mark.parametrize("bulk", [True, False], ids=["driver", "orm"])
-def test_the_write_path_on_sqlite(db_url, bulk):
-    check_write_path(db_url, bulk)
+def test_the_write_path_on_sqlite(db_url):
+    check_write_path(db_url)
 
 
 @pytest.mark.slow

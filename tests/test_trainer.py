@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import PROMPTS
 
-from cowest.storage import Call, get_store
+from cowest.storage import get_store
 from cowest.tasks.prompts import weak_draft_prompt
 from cowest.trainer.dpo import DPOOptions, train_dpo
 from cowest.trainer.sft import sft_rows
@@ -56,19 +56,22 @@ def test_sft_moves_lora_weights_and_lowers_its_own_loss(sft_adapter, tiny_model)
 
 def save_draft(store, run_id: int, key: str, round: int, query_pk: int, index: int, prompt: str, text: str):
     """A weak draft of `prompt` stored the way the graph stores one."""
-    return store.save_call(
-        Call(
-            key=key,
-            run_id=run_id,
-            round=round,
-            query_id=query_pk,
-            role="weak_draft",
-            sample_index=index,
-            model="tiny",
-            prompt=weak_draft_prompt(prompt),
-            output=text,
-        )
+    [row] = store.save_calls(
+        [
+            dict(
+                key=key,
+                run_id=run_id,
+                round=round,
+                query_id=query_pk,
+                role="weak_draft",
+                sample_index=index,
+                model="tiny",
+                prompt=weak_draft_prompt(prompt),
+                output=text,
+            )
+        ]
     )
+    return row
 
 
 def seed_pairs(db_url: str, run: str, round: int, pairs: list[tuple[str, str, str]]) -> list[int]:
