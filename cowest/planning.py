@@ -13,10 +13,11 @@ from cowest.core import BadInput
 from cowest.models import ModelSpec, check_specs
 from cowest.nodes.context import CollabContext
 from cowest.nodes.ledger import PlannedRole, planning
-from cowest.storage import get_store
+from cowest.storage import StoreError, get_store
 from cowest.tasks import Example, get_task
 
 from .eval_options import EvalOptions
+from .evaluation import eval_run_name, method_contexts
 from .options import CollectOptions, JobOptions, RoundsOptions
 from .runner import run_over
 from .spending import Spending
@@ -102,8 +103,6 @@ def plan_rounds(opts: RoundsOptions) -> JobPlan:
 
 
 def plan_eval(opts: EvalOptions) -> JobPlan:
-    from .evaluation import eval_run_name, method_contexts
-
     opts.check_eval()
     examples = _examples(opts)
     check_specs([opts.weak, opts.strong], reach=False)
@@ -164,8 +163,6 @@ def _examples(opts: JobOptions) -> list[Example]:
 
 
 def _finished_rounds(store, run: str) -> set[int]:
-    from cowest.storage import StoreError
-
     try:
         run_id = store.run_id(run)
     except StoreError:
@@ -174,8 +171,6 @@ def _finished_rounds(store, run: str) -> set[int]:
 
 
 def _adapter_before(store, run: str, round: int) -> str | None:
-    from cowest.storage import StoreError
-
     try:
         run_id = store.run_id(run)
     except StoreError:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from cowest.evaluation import metric_names
 from cowest.evidence import intervals_of
+from cowest.options import task_label
 from cowest.storage import TraceStore
+from cowest.tasks import get_task
 from cowest.tasks.stats import proportion
 
 _TASK_TITLES = {
@@ -112,9 +114,6 @@ def _titles(task: str) -> tuple[str, str, str]:
     """A task's column titles: the built-in ones, or a task file's name and its metrics."""
     if task in _TASK_TITLES:
         return _TASK_TITLES[task]
-    from cowest.options import task_label
-    from cowest.tasks import get_task
-
     try:
         first, second = ("Acc", "F1") if get_task(task).labels else ("EM", "F1")
     except Exception:  # a task file that has gone since: its stored name is all there is

@@ -11,6 +11,7 @@ from pathlib import Path
 from cowest.core import EXIT_OK, BadInput, copy_as
 from cowest.models import ModelSettings
 from cowest.models.registry import release_local_models
+from cowest.models.served import load_lora_adapter
 from cowest.storage import Adapter, StoreError, TraceStore, get_store
 from cowest.trainer.dpo import DPOOptions, train_dpo
 from cowest.trainer.grpo import GRPOOptions
@@ -241,9 +242,6 @@ def _drafting_model(opts: RoundsOptions, run: str, round: int, adapter: str | No
         return opts.weak
     if not opts.train_base:
         return f"{opts.weak}@{adapter}"
-    from cowest.models import ModelSettings
-    from cowest.models.served import load_lora_adapter
-
     name = f"{run}-round-{round - 1}" if round > 1 or not opts.sft_adapter else f"{run}-sft"
     base_url = opts.weak_base_url or ModelSettings.from_env().openai_base_url
     if not base_url:

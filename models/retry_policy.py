@@ -9,16 +9,17 @@ MAX_CROWDED = 16  # free resends of one request that met a push-back in a crowd
 
 
 def failure_kind(exc: Exception) -> str:
-    """push-back: the server is overloaded (timeout, 429, 503); retry: a transient failure (a
-    connection that failed or closed, other 5xx); final: anything a retry cannot fix (a bad
-    request, a wrong key). Other providers' SDKs are read by their exceptions' status codes and names."""
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    name = type(exc).__name__
-    if status in (429, 503) or "Timeout" in name or "RateLimit" in name or "ResourceExhausted" in name:
+    """push-back: the server is overloaded (a timeout, 429, 503); retry: a transient failure (a
+    connection that failed or closed, other 5xx, 409); final: anything a retry cannot fix (a bad
+    request, a wrong key, a reply that is not a chat completion). Read from the exception's type
+    (models/http.py's APITimeoutError is a TimeoutError, APIConnectionError a ConnectionError) and an
+    API error's status code, never from its name."""
+    if isinstance(exc, TimeoutError):
         return "push-back"
-    if isinstance(exc, ConnectionError) or "Connection" in name:
+    status = getattr(exc, "status_code", None)
+    if status in (429, 503):
+        return "push-back"
+    if isinstance(exc, ConnectionError):
         return "retry"
     if isinstance(status, int) and (status >= 500 or status == 409):
         return "retry"

@@ -155,6 +155,11 @@ def test_status_errors_drive_retries(serve):
     assert failure_kind(throttled) == "push-back" and backoff(1, throttled) == 3.0
     assert failure_kind(APIStatusError(502, "bad gateway", {})) == "retry"
 
+    class ParserTimeoutSetting(ValueError):  # a name is no reason to retry: only types and status codes
+        pass
+
+    assert failure_kind(ParserTimeoutSetting("bad value")) == "final"
+
 
 def test_an_unreachable_server_and_a_silent_one_are_a_connection_error_and_a_timeout(serve):
     srv = serve(reply)
