@@ -8,9 +8,10 @@ QUESTION ?= Which organ produces insulin?
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 OLDEST := .venv-oldest
-# The tests that drive transformers, TRL, peft and langgraph hardest, for the oldest versions allowed.
+# The tests that drive transformers, TRL, peft, langgraph and SQLAlchemy hardest, for the oldest versions allowed.
 OLDEST_TESTS := tests/test_decoding.py tests/test_models.py tests/test_engine_failures.py tests/test_trainer.py \
-	tests/test_kto.py tests/test_collect_graph.py tests/test_rounds.py tests/test_cli.py tests/test_grpo.py tests/test_trainer_config.py
+	tests/test_kto.py tests/test_collect_graph.py tests/test_rounds.py tests/test_cli.py tests/test_grpo.py tests/test_trainer_config.py \
+	tests/test_store.py tests/test_store_faults.py
 
 .PHONY: demo test test-oldest lint setup clean
 
