@@ -36,29 +36,52 @@ def grpo_round(
     """Round r's adapter (None when the budget or failures stopped it before the end: nothing is
     recorded, and a rerun trains the round again, its rewards read back from the store), and what
     its rewards came to."""
-    task = get_task(opts.task)
-    offset, _ = opts.training_rows()
-    slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
-    loaded = task.load(opts.data, limit=opts.limit, offset=offset + slice_start)
-    if not loaded.examples:
-        raise BadInput(f"{opts.data}: no usable rows for round {r} (nothing to train on)")
+    examples = round_queries(opts, r)
     ctx = reward_context(opts, run, r)
     check_models(ctx, settings)
-    stored = ensure_queries(store, ctx, opts, loaded.examples)
+    stored = ensure_queries(store, ctx, opts, examples)
     common = dict(run=run, round=r, out=out, weak=opts.train_base or opts.weak, from_adapter=adapter)
     grpo = copy_as(GRPOOptions, opts.training, **common)
     config = grpo_config(grpo, opts.training_values())
-    rows = [{"prompt": weak_draft_prompt(ex.query, opts.format), "query_id": ex.id} for ex in loaded.examples]
-    examples = {ex.id: ex for ex in loaded.examples}
+    rows = [{"prompt": weak_draft_prompt(ex.query, opts.format), "query_id": ex.id} for ex in examples]
+    by_id = {ex.id: ex for ex in examples}
     tally = RewardTally()
     with keeping_ledger(opts.max_failures, budget) as ledger:
-        reward = collaborative_reward(ctx, examples, config.config.num_generations, ledger, tally, stored)
+        reward = collaborative_reward(ctx, by_id, config.config.num_generations, ledger, tally, stored)
 
         def metrics() -> dict[str, Any]:
-            return _metrics(opts, loaded.examples, tally, ledger)
+            return _metrics(opts, examples, tally, ledger)
 
         trained = train_grpo(store, grpo, config, rows, [reward], [_stop_when(ledger)], extra_metrics=metrics)
     return trained, metrics()
+
+
+def round_queries(opts: RoundsOptions, r: int) -> list[Example]:
+    """Round r's queries (a slice of its own with --fresh-queries)."""
+    offset, _ = opts.training_rows()
+    slice_start = (r - 1) * opts.limit if opts.fresh_queries and opts.limit else 0
+    examples = get_task(opts.task).load(opts.data, limit=opts.limit, offset=offset + slice_start).examples
+    if not examples:
+        raise BadInput(f"{opts.data}: no usable rows for round {r} (nothing to train on)")
+    return examples
+
+
+def check_a_step_fits(opts: RoundsOptions, config: Any, rounds: range) -> None:
+    """Every round has the queries one GRPO step takes, found before anything is stored or spent:
+    with fewer, TRL's sampler yields no batch at all and training fails after the model has loaded."""
+    generation = getattr(config, "generation_batch_size", None) or (
+        config.per_device_train_batch_size * config.gradient_accumulation_steps
+    )
+    per_step = max(1, generation // config.num_generations)
+    for r in rounds:
+        n = len(round_queries(opts, r))
+        if n < per_step:
+            raise BadInput(
+                f"a GRPO step takes {per_step} queries ({generation} completions: per_device_train_batch_size "
+                f"{config.per_device_train_batch_size} x gradient_accumulation_steps "
+                f"{config.gradient_accumulation_steps}, {config.num_generations} per query) and round {r} has {n}: "
+                "give more queries (--limit), or lower --batch-size or --grad-accum"
+            )
 
 
 def reward_context(opts: RoundsOptions, run: str, r: int) -> CollabContext:

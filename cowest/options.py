@@ -198,12 +198,15 @@ class RoundsOptions(CollectOptions):
         "previous",
         help="previous: round r's reference is adapter r-1; sft: the SFT adapter in every round (DPO only).",
     )
-    out: str = option("adapters", help="Adapters go to OUT/RUN/round-R (round-R-kto with --objective kto).")
+    out: str = option(
+        "adapters", help="Adapters go to OUT/RUN/round-R (round-R-kto with --objective kto, round-R-grpo with grpo)."
+    )
     train_base: str = option(
         "",
         help=(
-            "With an openai: weak model served by vLLM: the same weights as a local model spec, which DPO "
-            "trains; each round's adapter is then loaded into the server and drafts are asked of it by name."
+            "With an openai: weak model served by vLLM (DPO or KTO): the same weights as a local model spec, "
+            "which training updates; each round's adapter is then loaded into the server and drafts are asked "
+            "of it by name."
         ),
     )
     eval_data: str = option(

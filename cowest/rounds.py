@@ -19,7 +19,7 @@ from cowest.trainer.kto import KTOOptions, train_kto
 
 from .collect import CollectSummary, check_models, collect, exit_code
 from .diagnostics import round_drafts
-from .grpo_round import grpo_round
+from .grpo_round import check_a_step_fits, grpo_round
 from .heldout import HeldOut, HeldOutCurve, check_heldout
 from .options import GRPOJobOptions, RoundsOptions
 from .round_log import round_log
@@ -51,7 +51,10 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
     of an interrupted round are read back from the store, never made again. With --eval-data,
     round 0 (the starting adapter) and every round's adapter are evaluated on the held-out queries."""
     opts.check_rounds()
-    seed = opts.trainer_config().config.seed  # bad training settings stop here, before anything is spent
+    config = opts.trainer_config().config  # bad training settings stop here, before anything is spent
+    seed = config.seed
+    if opts.objective == "grpo":
+        check_a_step_fits(opts, config, range(1, opts.rounds + 1))
     if opts.eval_data:
         check_heldout(opts)
     check_models(opts.context(), settings)  # before the store is opened: bad input writes nothing
@@ -155,7 +158,8 @@ def train_grpo_alone(opts: GRPOJobOptions, settings: ModelSettings | None = None
     by the budget is trained again on a rerun, its stored rewards read back."""
     rounds = opts.as_round()
     rounds.check_rounds()
-    rounds.trainer_config()  # bad training settings stop here, before anything is spent
+    config = rounds.trainer_config().config  # bad training settings stop here, before anything is spent
+    check_a_step_fits(rounds, config, range(opts.round, opts.round + 1))
     check_models(rounds.context(), settings)
     run, r = rounds.run_name(), opts.round
     store = get_store(rounds.store_url)

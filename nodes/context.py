@@ -57,7 +57,13 @@ class CollabContext:
         "llm", help="llm: a chat model scores 1-10 on the rubric; exact: 10 on an exact match, else 1."
     )
     judge_model: str = option("", help="Judge model spec; empty: the strong model.")
-    samples: int = option(4, help="K weak drafts per query in collect mode (the other modes draft one).")
+    samples: int = option(
+        4,
+        help=(
+            "K weak drafts per query in collect mode (the other modes draft one); with GRPO, the completions "
+            "sampled per query (TRL's num_generations)."
+        ),
+    )
     format: DraftFormat = option("cot", help="The weak draft's format: direct, knowledge or cot.")
     solo_format: DraftFormat = option(
         "cot", help="The strong model's format when it answers alone (z is CoT in the paper)."

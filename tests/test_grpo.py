@@ -134,6 +134,11 @@ def test_train_grpo_trains_one_round_from_an_adapter_and_refuses_bad_input_befor
     assert main([*argv, "--from-adapter", str(tmp_path / "missing")]) == 2
     assert "not a PEFT adapter folder" in capsys.readouterr().err and not db.exists() and not server.requests
     assert main([*argv, "--num_generations", "3"]) == 2  # TRL refuses a batch of 2 in groups of 3: one line
+    assert "--samples" in capsys.readouterr().err  # ...and the line names cowest's flag for it
+    assert main([*argv, "--gradient_accumulation_steps", "4"]) == 2  # a step of 4 queries; the data has 2
+    assert "a GRPO step takes 4 queries" in capsys.readouterr().err
+    assert main([*argv, "--loss_type", "ipo"]) == 2  # DPO's loss, not GRPO's: refused before the models load
+    assert "dr_grpo" in capsys.readouterr().err
     assert not db.exists() and not server.requests
 
     first = str(tmp_path / "first")

@@ -117,8 +117,12 @@ def _allowed(cls: type, name: str) -> list[str]:
     meta = fields[name].metadata if name in fields else {}
     if meta.get("choices"):
         return [str(c) for c in meta["choices"]]
-    listed = re.search(r"Possible values are:(.*?)(\.\s|$)", str(meta.get("help", "")), re.S)
-    return re.findall(r"`'([\w-]+)'`", listed.group(1)) if listed else []
+    text = str(meta.get("help", ""))
+    listed = re.search(r"Possible values are:(.*?)(\.\s|$)", text, re.S)
+    if listed:  # DPOConfig's style: Possible values are: `'sigmoid'`, `'hinge'`...
+        return re.findall(r"`'([\w-]+)'`", listed.group(1))
+    listed = re.search(r"Supported values are (.*?)\.(\s|$)", text, re.S)  # GRPOConfig's: 'grpo', 'dapo'...
+    return re.findall(r"'([\w-]+)'", listed.group(1)) if listed else []
 
 
 def _typed(action: Any, value: Any, where: str) -> Any:

@@ -95,7 +95,10 @@ def build_config(objective: str, choice: TrainingChoice, run: dict[str, Any]) ->
             warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
             config = cls(**fields)
     except (TypeError, ValueError) as exc:
-        raise BadInput(f"{cls.__name__}: {' '.join(str(exc).split())}") from None
+        message = " ".join(str(exc).split())
+        if "num_generations" in message:  # which of cowest's flags those are
+            message += " (num_generations is --samples; the batch is --batch-size x --grad-accum)"
+        raise BadInput(f"{cls.__name__}: {message}") from None
     _check_reporters(config.report_to)
     full = config.to_dict()
     given = json.loads(json.dumps({k: full[k] for k in fields if k in full}, default=str))

@@ -22,10 +22,11 @@ ROUNDS_FLAGS: tuple[str, ...] = (
 )
 ROUNDS_FLAGS += ("eval_data", "eval_limit", "allow_overlap", "stop_when_no_gain", "training")
 TRL_HELP = (
-    "Any field of TRL's {cls} by its TRL name (--beta 0.2, --loss_type ipo, --report_to tensorboard; "
+    "Any field of TRL's {cls} by its TRL name ({example}--report_to tensorboard; "
     "--lr, --epochs, --batch-size, --grad-accum for short), over the paper's settings, --preset and "
     "--trainer-config."
 )
+EXAMPLES = {"dpo": "--beta 0.2, --loss_type ipo, ", "kto": "--beta 0.2, ", "grpo": "--beta 0.04, --loss_type dr_grpo, "}
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
@@ -33,20 +34,28 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     from cowest.trainer.options import DPOOptions, KTOOptions, SFTOptions
 
     train = sub.add_parser("train", help="train the weak model").add_subparsers(metavar="STAGE")
-    sft = train.add_parser("sft", help="LoRA SFT on a task's gold targets", epilog=TRL_HELP.format(cls="SFTConfig"))
+    sft = train.add_parser(
+        "sft",
+        help="LoRA SFT on a task's gold targets",
+        epilog=TRL_HELP.format(cls="SFTConfig", example="--num_train_epochs 2, "),
+    )
     add_options(sft, SFTOptions)
     add_db(sft)
     takes_trainer_flags(sft, cmd_sft)
 
     dpo = train.add_parser(
-        "dpo", help="DPO on one round's pairs from the store", epilog=TRL_HELP.format(cls="DPOConfig")
+        "dpo",
+        help="DPO on one round's pairs from the store",
+        epilog=TRL_HELP.format(cls="DPOConfig", example=EXAMPLES["dpo"]),
     )
     add_options(dpo, DPOOptions)
     add_db(dpo)
     takes_trainer_flags(dpo, cmd_dpo)
 
     kto = train.add_parser(
-        "kto", help="KTO on every judged draft of one round (desirable or not)", epilog=TRL_HELP.format(cls="KTOConfig")
+        "kto",
+        help="KTO on every judged draft of one round (desirable or not)",
+        epilog=TRL_HELP.format(cls="KTOConfig", example=EXAMPLES["kto"]),
     )
     add_options(kto, KTOOptions)
     add_db(kto)
@@ -55,7 +64,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     grpo = train.add_parser(
         "grpo",
         help="GRPO on the collaborative reward over a task file: one online round, outside `rounds`",
-        epilog=TRL_HELP.format(cls="GRPOConfig"),
+        epilog=TRL_HELP.format(cls="GRPOConfig", example=EXAMPLES["grpo"]),
     )
     add_collect_flags(grpo, ("round", "seed"))
     add_options(grpo, GRPOJobOptions, ("from_adapter", "out", "training"))
@@ -64,7 +73,9 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     rounds = sub.add_parser(
         "rounds",
         help="N rounds of collect -> DPO or KTO (or GRPO, online) -> next adapter (resumable)",
-        epilog=TRL_HELP.format(cls="DPOConfig (KTOConfig with --objective kto, GRPOConfig with --objective grpo)"),
+        epilog=TRL_HELP.format(
+            cls="DPOConfig (KTOConfig with --objective kto, GRPOConfig with --objective grpo)", example=EXAMPLES["dpo"]
+        ),
     )
     add_rounds_flags(rounds)
     takes_trainer_flags(rounds, cmd_rounds)
