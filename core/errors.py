@@ -75,7 +75,7 @@ _PATH_REFUSED = (errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.
 
 def _database_errors() -> tuple[type[BaseException], ...]:
     """The database errors of the drivers loaded: SQLAlchemy's, and the DB-API's own (PEP 249), which
-    the raw-cursor write path (storage/driver_sql.py) raises unwrapped."""
+    a driver raises unwrapped outside SQLAlchemy (a connection's own PRAGMA, a file check)."""
     modules = (sys.modules.get(name) for name in ("sqlalchemy.exc", "sqlite3", "psycopg"))
     return tuple(module.DatabaseError for module in modules if module is not None)
 

@@ -180,7 +180,7 @@ def _next(finished: queue.SimpleQueue, bar: tqdm, ledger: Any) -> Any:
 def _stopped_by_store(exc: BaseException) -> StoreFailed:
     """The job stops: nothing it asks for could be kept. The line says what was paid for and lost."""
     ledger = current_ledger()
-    lost, in_flight = (ledger.lost, ledger.in_flight) if ledger is not None else (0, 0)
+    lost, in_flight = ledger.halt() if ledger is not None else (0, 0)
     return StoreFailed(
         f"{store_failure(exc)}; the job stopped: {lost} paid strong/judge outputs could not be stored "
         f"and {in_flight} in flight were abandoned. Fix the store and run the same command: what is stored is reused"

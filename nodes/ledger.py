@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from cowest.core import BudgetExceeded
+from cowest.core import BudgetExceeded, StoreFailed
 from cowest.models import Messages
 
 
@@ -81,6 +81,7 @@ class Ledger:
         self.budget_hit = False
         self.in_flight = 0  # billed jobs asked for and not yet stored
         self.lost = 0  # billed outputs answered (paid) that the store failed to keep
+        self.halted = False  # the store failed: no billed request may start
         self._in_a_row: Counter[str] = Counter()  # by model: a dead API fails every call to it
         self.last_error: str | None = None
         self._lock = threading.Lock()
@@ -96,9 +97,20 @@ class Ledger:
             self.billed_reused += calls if billed else 0
 
     def asking(self, outputs: int) -> None:
-        """`outputs` billed jobs are on their way (negative: stored, or given up)."""
+        """`outputs` billed jobs are on their way (negative: stored, or given up). Once the job is
+        halted none may start: the count the stop reported would miss what they are paid for."""
         with self._lock:
+            if outputs > 0 and self.halted:
+                raise StoreFailed("the job stopped: the store failed")
             self.in_flight += outputs
+
+    def halt(self) -> tuple[int, int]:
+        """The store failed: no billed request starts from now on. The billed outputs paid for and
+        lost, and those in flight, read together: a job moving from one count to the other
+        meanwhile is counted in one of them at least."""
+        with self._lock:
+            self.halted = True
+            return self.lost, self.in_flight
 
     def add_lost(self, outputs: int) -> None:
         with self._lock:
@@ -131,8 +143,8 @@ class Ledger:
 
     @property
     def should_stop(self) -> bool:
-        """Queued queries should not start: the API is dead or the budget is spent."""
-        return self.tripped or self.budget_hit
+        """Queued queries should not start: the API is dead, the budget is spent or the store failed."""
+        return self.tripped or self.budget_hit or self.halted
 
     def snapshot(self) -> dict[str, int]:
         """Requests sent, by role."""

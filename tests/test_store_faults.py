@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 from test_collect_graph import mcq, script
 
 from cowest.cli import main
+from cowest.core import StoreFailed
+from cowest.nodes.ledger import Ledger
 from cowest.storage import get_store
 
 pytestmark = pytest.mark.slow  # a scripted server and the tiny model
@@ -90,3 +92,14 @@ def test_a_store_that_fills_mid_run_stops_the_job_and_counts_what_was_paid_and_n
     assert answered <= stored + lost + abandoned  # every answer the server gave is stored or counted
     if fault == "paid write refused":
         assert lost > 0
+
+
+def test_once_the_store_failed_no_paid_request_starts_and_the_counts_are_read_together():
+    ledger = Ledger()
+    ledger.asking(3)  # three paid jobs on their way
+    ledger.add_lost(1)  # one answered, and its write failed
+    assert ledger.halt() == (1, 3)
+    with pytest.raises(StoreFailed):  # a request started now would be paid and counted nowhere
+        ledger.asking(1)
+    ledger.asking(-3)  # those in flight still finish their accounting
+    assert ledger.in_flight == 0 and ledger.should_stop
