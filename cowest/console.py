@@ -105,18 +105,28 @@ def _what_next(s) -> list[str]:
     ]
 
 
+def _pairs(r) -> object:
+    return "-" if r.objective == "grpo" else r.pairs  # GRPO learns from rewards, not pairs
+
+
 def rounds_table(reports) -> str:
     """One row per round; with --eval-data, a second table: the held-out metric with its 95% interval
     and the paired difference to the previous round and to round 0 (round 0 is the starting adapter).
     Adapters and notes follow as lines, so the tables fit 120 columns whatever the paths."""
     headers = ["round", "objective", "queries", "drafts", "positives", "negatives", "pairs", "strong sent"]
-    headers += ["reused", "loss", "margin"]
+    headers += ["reused", "loss", "margin/reward"]
     rows = [
-        [r.round, r.objective, r.queries, r.drafts, r.positives, r.negatives, r.pairs, r.spending.sent]
-        + [r.spending.reused, r.loss, r.margin]
+        [r.round, r.objective, r.queries, r.drafts, r.positives, r.negatives, _pairs(r), r.spending.sent]
+        + [r.spending.reused, r.loss, r.mean_reward if r.objective == "grpo" else r.margin]
         for r in reports
     ]
     parts = [table(headers, rows)]
+    if any(r.objective == "grpo" for r in reports):
+        note = (
+            "grpo rows: drafts are the completions rewarded; positives those whose refinement scored above the "
+            "strong model's own answer (reward > 0); margin/reward is their mean reward, refined score - E_z"
+        )
+        parts.append(textwrap.fill(note, width=120, subsequent_indent="  "))
     if any(r.heldout for r in reports):
         held = [
             [r.round, f"{r.heldout.interval} n={r.heldout.interval.n}"]

@@ -107,12 +107,22 @@ def _metrics(opts: RoundsOptions, examples: list, tally: RewardTally, ledger: An
     return {
         "queries": len(examples),
         "drafts": tally.completions,  # the completions rewarded (the rounds table's drafts column)
+        **_positives(opts, tally),
         "feedback": opts.feedback,
         "rewards": {k: v for k, v in asdict(tally).items() if k != "words"} | {"mean_reward": tally.mean_reward},
         "drafts_seen": tally.diagnostics(),
         "spending": asdict(Spending.of(ledger)),
         **({"stopped": stopped, "budget_stopped": ledger.budget_hit} if stopped else {}),
     }
+
+
+def _positives(opts: RoundsOptions, tally: RewardTally) -> dict[str, int]:
+    """With collaborative feedback, the rewarded completions that beat E_z and those that did not
+    (the rounds table's positives and negatives, as a DPO round counts its drafts); an individual
+    score beats nothing."""
+    if opts.feedback == "individual":
+        return {}
+    return {"positives": tally.beat_solo, "negatives": tally.completions - tally.missing - tally.beat_solo}
 
 
 def _stop_when(ledger: Any) -> Any:

@@ -56,7 +56,7 @@ def write_report(store: TraceStore, out_dir: str | Path, run: str | None = None)
             lines += ["## Metric per round", "", "![metric per round](metric_per_round.png)", ""]
     else:
         lines += ["No evaluation results yet: run `cowest eval`.", ""]
-    trained = [a for a in adapters if a.kind in ("dpo", "kto")]
+    trained = [a for a in adapters if a.kind in ("dpo", "kto", "grpo")]
     if trained:
         _plot_rounds(trained, runs, out / "rounds.png")
         plots.append(out / "rounds.png")
@@ -233,12 +233,13 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
     for run, rows in by_run.items():
         rows.sort(key=lambda r: r.round)
         rounds = [r.round for r in rows]
-        a.plot(
-            rounds,
-            [r.metrics.get("pairs", 0) / max(1, r.metrics.get("queries", 0)) for r in rows],
-            marker="o",
-            label=run,
-        )
+        if not run.endswith("(grpo)"):  # GRPO learns from rewards: no pairs to count
+            a.plot(
+                rounds,
+                [r.metrics.get("pairs", 0) / max(1, r.metrics.get("queries", 0)) for r in rows],
+                marker="o",
+                label=run,
+            )
         shares = [proportion(r.metrics.get("positives", 0), r.metrics.get("drafts", 0)) for r in rows]
         b.errorbar(
             rounds,
@@ -255,7 +256,8 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
     for ax in (a, b):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("round")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # a GRPO-only report has no pairs panel to label
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -264,14 +266,17 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
 def _rounds_table(adapters, runs) -> list[str]:
     names = {r.id: r.name for r in runs}
     rows = [
-        "| run | round | objective | queries | drafts | positives | pairs | loss | reward margin |",
+        "| run | round | objective | queries | drafts | positives | pairs | loss | reward margin (grpo: mean reward) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for a in sorted(adapters, key=lambda a: (a.run_id or 0, a.round)):
         m = a.metrics or {}
         fmt = lambda v: "-" if v is None else f"{v:.3f}"
+        pairs, margin = m.get("pairs", 0), m.get("rewards/margins")
+        if a.kind == "grpo":  # learns from rewards, not pairs
+            pairs, margin = "-", (m.get("rewards") or {}).get("mean_reward")
         rows.append(
             f"| {names.get(a.run_id, '?')} | {a.round} | {a.kind} | {m.get('queries', 0)} | {m.get('drafts', 0)} | "
-            f"{m.get('positives', 0)} | {m.get('pairs', 0)} | {fmt(m.get('loss'))} | {fmt(m.get('rewards/margins'))} |"
+            f"{m.get('positives', 0)} | {pairs} | {fmt(m.get('loss'))} | {fmt(margin)} |"
         )
     return rows

@@ -46,6 +46,7 @@ class RewardTally:
     words: list[int] = field(default_factory=list)  # each completion's length in words (diagnostics)
     at_cap: int = 0  # completions cut at the token cap
     distinct: int = 0  # distinct completions, summed over groups
+    beat_solo: int = 0  # completions whose refinement scored above E_z: Algorithm 1's positives
 
     def diagnostics(self) -> dict:
         """What the drafts looked like (cowest/diagnostics.py reads the same figures of any round)."""
@@ -86,6 +87,8 @@ def collaborative_reward(
         with lock:
             for rewards, note in groups:
                 out += _filled(rewards, note, tally)
+                if ctx.mode == "reward":  # a reward above 0 is a refined score above E_z
+                    tally.beat_solo += sum(r is not None and r > 0 for r in rewards)
             tally.words += [len(t.split()) for t in texts]
             tally.at_cap += sum(len(ids) >= cap for ids in completion_ids or [])
             tally.distinct += sum(len(set(texts[i : i + group_size])) for i in starts)

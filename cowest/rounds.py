@@ -37,7 +37,8 @@ class RoundReport:
     pairs: int = 0
     spending: Spending = field(default_factory=Spending)  # of the round's last collection
     loss: float | None = None
-    margin: float | None = None
+    margin: float | None = None  # DPO/KTO: the mean reward margin of the last steps
+    mean_reward: float | None = None  # GRPO: the mean reward of the round's completions
     adapter: str | None = None
     note: str = ""
     failed: bool = False  # the round's collection had failed calls; it was not trained
@@ -294,6 +295,7 @@ def _report_from_row(row: Adapter, note: str) -> RoundReport:
         spending=Spending(**m["spending"]) if "spending" in m else Spending(sent=m.get("strong_calls", 0)),
         loss=m.get("loss"),
         margin=m.get("rewards/margins"),
+        mean_reward=(m.get("rewards") or {}).get("mean_reward"),
         adapter=row.path,
         note=note,
         drafts_seen=m.get("drafts_seen"),

@@ -63,6 +63,7 @@ def test_the_reward_is_the_refinements_score_minus_e_z_stored_and_never_paid_twi
     assert rewards[:3] == [expected(d) for d in drafts["q0"]]
     assert rewards[3:] == [q1[0], sum(q1) / 2, q1[1]]
     assert (tally.groups, tally.completions, tally.missing, tally.empty_groups) == (2, 6, 1, 0)
+    assert tally.beat_solo == sum(r > 0 for r in [expected(d) for d in drafts["q0"]] + q1)  # Algorithm 1's positives
     store = get_store(db_url)
     calls = store.calls_of(store.run_id("g"))
     refines = [c for c in calls if c.role == "strong_refine"]
@@ -90,8 +91,15 @@ def test_rounds_objective_grpo_trains_records_and_resumes(serve, tiny_model, tmp
     assert m["trainer_config"]["num_generations"] == 2 and m["preset"] == "small"
     assert m["spending"]["sent"] == len(server.requests)  # every request the rewards made is counted
     assert m["drafts_seen"]["drafts"] == 8 and 0 < m["drafts_seen"]["distinct_share"] <= 1
+    r = m["rewards"]
+    assert m["positives"] + m["negatives"] == r["completions"] - r["missing"]
+    row_1 = next(line.split() for line in capsys.readouterr().out.splitlines() if line.split()[:2] == ["1", "grpo"])
+    assert row_1[1:7] == ["grpo", "4", "8", str(m["positives"]), str(m["negatives"]), "-"]  # no pairs in GRPO
+    assert row_1[-1] == f"{r['mean_reward']:.3f}"  # the margin/reward column: the round's mean reward
+    assert main(["report", "--out", str(tmp_path / "report"), "--db", db_url]) == 0
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert f"| g | 1 | grpo | 4 | 8 | {m['positives']} | - |" in md and f"| {r['mean_reward']:.3f} |" in md
     sent = len(server.requests)
-    capsys.readouterr()
     assert main(argv) == 0  # a finished round is not trained again
     assert len(server.requests) == sent and "done earlier" in capsys.readouterr().out
     config = json.loads((tmp_path / "adapters" / "g" / "round-1-grpo" / "trainer_config.json").read_text())
