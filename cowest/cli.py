@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import NoReturn
 
+from cowest.commands import collab, evaluate, exports, plan, store, training
 from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError, StoreFailed, store_failure
 from cowest.core.versions import check_versions
 
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
         check_versions()
-        return args.func(args) or 0
+        return _handler(args.func)(args) or 0
     except KeyboardInterrupt:
         print("cowest: interrupted; finished calls are stored, run the same command to resume", file=sys.stderr)
         _exit_now(EXIT_INTERRUPTED)
@@ -51,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if on_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _handler(name: str) -> Callable[[argparse.Namespace], int | None]:
+    """The function a command's parser named, "MODULE:FUNCTION" in cowest/handlers/: its module (and
+    torch, LangGraph or SQLAlchemy with it) is imported only now, when the command runs."""
+    module, function = name.split(":")
+    return getattr(importlib.import_module(f"cowest.handlers.{module}"), function)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -91,8 +101,6 @@ def _quiet_libraries() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from cowest.commands import collab, evaluate, exports, plan, store, training
-
     p = _Parser(prog="cowest", description="Weak-strong model collaboration (CoWeSt).")
     p.add_argument("--version", action="version", version=f"cowest {_version()}")
     sub = p.add_subparsers(metavar="COMMAND")  # every sub-parser is a _Parser too (argparse's default)

@@ -156,6 +156,7 @@ def _difference(d) -> str:
 def eval_table(task: str, results) -> str:
     """Each method's metrics with their n and 95% interval (Wilson for a proportion, a bootstrap
     over queries otherwise)."""
+    # evaluation loads the graph, and evidence scipy: only for the tables of `eval`
     from cowest.evaluation import metric_names
     from cowest.evidence import interval_cells
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import add_db
+from . import add_db, handled_by
 
 
 def register(sub) -> None:
@@ -18,17 +18,4 @@ def register(sub) -> None:
             "a resumed run finds them; default: none (the OpenAI API's calls keep no endpoint)"
         ),
     )
-    up.set_defaults(func=cmd_db_upgrade)
-
-
-def cmd_db_upgrade(args) -> int:
-    from cowest.storage import default_url
-    from cowest.storage.database import safe_url, upgrade_database
-
-    url = args.db or default_url()
-    before, after = upgrade_database(url, args.openai_base_url)
-    if before == after:
-        print(f"{safe_url(url)} is up to date (schema {after})")
-    else:
-        print(f"{safe_url(url)}: schema {before} -> {after}")
-    return 0
+    handled_by(up, "store:cmd_db_upgrade")
