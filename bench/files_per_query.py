@@ -50,7 +50,8 @@ def child(root: str, data: str, db: str) -> None:
         return sorted(str(Path(f).relative_to(tree)) for f in real if f.startswith(str(tree) + os.sep))
 
     ours, functions = project(seen), project(called)
-    print(json.dumps({"exit": code, "files": len(ours), "files with a function called": len(functions), "list": functions}))
+    figures = {"exit": code, "files": len(ours), "files with a function called": len(functions)}
+    print(json.dumps({**figures, "list": functions}))
 
 
 def main() -> None:

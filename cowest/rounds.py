@@ -45,6 +45,7 @@ class RoundReport:
     budget_stopped: bool = False  # the budget ran out during the round's collection
     heldout: HeldOut | None = None  # --eval-data: the round's adapter on the held-out queries
     drafts_seen: dict | None = None  # what the round's drafts looked like (cowest/diagnostics.py)
+    spent_now: bool = True  # False: done earlier or by another process; its spending is not this command's
 
 
 def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progress: bool = True) -> list[RoundReport]:
@@ -82,7 +83,8 @@ def _rounds(opts, store, run, adapter, budget, settings, progress, seed):
         run_id = _run_id_or_none(store, run)
         done = store.adapter(run_id, r, opts.objective) if run_id is not None else None
         if done is not None:
-            yield _report_from_row(done, "done earlier" if done.path else f"done earlier ({_NOTHING[opts.objective]})")
+            note = "done earlier" if done.path else f"done earlier ({_NOTHING[opts.objective]})"
+            yield _report_from_row(done, note, spent_now=False)
             adapter = done.path or adapter
             continue
         report: RoundReport | None
@@ -167,7 +169,7 @@ def train_grpo_alone(opts: GRPOJobOptions, settings: ModelSettings | None = None
     run_id = _run_id_or_none(store, run)
     done = store.adapter(run_id, r, "grpo") if run_id is not None else None
     if done is not None:
-        return _report_from_row(done, "done earlier")
+        return _report_from_row(done, "done earlier", spent_now=False)
     adapter = str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None
     folder = opts.out or GRPOOptions.folder("adapters", run, r)
     return _grpo(rounds, store, run, r, adapter, rounds.budget(store.spent(run_id)), settings, folder)
@@ -179,7 +181,7 @@ def _grpo(opts, store, run, r, adapter, budget, settings, folder: str) -> RoundR
     with training_lock(folder):
         done = store.adapter(store.run_id(run), r, opts.objective) if _run_id_or_none(store, run) else None
         if done is not None:
-            return _report_from_row(done, "trained by another process")
+            return _report_from_row(done, "trained by another process", spent_now=False)
         with round_log(folder):
             trained, metrics = grpo_round(opts, store, run, r, adapter, budget, settings, folder)
     if trained is not None:
@@ -282,7 +284,7 @@ def _counts(s: CollectSummary) -> dict:
     }
 
 
-def _report_from_row(row: Adapter, note: str) -> RoundReport:
+def _report_from_row(row: Adapter, note: str, spent_now: bool = True) -> RoundReport:
     m = row.metrics or {}
     return RoundReport(
         round=row.round,
@@ -299,4 +301,5 @@ def _report_from_row(row: Adapter, note: str) -> RoundReport:
         adapter=row.path,
         note=note,
         drafts_seen=m.get("drafts_seen"),
+        spent_now=spent_now,
     )

@@ -93,7 +93,10 @@ def test_two_rounds_then_resume_trains_nothing_twice(tiny_model, tmp_path, db_ur
         assert main(argv + ["--rounds", "2"]) == 0
         assert len(srv.requests) == requests  # nothing new was asked of the strong model
         assert [r.id for r in store.adapters_of(store.run_id("loop"))] == [r.id for r in rows]
-        assert capsys.readouterr().out.count("done earlier") == 2
+        out = capsys.readouterr().out
+        assert out.count("done earlier") == 2
+        # the table keeps what each round cost; the summary says what this command spent: nothing
+        assert "this command (earlier rounds cost nothing now): strong/judge requests: 0 sent" in out
         assert Counter(kind_of(r["messages"][-1]["content"]) for r in srv.requests)["solo"] == 6
 
 

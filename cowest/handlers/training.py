@@ -120,8 +120,10 @@ def _print_rounds(reports: list, opts: Any) -> int:
         warning = collapse_warning(r.drafts_seen)
         if warning:
             print(f"round {r.round}: {warning}")
-    spent = sum((r.spending for r in reports), Spending())
-    print("all rounds: " + spent.line(sum(r.pairs for r in reports), opts.price_in, opts.price_out))
+    now = [r for r in reports if r.spent_now]
+    spent = sum((r.spending for r in now), Spending())
+    label = "all rounds" if len(now) == len(reports) else "this command (earlier rounds cost nothing now)"
+    print(f"{label}: " + spent.line(sum(r.pairs for r in now), opts.price_in, opts.price_out))
     if any(r.budget_stopped for r in reports):
         print(reports[-1].note)
         return EXIT_BUDGET
