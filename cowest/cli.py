@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from cowest.commands import collab, evaluate, exports, plan, store, training
-from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError, StoreFailed, store_failure
+from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError, StoreFailed, did_you_mean, store_failure
 from cowest.core.versions import check_versions
 
 
@@ -23,7 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     # (commands/training.py); for any other command an unknown flag stays argparse's error.
     args, trainer_flags = parser.parse_known_args(argv)
     if trainer_flags and not hasattr(args, "cowest_flags"):
-        parser.parse_args(argv)  # exits 2 naming the unknown flag
+        command = getattr(args, "command_parser", parser)
+        flag = next((f.split("=")[0] for f in trainer_flags if f.startswith("-")), "")
+        hint = did_you_mean(flag, command._option_string_actions) if flag else ""
+        command.error(f"unrecognized arguments: {' '.join(trainer_flags)}{hint}")  # exit 2
     args.trainer_flags = trainer_flags
     if not getattr(args, "func", None):
         parser.print_help()

@@ -29,6 +29,8 @@ def test_version(capsys):
         (["collect", "--task", "medmqca", "--data", "x.jsonl"], "unknown task 'medmqca' (did you mean medmcqa?)"),
         (["eval", "--task", "medmcqa", "--methods", "colab"], "unknown method(s) colab (did you mean collab?)"),
         (["eval", "--task", "medmcqa", "--methods", "collab", "--formats", "kot"], "(did you mean cot?)"),
+        (["collect", "--task", "medmcqa", "--limt", "3"], "unrecognized arguments: --limt 3 (did you mean --limit?)"),
+        (["runs", "--dbb=x.db"], "cowest runs: error: unrecognized arguments: --dbb=x.db (did you mean --db?)"),
     ],
 )
 def test_a_typo_gets_did_you_mean_in_one_line(capsys, argv, hint):

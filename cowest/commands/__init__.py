@@ -45,5 +45,6 @@ def add_db(p: argparse.ArgumentParser) -> None:
 
 
 def handled_by(p: argparse.ArgumentParser, handler: str, **defaults: Any) -> None:
-    """`p` runs `handler`, "MODULE:FUNCTION" in cowest/handlers/ (cli.main imports it when it runs)."""
-    p.set_defaults(func=handler, **defaults)
+    """`p` runs `handler`, "MODULE:FUNCTION" in cowest/handlers/ (cli.main imports it when it runs);
+    `p` itself goes along, so that an unknown flag is named against the command's own flags."""
+    p.set_defaults(func=handler, command_parser=p, **defaults)
