@@ -121,6 +121,7 @@ def main() -> None:
     p.add_argument("--rounds-budget-s", type=float, default=240.0, help="a round still running after this is a hang")
     p.add_argument("--rounds-engines", default="auto", help="the weak engines of part (b), each a run of its own")
     p.add_argument("--dpo-steps", type=int, default=8)
+    p.add_argument("--dpo-passes", type=int, default=2, help="cowest and plain TRL alternated this many times")
     p.add_argument("--keep", action="store_true", help="keep the built model and the run's store and adapters")
     args = p.parse_args()
     import logging
@@ -181,7 +182,7 @@ def main() -> None:
             )
         elif name == "dpo":
             stores = [work / e for e in args.rounds_engines.split(",")]
-            RESULTS["dpo"] = guarded(lambda s=stores: dpo(path, s, args.dpo_steps))
+            RESULTS["dpo"] = guarded(lambda s=stores: dpo(path, s, args.dpo_steps, args.dpo_passes))
         else:
             raise SystemExit(f"unknown part {name!r}: drafting, rounds or dpo")
         save_partial()
