@@ -7,13 +7,18 @@ output replaced by a placeholder. Nothing is loaded, sent or written.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cowest.core import BadInput
 from cowest.models import ModelSpec, check_specs
 from cowest.nodes.context import CollabContext
 from cowest.nodes.ledger import PlannedRole, planning
 from cowest.storage import StoreError, get_store
+from cowest.storage.database import missing_store
 from cowest.tasks import Example, get_task
 
 from .eval_options import EvalOptions
@@ -63,6 +68,24 @@ def plan_collect(opts: CollectOptions, job: str = "") -> JobPlan:
     plan = JobPlan()
     _dry_run(plan, job or f"collect r{ctx.round}", examples, ctx, opts.concurrency)
     return plan
+
+
+@contextmanager
+def without_writing(opts: JobOptions) -> Iterator[str | None]:
+    """A plan writes nothing: where `opts.db` names a SQLite file that is not there, the plan runs
+    against an empty store in a temporary folder (deleted after), so a mistyped --db is not created.
+    Yields that missing path (None when the store exists)."""
+    missing = missing_store(opts.store_url)
+    if missing is None:
+        yield None
+        return
+    db = opts.db
+    with tempfile.TemporaryDirectory(prefix="cowest-plan-") as tmp:
+        opts.db = f"sqlite:///{Path(tmp) / 'empty.db'}"
+        try:
+            yield missing
+        finally:
+            opts.db = db
 
 
 def plan_rounds(opts: RoundsOptions) -> JobPlan:

@@ -67,6 +67,9 @@ def open_database(url: str) -> Any:
 def upgrade_database(url: str, openai_base_url: str | None = None) -> tuple[str | None, str | None]:
     """Migrate the store at `url` to the revision this code writes: (revision before, after)."""
     url = as_store_url(url)
+    missing = missing_store(url)
+    if missing is not None:  # opening it would leave an empty file under a typo's name
+        raise StoreError(f"{missing}: no such store, nothing to upgrade (check --db or $COWEST_DB)")
     with _store_errors(url):
         engine = _engine(url)
         _check_is_ours(engine, url)

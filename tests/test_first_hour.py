@@ -5,6 +5,7 @@ import json
 
 import pytest
 from conftest import write_jsonl
+from test_collect_graph import mcq
 
 from cowest.cli import main
 
@@ -53,6 +54,16 @@ def test_reading_commands_never_create_a_store(capsys, tmp_path, monkeypatch, co
         code, _, err = run(capsys, *command, "--db", db)
         assert code == 2 and "typo.db: no such store" in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_db_upgrade_and_plan_never_create_a_store(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = write_jsonl(tmp_path / "q.jsonl", [mcq(0, "Question 0?")])
+    code, _, err = run(capsys, "db", "upgrade", "--db", "typo.db")
+    assert code == 2 and "typo.db: no such store, nothing to upgrade" in err
+    code, out, _ = run(capsys, "plan", "collect", "--task", "medmcqa", "--data", str(data), "--db", "typo.db")
+    assert code == 0 and "no store at typo.db yet (the job creates it): every call is to send" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.jsonl"]  # a plan writes nothing
 
 
 def test_a_bare_path_is_a_sqlite_store(capsys, tmp_path, monkeypatch):
