@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import signal
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from cowest.commands import collab, evaluate, exports, plan, store, training
-from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError, StoreFailed, did_you_mean, store_failure
+from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError, StoreFailed, store_failure
 from cowest.core.versions import check_versions
 
 
@@ -21,15 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     # Training commands take TRL's config fields by their TRL names: argparse leaves those to them
     # (commands/training.py); for any other command an unknown flag stays argparse's error.
+    _Parser.typed = list(sys.argv[1:] if argv is None else argv)
     args, trainer_flags = parser.parse_known_args(argv)
     if trainer_flags and not hasattr(args, "cowest_flags"):
         command = getattr(args, "command_parser", parser)
         flag = next((f.split("=")[0] for f in trainer_flags if f.startswith("-")), "")
-        hint = did_you_mean(flag, command._option_string_actions) if flag else ""
-        command.error(f"unrecognized arguments: {' '.join(trainer_flags)}{hint}")  # exit 2
+        command.error(f"unrecognized arguments: {' '.join(trainer_flags)}{_flag_hint(flag, command)}")  # exit 2
     args.trainer_flags = trainer_flags
-    if not getattr(args, "func", None):
-        parser.print_help()
+    if not getattr(args, "func", None):  # `cowest`, or a command of sub-commands given alone: its help
+        getattr(args, "command_parser", parser).print_help()
         return EXIT_BAD_INPUT
     _quiet_libraries()
     on_main_thread = threading.current_thread() is threading.main_thread()
@@ -57,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if on_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _flag_hint(flag: str, command: argparse.ArgumentParser) -> str:
+    """` (did you mean --X?)` for the closest of the command's flags, compared without their dashes
+    (with them, any two flags share two characters: --json came out as --strong) and more strictly
+    than words are."""
+    names = [f[2:] for f in command._option_string_actions if f.startswith("--")]
+    close = difflib.get_close_matches(flag.lstrip("-"), names, n=1, cutoff=0.7) if flag else []
+    return f" (did you mean --{close[0]}?)" if close else ""
 
 
 def _handler(name: str) -> Callable[[argparse.Namespace], int | None]:
@@ -130,7 +140,16 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    typed: list[str] = []  # the command line being parsed (main sets it)
+
     def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            # a required flag mistyped reads as missing: name the typo too (`collect --tsk medmcqa`)
+            unknown = [a.split("=")[0] for a in self.typed if a.startswith("--")]
+            unknown = [a for a in unknown if a not in self._option_string_actions]
+            hint = _flag_hint(unknown[0], self) if unknown else ""
+            if hint or unknown and self.get_default("cowest_flags") is None:  # training commands take TRL's too
+                message += f"; {unknown[0]} is not a flag of {self.prog}{hint}"
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

@@ -124,7 +124,8 @@ def rounds_table(reports) -> str:
     if any(r.objective == "grpo" for r in reports):
         note = (
             "grpo rows: drafts are the completions rewarded; positives those whose refinement scored above the "
-            "strong model's own answer (reward > 0); margin/reward is their mean reward, refined score - E_z"
+            "strong model's own answer (reward > 0); margin/reward is the mean reward over every rewarded "
+            "completion (refined score - E_z)"
         )
         parts.append(textwrap.fill(note, width=120, subsequent_indent="  "))
     if any(r.heldout for r in reports):

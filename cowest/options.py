@@ -225,7 +225,7 @@ class RoundsOptions(CollectOptions):
         False,
         help=(
             "With --eval-data: stop after a round whose paired held-out gain over the previous round has a 95% "
-            "interval that includes 0."
+            "interval that does not lie above 0."
         ),
     )
     training: TrainingChoice = field(default_factory=TrainingChoice)

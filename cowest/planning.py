@@ -114,7 +114,7 @@ def plan_rounds(opts: RoundsOptions) -> JobPlan:
         n = len(_examples(round_opts))
         k = opts.samples
         judged = 1 if opts.judge == "llm" else 0
-        job = f"rounds {first + 1}-{opts.rounds}"
+        job = f"round {opts.rounds}" if later == 1 else f"rounds {first + 1}-{opts.rounds}"
         per_round = {"strong_refine": k, "judge": k * judged}
         if opts.fresh_queries:
             per_round = {"strong_solo": 1, "strong_refine": k, "judge": (k + 1) * judged}

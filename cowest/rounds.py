@@ -72,7 +72,7 @@ def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progr
             continue
         report.heldout = curve.add(report.adapter or curve.last_adapter)
         if opts.stop_when_no_gain and report.heldout.no_gain:
-            report.note += f"; stopped: held-out gain over round {report.round - 1} includes 0"
+            report.note += f"; stopped: held-out gain over round {report.round - 1} does not lie above 0"
             break
     return reports
 
@@ -284,8 +284,17 @@ def _counts(s: CollectSummary) -> dict:
     }
 
 
+_NO_SPREAD = (
+    "; no group's rewards differed, so nothing was learned (more --samples or queries, or a judge that tells "
+    "drafts apart)"
+)
+
+
 def _report_from_row(row: Adapter, note: str, spent_now: bool = True) -> RoundReport:
     m = row.metrics or {}
+    if row.kind == "grpo" and m.get("steps") and m.get("frac_reward_zero_std", 0) >= 1:
+        # TRL's share of groups whose rewards were all equal, 1 at every step: every advantage was 0
+        note += _NO_SPREAD
     return RoundReport(
         round=row.round,
         objective=row.kind,

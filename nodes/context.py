@@ -83,8 +83,10 @@ class CollabContext:
             "retrieval (where the strong model returns no token probabilities, every sentence is)."
         ),
     )
-    temperature: float = option(1.0, help="Weak sampling temperature in collect mode; every other call is greedy.")
-    top_p: float = option(0.9, help="Weak sampling top-p in collect mode.")
+    temperature: float = option(
+        1.0, help="Sampling temperature of the weak model's drafts (collect, GRPO); every other call is greedy."
+    )
+    top_p: float = option(0.9, help="Sampling top-p of the weak model's drafts (collect, GRPO).")
     max_new_tokens: int = option(256, help="Generation budget of every call.")
     repetition_penalty: float = option(
         1.1,

@@ -32,6 +32,8 @@ def test_version(capsys):
         (["eval", "--task", "medmcqa", "--methods", "collab", "--formats", "kot"], "(did you mean cot?)"),
         (["collect", "--task", "medmcqa", "--limt", "3"], "unrecognized arguments: --limt 3 (did you mean --limit?)"),
         (["runs", "--dbb=x.db"], "cowest runs: error: unrecognized arguments: --dbb=x.db (did you mean --db?)"),
+        (["collect", "--tsk", "medmcqa"], "--task; --tsk is not a flag of cowest collect (did you mean --task?)"),
+        (["collect", "--task", "medmcqa", "--json"], "unrecognized arguments: --json (see"),  # no far-fetched guess
     ],
 )
 def test_a_typo_gets_did_you_mean_in_one_line(capsys, argv, hint):
@@ -148,3 +150,12 @@ def test_ask_says_at_once_that_local_models_take_a_while(capsys, tmp_path, tiny_
     code, out, err = run(capsys, *argv, "--db", f"sqlite:///{tmp_path}/a.db")
     assert code == 0 and "run(s) on this machine: loading and answering take a minute" in err
     assert "--- answer" in out
+
+
+@pytest.mark.parametrize(
+    "group, first",
+    [("train", "sft"), ("plan", "collect"), ("db", "upgrade"), ("pairs", "export")],
+)
+def test_a_command_of_sub_commands_given_alone_shows_its_own_help(capsys, group, first):
+    code, out, _ = run(capsys, group)
+    assert code == 2 and out.startswith(f"usage: cowest {group} ") and first in out

@@ -161,3 +161,16 @@ def test_train_grpo_trains_one_round_from_an_adapter_and_refuses_bad_input_befor
     capsys.readouterr()
     assert main([*argv, "--round", "2", "--from-adapter", first]) == 0
     assert len(server.requests) == sent and "done earlier" in capsys.readouterr().out
+
+
+def test_a_grpo_round_whose_rewards_never_differ_says_it_learned_nothing(serve, tiny_model, tmp_path, db_url, capsys):
+    # every refinement answers B, as the solo answer does: every reward is 0 and so is every advantage
+    serve(lambda prompt: "Explanation: the same.\nAnswer: B" if kind_of(prompt) == "refine" else script(prompt))
+    data = str(write_jsonl(tmp_path / "q.jsonl", [mcq(i, f"Question number {i}?") for i in range(4)]))
+    argv = ["rounds", "--objective", "grpo", "--task", "medmcqa", "--data", data, "--rounds", "1", "--run", "g"]
+    argv += ["--weak", f"huggingface:{tiny_model}", "--strong", "openai:scripted", "--samples", "2"]
+    argv += ["--max-new-tokens", "8", "--db", db_url, "--out", str(tmp_path / "adapters"), "--preset", "small"]
+    argv += ["--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "trained; no group's rewards differed, so nothing was learned" in " ".join(out.split())

@@ -223,7 +223,7 @@ def test_stop_when_no_gain_ends_the_loop_after_a_round_that_did_not_help(
         argv += ["--eval-data", str(heldout), "--stop-when-no-gain", "--max_steps", "1"]
         assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "stopped: held-out gain over round 0 includes 0" in out
+    assert "stopped: held-out gain over round 0 does not lie above 0" in out
     store = get_store(db_url)
     assert [a.round for a in store.adapters_of(store.run_id("s"))] == [1]
     assert len(store.evals(store.run_id("s-heldout"))) == 1  # round 1 kept round 0's (bare) model

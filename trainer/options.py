@@ -140,8 +140,8 @@ class RoundSource:
 
     suffix: ClassVar[str] = ""
 
-    run: str = option(help="Run whose judged drafts to train on.")
-    round: int = option(help="Round whose judged drafts to train on.")
+    run: str = option(help="Run whose pairs (DPO) or judged drafts (KTO) to train on.")
+    round: int = option(help="Round whose pairs (DPO) or judged drafts (KTO) to train on.")
     out: str = option("", help="Adapter folder; empty: adapters/RUN/round-R (round-R-kto for KTO).")
     weak: str = option("", help="Base model spec; empty: the run's weak model (an adapter in it is ignored).")
     from_adapter: str | None = option(None, help="Start from this adapter (the SFT adapter for round 1).")

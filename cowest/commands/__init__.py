@@ -19,6 +19,7 @@ __all__ = [
     "add_db",
     "handled_by",
     "add_options",
+    "group",
     "from_args",
     "task_names",
 ]
@@ -42,6 +43,14 @@ def task_names(with_open: bool = False) -> list[str]:
 
 def add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default="", help=DB_HELP)
+
+
+def group(sub: Any, name: str, help: str, metavar: str) -> Any:
+    """A command of sub-commands (`train`, `plan`, `db`...): given alone, cli.main prints its own
+    help. Its sub-parsers action."""
+    p = sub.add_parser(name, help=help)
+    p.set_defaults(command_parser=p)
+    return p.add_subparsers(metavar=metavar)
 
 
 def handled_by(p: argparse.ArgumentParser, handler: str, **defaults: Any) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import add_db, handled_by
+from . import add_db, group, handled_by
 
 
 def register(sub) -> None:
-    pairs = sub.add_parser("pairs", help="preference pairs").add_subparsers(metavar="ACTION")
+    pairs = group(sub, "pairs", "preference pairs", "ACTION")
     pe = pairs.add_parser("export", help="write DIR/train.jsonl in TRL's conversational preference format")
     pe.add_argument("--run", required=True)
     pe.add_argument("--round", type=int)
@@ -14,7 +14,7 @@ def register(sub) -> None:
     add_db(pe)
     handled_by(pe, "exports:cmd_pairs_export")
 
-    examples = sub.add_parser("examples", help="labelled drafts (KTO)").add_subparsers(metavar="ACTION")
+    examples = group(sub, "examples", "labelled drafts (KTO)", "ACTION")
     ee = examples.add_parser(
         "export", help="write DIR/train.jsonl in TRL's unpaired preference format (prompt, completion, label)"
     )
@@ -24,7 +24,7 @@ def register(sub) -> None:
     add_db(ee)
     handled_by(ee, "exports:cmd_examples_export")
 
-    traces = sub.add_parser("traces", help="model-call traces").add_subparsers(metavar="ACTION")
+    traces = group(sub, "traces", "model-call traces", "ACTION")
     te = traces.add_parser("export", help="write one JSON object per model call")
     te.add_argument("--run", required=True)
     te.add_argument("--out", required=True, help="output .jsonl file")

@@ -83,6 +83,8 @@ def _argument(f: dataclasses.Field, kind: Any, required: bool, choices: list[str
         arg["choices"] = choices
     if f.metadata.get("metavar"):
         arg["metavar"] = f.metadata["metavar"]
+    elif not choices and base is not bool:  # argparse would show the nested dest: TRAINING.LORA.R
+        arg["metavar"] = f.name.upper()
     if required or default is dataclasses.MISSING:
         arg["required"] = True
         arg["help"] = help_text

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import handled_by
+from . import group, handled_by
 from .collab import add_collect_flags
 from .evaluate import add_eval_flags
 from .training import add_rounds_flags, takes_trainer_flags
 
 
 def register(sub: Any) -> None:
-    plan = sub.add_parser(
-        "plan", help="before a job: the most strong/judge calls it can send, what the store covers, tokens, cost"
-    ).add_subparsers(metavar="JOB")
-    for name, add_flags in (("collect", lambda p: add_collect_flags(p, ("round",))), ("rounds", add_rounds_flags)):
+    help = "before a job: the most strong/judge calls it can send, what the store covers, tokens, cost"
+    plan = group(sub, "plan", help, "JOB")
+    collect_flags = lambda p: add_collect_flags(p, ("round", "seed"))  # noqa: E731
+    for name, add_flags in (("collect", collect_flags), ("rounds", add_rounds_flags)):
         p = plan.add_parser(name, help=f"plan `cowest {name}` with the same options")
         add_flags(p)
         handled_by(p, "plan:cmd_plan", job=name)

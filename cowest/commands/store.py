@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import add_db, handled_by
+from . import add_db, group, handled_by
 
 
 def register(sub) -> None:
-    db = sub.add_parser("db", help="the trace store itself").add_subparsers(metavar="ACTION")
+    db = group(sub, "db", "the trace store itself", "ACTION")
     up = db.add_parser(
         "upgrade", help="migrate a store written by an older cowest (schema and call keys); back it up first"
     )

@@ -10,7 +10,7 @@ from typing import Any
 from cowest.options import GRPOJobOptions, RoundsOptions
 from cowest.trainer.options import DPOOptions, KTOOptions, SFTOptions
 
-from . import add_db, add_options, handled_by
+from . import add_db, add_options, group, handled_by
 from .collab import add_collect_flags
 
 ROUNDS_FLAGS: tuple[str, ...] = (
@@ -32,7 +32,7 @@ EXAMPLES = {"dpo": "--beta 0.2, --loss_type ipo, ", "kto": "--beta 0.2, ", "grpo
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
-    train = sub.add_parser("train", help="train the weak model").add_subparsers(metavar="STAGE")
+    train = group(sub, "train", "train the weak model", "STAGE")
     sft = train.add_parser(
         "sft",
         help="LoRA SFT on a task's gold targets",
