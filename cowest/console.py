@@ -221,7 +221,9 @@ def plan_table(plan, price_in: float | None = None, price_out: float | None = No
     headers = ["job", "role", "at most", "in store", "to send", "tokens in", "tokens out", "tokens from"]
     billed = plan.billed()
     lines = [table(headers, rows)]
-    total = f"strong/judge requests to send: at most {billed.sent} ({billed.reused} already in the store)"
+    # "(local)" rows run on this machine: free, so they stay out of what is paid for
+    paid = "paid strong/judge requests" if any(not r.billed for r in plan.rows) else "strong/judge requests"
+    total = f"{paid} to send: at most {billed.sent} ({billed.reused} already in the store)"
     total += f"; about {billed.tokens_in} tokens in, {billed.tokens_out} out"
     cost = billed.cost(price_in, price_out)
     if cost is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import queue
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -72,7 +73,9 @@ def run_over(
     the job stored the queries under (else each query's nodes look them up by name)."""
     if total is None and isinstance(examples, list):
         total = len(examples)
-    bar = tqdm(total=total, desc=desc, unit="query", disable=not progress)
+    # Into a file or a pipe a bar is a new copy at every redraw: there it redraws every 30 s at most
+    tty = sys.stderr.isatty()
+    bar = tqdm(total=total, desc=desc, unit="query", disable=not progress, mininterval=0.1 if tty else 30.0)
     finished: queue.SimpleQueue = queue.SimpleQueue()
     ledger = current_ledger()
     inputs = partial(graph_input, with_gold=with_gold, stored=stored)
@@ -83,7 +86,7 @@ def run_over(
     gc.freeze()
     frozen_after_first = False
     try:
-        while (item := _next(finished, bar, ledger)) is not _END:
+        while (item := _next(finished, bar, ledger, tty)) is not _END:
             if isinstance(item, BaseException):  # the job's own store work failed: it stops
                 raise _stopped_by_store(item) if store_failure(item) is not None else item
             ex, state, error = item
@@ -163,7 +166,7 @@ def _stopping(ledger: Any) -> bool:
     return ledger is not None and ledger.should_stop
 
 
-def _next(finished: queue.SimpleQueue, bar: tqdm, ledger: Any) -> Any:
+def _next(finished: queue.SimpleQueue, bar: tqdm, ledger: Any, tty: bool = True) -> Any:
     """The next finished query (or _END, or the job's error), keeping the bar's count of model
     calls up to date meanwhile."""
     while True:
@@ -172,7 +175,7 @@ def _next(finished: queue.SimpleQueue, bar: tqdm, ledger: Any) -> Any:
         except queue.Empty:
             item = None
         if ledger is not None:
-            _show_calls(bar, ledger)
+            _show_calls(bar, ledger, refresh=tty)
         if item is not None:
             return item
 
@@ -187,10 +190,10 @@ def _stopped_by_store(exc: BaseException) -> StoreFailed:
     )
 
 
-def _show_calls(bar: tqdm, ledger: Any) -> None:
+def _show_calls(bar: tqdm, ledger: Any, refresh: bool = True) -> None:
     """The bar counts model calls as they finish: a query makes 2K+2 of them, and on a CPU its
     first one waits for the model to load, so a bar that counted queries alone would sit at 0 for
     minutes."""
     done = sum(ledger.sent.values()) + sum(ledger.reused.values())
     if done:
-        bar.set_postfix_str(f"{done} model calls done", refresh=True)
+        bar.set_postfix_str(f"{done} model calls done", refresh=refresh)
