@@ -65,35 +65,36 @@ def _run_weak(store: Any, args: argparse.Namespace) -> str:
 
 
 def cmd_dpo(args: argparse.Namespace) -> int:
-    trl = trl_fields("dpo", args)
-    dpo_config(from_args(DPOOptions, args, trl=trl))  # bad settings stop here, before the store is opened
-    store = store_of(args)
-    row = train_dpo(store, from_args(DPOOptions, args, weak=_run_weak(store, args), trl=trl))
-    if row is None:  # a non-main process of a multi-GPU launch
-        return 0
-    m = row.metrics
-    print(
-        f"DPO round {args.round}: {len(row.pair_ids)} pairs, {m.get('steps')} steps, first loss "
-        f"{m.get('first_loss', float('nan')):.4f}, mean margin {m.get('rewards/margins', float('nan')):.4f}"
-    )
-    print(f"adapter: {row.path} (reference: {row.reference})")
-    return 0
+    def line(row: Any, m: dict) -> str:
+        return (
+            f"DPO round {args.round}: {len(row.pair_ids)} pairs, {m.get('steps')} steps, first loss "
+            f"{m.get('first_loss', float('nan')):.4f}, mean margin {m.get('rewards/margins', float('nan')):.4f}"
+        )
+
+    return _train_round(args, "dpo", DPOOptions, dpo_config, train_dpo, line)
 
 
 def cmd_kto(args: argparse.Namespace) -> int:
-    trl = trl_fields("kto", args)
-    kto_config(from_args(KTOOptions, args, trl=trl))  # bad settings stop here, before the store is opened
+    def line(row: Any, m: dict) -> str:
+        return (
+            f"KTO round {args.round}: {m['desirable']} desirable and {m['undesirable']} undesirable examples "
+            f"(weights {m['desirable_weight']:.3g} / {m['undesirable_weight']:.3g}), {m.get('steps')} steps, "
+            f"first loss {m.get('first_loss', float('nan')):.4f}, first KL {m.get('first_kl', float('nan')):.4f}"
+        )
+
+    return _train_round(args, "kto", KTOOptions, kto_config, train_kto, line)
+
+
+def _train_round(args: argparse.Namespace, objective: str, options: Any, config: Any, train: Any, line: Any) -> int:
+    """One preference round from the store (DPO or KTO): its settings checked before the store is
+    opened, then trained, recorded and summed up in a line (`line(row, metrics)`)."""
+    trl = trl_fields(objective, args)
+    config(from_args(options, args, trl=trl))  # bad settings stop here, before the store is opened
     store = store_of(args)
-    opts = from_args(KTOOptions, args, weak=_run_weak(store, args), trl=trl)
-    row = train_kto(store, opts)
+    row = train(store, from_args(options, args, weak=_run_weak(store, args), trl=trl))
     if row is None:  # a non-main process of a multi-GPU launch
         return 0
-    m = row.metrics
-    print(
-        f"KTO round {args.round}: {m['desirable']} desirable and {m['undesirable']} undesirable examples "
-        f"(weights {m['desirable_weight']:.3g} / {m['undesirable_weight']:.3g}), {m.get('steps')} steps, "
-        f"first loss {m.get('first_loss', float('nan')):.4f}, first KL {m.get('first_kl', float('nan')):.4f}"
-    )
+    print(line(row, row.metrics))
     print(f"adapter: {row.path} (reference: {row.reference})")
     return 0
 
