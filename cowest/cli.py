@@ -12,22 +12,22 @@ import threading
 from collections.abc import Callable
 from typing import NoReturn
 
-from cowest.commands import collab, evaluate, exports, plan, store, training
+from cowest.commands import COMMANDS, command
 from cowest.core import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CowestError, StoreFailed, store_failure
 from cowest.core.versions import check_versions
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    parser = _parser()
+    _Parser.typed = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(_Parser.typed)
     # Training commands take TRL's config fields by their TRL names: argparse leaves those to them
     # (commands/training.py); for any other command an unknown flag stays argparse's error.
-    _Parser.typed = list(sys.argv[1:] if argv is None else argv)
     args, trainer_flags = parser.parse_known_args(argv)
     if trainer_flags and not hasattr(args, "cowest_flags"):
-        command = getattr(args, "command_parser", parser)
+        own = getattr(args, "command_parser", parser)
         flag = next((f.split("=")[0] for f in trainer_flags if f.startswith("-")), "")
-        command.error(f"unrecognized arguments: {' '.join(trainer_flags)}{_flag_hint(flag, command)}")  # exit 2
+        own.error(f"unrecognized arguments: {' '.join(trainer_flags)}{_flag_hint(flag, own)}")  # exit 2
     args.trainer_flags = trainer_flags
     if not getattr(args, "func", None):  # `cowest`, or a command of sub-commands given alone: its help
         getattr(args, "command_parser", parser).print_help()
@@ -113,12 +113,22 @@ def _quiet_libraries() -> None:
     warnings.formatwarning = lambda message, *args, **kwargs: f"cowest: warning: {message}\n"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. Given the command line, only its command's parser is built (the
+    others are names with their help, enough for `cowest --help`); without it, every one."""
     p = _Parser(prog="cowest", description="Weak-strong model collaboration (CoWeSt).")
     p.add_argument("--version", action="version", version=f"cowest {_version()}")
     sub = p.add_subparsers(metavar="COMMAND")  # every sub-parser is a _Parser too (argparse's default)
-    for module in (collab, exports, training, evaluate, plan, store):
-        module.register(sub)
+    chosen = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    if argv is None:
+        modules = {c.module for c in COMMANDS.values()}
+    else:
+        modules = {COMMANDS[chosen].module} if chosen in COMMANDS else set()
+    for name, spec in COMMANDS.items():
+        if spec.module not in modules:
+            command(sub, name)  # a name and its help: its flags are parsed only when it is the command
+    for module in dict.fromkeys(c.module for c in COMMANDS.values() if c.module in modules):
+        importlib.import_module(f"cowest.commands.{module}").register(sub)
     return p
 
 

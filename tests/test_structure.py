@@ -166,5 +166,8 @@ def test_every_command_names_a_handler_that_exists_and_none_is_loaded_to_parse()
     code = "import sys, cowest.cli; cowest.cli._parser(); print([m for m in sys.modules if 'handlers' in m])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"  # a command's work is imported when it runs, not to parse
+    code = "import sys, cowest.cli; cowest.cli._parser(['runs']); print(sorted(m for m in sys.modules if 'ands.' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['cowest.commands.collab', 'cowest.commands.flags']"  # runs' own module only
     for name in names:  # a typo in a handler's name would surface only when its command ran
         assert callable(_handler(name)), name

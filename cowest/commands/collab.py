@@ -8,7 +8,7 @@ from typing import Any
 from cowest.nodes.context import CollabContext
 from cowest.options import CollectOptions
 
-from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, handled_by
+from . import BUDGET_FLAGS, COLLAB_FLAGS, add_db, add_options, command, handled_by
 
 COLLECT_FLAGS: tuple[str, ...] = COLLAB_FLAGS + ("samples", "judge", "judge_model", "temperature", "top_p")
 COLLECT_FLAGS += ("retry_failed", "cache", "feedback", "annotator")
@@ -16,18 +16,18 @@ JOB_FLAGS = ("data", "limit", "offset", "concurrency", "run", "db", "max_failure
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
-    ask = sub.add_parser("ask", help="answer one question: the weak model drafts, the strong model refines")
+    ask = command(sub, "ask")
     ask.add_argument("question")
     add_options(ask, CollabContext, COLLAB_FLAGS)
     ask.add_argument("--show-draft", action="store_true", help="print the weak model's draft too")
     add_db(ask)
     handled_by(ask, "collab:cmd_ask")
 
-    col = sub.add_parser("collect", help="collect preference pairs over a task file (Algorithm 1)")
+    col = command(sub, "collect")
     add_collect_flags(col, ("round", "seed"))
     handled_by(col, "collab:cmd_collect")
 
-    runs = sub.add_parser("runs", help="list runs with their counts")
+    runs = command(sub, "runs")
     add_db(runs)
     handled_by(runs, "collab:cmd_runs")
 

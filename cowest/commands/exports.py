@@ -6,7 +6,7 @@ from . import add_db, group, handled_by
 
 
 def register(sub) -> None:
-    pairs = group(sub, "pairs", "preference pairs", "ACTION")
+    pairs = group(sub, "pairs", "ACTION")
     pe = pairs.add_parser("export", help="write DIR/train.jsonl in TRL's conversational preference format")
     pe.add_argument("--run", required=True)
     pe.add_argument("--round", type=int)
@@ -14,7 +14,7 @@ def register(sub) -> None:
     add_db(pe)
     handled_by(pe, "exports:cmd_pairs_export")
 
-    examples = group(sub, "examples", "labelled drafts (KTO)", "ACTION")
+    examples = group(sub, "examples", "ACTION")
     ee = examples.add_parser(
         "export", help="write DIR/train.jsonl in TRL's unpaired preference format (prompt, completion, label)"
     )
@@ -24,7 +24,7 @@ def register(sub) -> None:
     add_db(ee)
     handled_by(ee, "exports:cmd_examples_export")
 
-    traces = group(sub, "traces", "model-call traces", "ACTION")
+    traces = group(sub, "traces", "ACTION")
     te = traces.add_parser("export", help="write one JSON object per model call")
     te.add_argument("--run", required=True)
     te.add_argument("--out", required=True, help="output .jsonl file")

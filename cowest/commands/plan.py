@@ -11,8 +11,7 @@ from .training import add_rounds_flags, takes_trainer_flags
 
 
 def register(sub: Any) -> None:
-    help = "before a job: the most strong/judge calls it can send, what the store covers, tokens, cost"
-    plan = group(sub, "plan", help, "JOB")
+    plan = group(sub, "plan", "JOB")
     collect_flags = lambda p: add_collect_flags(p, ("round", "seed"))  # noqa: E731
     for name, add_flags in (("collect", collect_flags), ("rounds", add_rounds_flags)):
         p = plan.add_parser(name, help=f"plan `cowest {name}` with the same options")

@@ -6,7 +6,7 @@ from . import add_db, group, handled_by
 
 
 def register(sub) -> None:
-    db = group(sub, "db", "the trace store itself", "ACTION")
+    db = group(sub, "db", "ACTION")
     up = db.add_parser(
         "upgrade", help="migrate a store written by an older cowest (schema and call keys); back it up first"
     )

@@ -10,7 +10,7 @@ from typing import Any
 from cowest.options import GRPOJobOptions, RoundsOptions
 from cowest.trainer.options import DPOOptions, KTOOptions, SFTOptions
 
-from . import add_db, add_options, group, handled_by
+from . import add_db, add_options, command, group, handled_by
 from .collab import add_collect_flags
 
 ROUNDS_FLAGS: tuple[str, ...] = (
@@ -32,7 +32,7 @@ EXAMPLES = {"dpo": "--beta 0.2, --loss_type ipo, ", "kto": "--beta 0.2, ", "grpo
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action
-    train = group(sub, "train", "train the weak model", "STAGE")
+    train = group(sub, "train", "STAGE")
     sft = train.add_parser(
         "sft",
         help="LoRA SFT on a task's gold targets",
@@ -69,9 +69,9 @@ def register(sub: Any) -> None:  # argparse's subparsers action
     add_options(grpo, GRPOJobOptions, ("from_adapter", "out", "training"))
     takes_trainer_flags(grpo, "training:cmd_grpo")
 
-    rounds = sub.add_parser(
+    rounds = command(
+        sub,
         "rounds",
-        help="N rounds of collect -> DPO or KTO (or GRPO, online) -> next adapter (resumable)",
         epilog=TRL_HELP.format(
             cls="DPOConfig (KTOConfig with --objective kto, GRPOConfig with --objective grpo)", example=EXAMPLES["dpo"]
         ),
