@@ -1,8 +1,9 @@
 """How many of the project's files run code for one `cowest collect` query (issue 30's figure): the
 whole CLI call `collect --limit 1 --samples 2 --judge exact --max-new-tokens 8` on the bundled model,
-parsing included, with a profile hook on every thread (files any of whose code ran, imports included,
-and files a function of which was called) (the main one, the requests loop, the decoding
-thread, worker threads), for each git revision given, imported as bench/alternate.py does.
+importing the CLI and parsing included, with a profile hook on every thread (the main one, the
+requests loop, the decoding thread, worker threads): files any of whose code ran (imports
+included), and files a function of which was called (a class body run by an import is not one).
+For each git revision given, imported as bench/alternate.py does.
 
     python bench/files_per_query.py 6a578c6 HEAD [--data FILE.jsonl]
 """
@@ -10,6 +11,7 @@ thread, worker threads), for each git revision given, imported as bench/alternat
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -31,15 +33,19 @@ def child(root: str, data: str, db: str) -> None:
     def hook(frame, event, arg):  # noqa: ANN001
         if event == "call":
             seen.add(frame.f_code.co_filename)
-            if frame.f_code.co_name != "<module>":
+            # a function's code (CO_OPTIMIZED), not a module's or a class's body: importing a module
+            # runs its class bodies, and whether that happens before or inside the call is not the point
+            if frame.f_code.co_flags & inspect.CO_OPTIMIZED:
                 called.add(frame.f_code.co_filename)
 
+    # from the start: importing the CLI is part of the call (a revision that imports more up front
+    # would otherwise look lighter)
+    threading.setprofile(hook)
+    sys.setprofile(hook)
     from cowest.cli import main
 
     argv = ["collect", "--task", "medmcqa", "--data", data, "--limit", "1", "--samples", "2", "--judge", "exact"]
     argv += ["--max-new-tokens", "8", "--db", db, "--run", "files"]
-    threading.setprofile(hook)
-    sys.setprofile(hook)
     code = main(argv)
     sys.setprofile(None)
     threading.setprofile(None)
