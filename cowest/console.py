@@ -105,10 +105,6 @@ def _what_next(s) -> list[str]:
     ]
 
 
-def _pairs(r) -> object:
-    return "-" if r.objective == "grpo" else r.pairs  # GRPO learns from rewards, not pairs
-
-
 def rounds_table(reports) -> str:
     """One row per round; with --eval-data, a second table: the held-out metric with its 95% interval
     and the paired difference to the previous round and to round 0 (round 0 is the starting adapter).
@@ -116,8 +112,8 @@ def rounds_table(reports) -> str:
     headers = ["round", "objective", "queries", "drafts", "positives", "negatives", "pairs", "strong sent"]
     headers += ["reused", "loss", "margin/reward"]
     rows = [
-        [r.round, r.objective, r.queries, r.drafts, r.positives, r.negatives, _pairs(r), r.spending.sent]
-        + [r.spending.reused, r.loss, r.mean_reward if r.objective == "grpo" else r.margin]
+        [r.round, r.objective, r.queries, r.drafts, r.positives, r.negatives, r.pairs_shown, r.spending.sent]
+        + [r.spending.reused, r.loss, r.margin_or_reward]
         for r in reports
     ]
     parts = [table(headers, rows)]

@@ -9,6 +9,7 @@ from pathlib import Path
 from cowest.evaluation import metric_names
 from cowest.evidence import intervals_of
 from cowest.options import task_label
+from cowest.round_report import report_from_row
 from cowest.storage import TraceStore
 from cowest.tasks import get_task
 from cowest.tasks.stats import proportion
@@ -233,7 +234,7 @@ def _plot_rounds(adapters, runs, path: Path) -> None:
     for run, rows in by_run.items():
         rows.sort(key=lambda r: r.round)
         rounds = [r.round for r in rows]
-        if not run.endswith("(grpo)"):  # GRPO learns from rewards: no pairs to count
+        if rows[0].kind != "grpo":  # GRPO learns from rewards: no pairs to count
             a.plot(
                 rounds,
                 [r.metrics.get("pairs", 0) / max(1, r.metrics.get("queries", 0)) for r in rows],
@@ -270,13 +271,10 @@ def _rounds_table(adapters, runs) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for a in sorted(adapters, key=lambda a: (a.run_id or 0, a.round)):
-        m = a.metrics or {}
         fmt = lambda v: "-" if v is None else f"{v:.3f}"
-        pairs, margin = m.get("pairs", 0), m.get("rewards/margins")
-        if a.kind == "grpo":  # learns from rewards, not pairs
-            pairs, margin = "-", (m.get("rewards") or {}).get("mean_reward")
+        r = report_from_row(a, "")  # the row `cowest rounds` printed
         rows.append(
-            f"| {names.get(a.run_id, '?')} | {a.round} | {a.kind} | {m.get('queries', 0)} | {m.get('drafts', 0)} | "
-            f"{m.get('positives', 0)} | {pairs} | {fmt(m.get('loss'))} | {fmt(margin)} |"
+            f"| {names.get(a.run_id, '?')} | {r.round} | {r.objective} | {r.queries} | {r.drafts} | "
+            f"{r.positives} | {r.pairs_shown} | {fmt(r.loss)} | {fmt(r.margin_or_reward)} |"
         )
     return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from cowest.core import EXIT_OK, BadInput, copy_as
@@ -20,32 +20,11 @@ from cowest.trainer.kto import KTOOptions, train_kto
 from .collect import CollectSummary, check_models, collect, exit_code
 from .diagnostics import round_drafts
 from .grpo_round import check_a_step_fits, grpo_round
-from .heldout import HeldOut, HeldOutCurve, check_heldout
+from .heldout import HeldOutCurve, check_heldout
 from .options import GRPOJobOptions, RoundsOptions
 from .round_log import round_log
+from .round_report import RoundReport, report_from_row
 from .spending import Spending
-
-
-@dataclass
-class RoundReport:
-    round: int
-    objective: str = "dpo"
-    queries: int = 0
-    drafts: int = 0
-    positives: int = 0
-    negatives: int = 0
-    pairs: int = 0
-    spending: Spending = field(default_factory=Spending)  # of the round's last collection
-    loss: float | None = None
-    margin: float | None = None  # DPO/KTO: the mean reward margin of the last steps
-    mean_reward: float | None = None  # GRPO: the mean reward of the round's completions
-    adapter: str | None = None
-    note: str = ""
-    failed: bool = False  # the round's collection had failed calls; it was not trained
-    budget_stopped: bool = False  # the budget ran out during the round's collection
-    heldout: HeldOut | None = None  # --eval-data: the round's adapter on the held-out queries
-    drafts_seen: dict | None = None  # what the round's drafts looked like (cowest/diagnostics.py)
-    spent_now: bool = True  # False: done earlier or by another process; its spending is not this command's
 
 
 def run_rounds(opts: RoundsOptions, settings: ModelSettings | None = None, progress: bool = True) -> list[RoundReport]:
@@ -84,7 +63,7 @@ def _rounds(opts, store, run, adapter, budget, settings, progress, seed):
         done = store.adapter(run_id, r, opts.objective) if run_id is not None else None
         if done is not None:
             note = "done earlier" if done.path else f"done earlier ({_NOTHING[opts.objective]})"
-            yield _report_from_row(done, note, spent_now=False)
+            yield report_from_row(done, note, spent_now=False)
             adapter = done.path or adapter
             continue
         report: RoundReport | None
@@ -136,7 +115,7 @@ def _collect_and_train(opts, store, run, r, adapter, budget, settings, progress,
                 metrics={**counts, "note": _NOTHING[opts.objective]},
             )
         )
-        return _report_from_row(row, f"{_NOTHING[opts.objective]}: kept the previous adapter")
+        return report_from_row(row, f"{_NOTHING[opts.objective]}: kept the previous adapter")
     release_local_models()  # the sampling copy of the weak model: training needs its memory
     with training_lock(_round_folder(opts, run, r)):
         # Another `rounds` on this run may have trained the round while this one waited: use it
@@ -144,7 +123,7 @@ def _collect_and_train(opts, store, run, r, adapter, budget, settings, progress,
         if done is None:
             with round_log(_round_folder(opts, run, r)):
                 done = _train(opts, store, run, r, adapter, counts)
-    return None if done is None else _report_from_row(done, "trained")
+    return None if done is None else report_from_row(done, "trained")
 
 
 _NOTHING = {"dpo": "no pairs", "kto": "no judged examples", "grpo": "no rewards"}
@@ -169,7 +148,7 @@ def train_grpo_alone(opts: GRPOJobOptions, settings: ModelSettings | None = None
     run_id = _run_id_or_none(store, run)
     done = store.adapter(run_id, r, "grpo") if run_id is not None else None
     if done is not None:
-        return _report_from_row(done, "done earlier", spent_now=False)
+        return report_from_row(done, "done earlier", spent_now=False)
     adapter = str(Path(opts.from_adapter).resolve()) if opts.from_adapter else None
     folder = opts.out or GRPOOptions.folder("adapters", run, r)
     return _grpo(rounds, store, run, r, adapter, rounds.budget(store.spent(run_id)), settings, folder)
@@ -181,11 +160,11 @@ def _grpo(opts, store, run, r, adapter, budget, settings, folder: str) -> RoundR
     with training_lock(folder):
         done = store.adapter(store.run_id(run), r, opts.objective) if _run_id_or_none(store, run) else None
         if done is not None:
-            return _report_from_row(done, "trained by another process", spent_now=False)
+            return report_from_row(done, "trained by another process", spent_now=False)
         with round_log(folder):
             trained, metrics = grpo_round(opts, store, run, r, adapter, budget, settings, folder)
     if trained is not None:
-        return _report_from_row(trained, "trained")
+        return report_from_row(trained, "trained")
     return RoundReport(
         round=r,
         objective="grpo",
@@ -282,33 +261,3 @@ def _counts(s: CollectSummary) -> dict:
         # this round's last collection: a resumed round counts what it found stored as reused
         "spending": asdict(s.spending),
     }
-
-
-_NO_SPREAD = (
-    "; no group's rewards differed, so nothing was learned (more --samples or queries, or a judge that tells "
-    "drafts apart)"
-)
-
-
-def _report_from_row(row: Adapter, note: str, spent_now: bool = True) -> RoundReport:
-    m = row.metrics or {}
-    if row.kind == "grpo" and m.get("steps") and m.get("frac_reward_zero_std", 0) >= 1:
-        # TRL's share of groups whose rewards were all equal, 1 at every step: every advantage was 0
-        note += _NO_SPREAD
-    return RoundReport(
-        round=row.round,
-        objective=row.kind,
-        queries=m.get("queries", 0),
-        drafts=m.get("drafts", 0),
-        positives=m.get("positives", 0),
-        negatives=m.get("negatives", 0),
-        pairs=m.get("pairs", 0),
-        spending=Spending(**m["spending"]) if "spending" in m else Spending(sent=m.get("strong_calls", 0)),
-        loss=m.get("loss"),
-        margin=m.get("rewards/margins"),
-        mean_reward=(m.get("rewards") or {}).get("mean_reward"),
-        adapter=row.path,
-        note=note,
-        drafts_seen=m.get("drafts_seen"),
-        spent_now=spent_now,
-    )
